@@ -1,0 +1,45 @@
+// Applies migrations/ with node-pg-migrate, tracked in the `pgmigrations` table. Concurrent runs
+// wait for each other on node-pg-migrate's advisory lock instead of failing, so every replica may
+// migrate at start.
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { runner } from "node-pg-migrate";
+import type { ClientBase } from "pg";
+import { projectRoot } from "../projectRoot.ts";
+
+export const MIGRATIONS_DIR = join(projectRoot, "migrations");
+export const MIGRATIONS_TABLE = "pgmigrations";
+
+/** Applies every pending migration; returns the names it applied (empty when already current). */
+export async function migrate(client: ClientBase): Promise<string[]> {
+  const applied = await runner({
+    dbClient: client,
+    dir: MIGRATIONS_DIR,
+    migrationsTable: MIGRATIONS_TABLE,
+    direction: "up",
+    checkOrder: true,
+    advisoryLockMode: "wait",
+    log: () => {},
+  });
+  return applied.map((m) => m.name);
+}
+
+/** Names of the migration files shipped with this build, in order. */
+export function shippedMigrations(): string[] {
+  return readdirSync(MIGRATIONS_DIR)
+    .filter((f) => f.endsWith(".sql"))
+    .map((f) => f.replace(/\.sql$/, ""))
+    .sort();
+}
+
+/** Migrations shipped but not yet applied; empty means the schema is current (used by /readyz). */
+export async function pendingMigrations(client: ClientBase): Promise<string[]> {
+  const table = await client.query<{ exists: boolean }>(
+    "SELECT to_regclass($1) IS NOT NULL AS exists",
+    [MIGRATIONS_TABLE],
+  );
+  if (!table.rows[0]?.exists) return shippedMigrations();
+  const done = await client.query<{ name: string }>(`SELECT name FROM ${MIGRATIONS_TABLE}`);
+  const doneNames = new Set(done.rows.map((r) => r.name));
+  return shippedMigrations().filter((name) => !doneNames.has(name));
+}

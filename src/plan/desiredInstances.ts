@@ -1,0 +1,238 @@
+// How many prebuilds a preset wants at a given instant: its static desired_instances, or the
+// count of the first cron schedule whose hour range covers that instant in the preset's time zone.
+// Any problem with the schedules (no or unknown time zone, invalid cron, overlaps) falls back to
+// the static count and says why, as the reference does.
+
+import { CronExpressionParser } from "cron-parser";
+import { DateTime, IANAZone } from "luxon";
+import type { PresetRow, ScheduleRow } from "./snapshot.ts";
+
+/**
+ * Upper bound on any desired count. A pool beyond this is almost certainly bad data (a typo, an
+ * overflow), and creating it would flood the provisioner queue; we cap and warn instead.
+ */
+export const MAX_DESIRED_INSTANCES = 1000;
+
+export interface DesiredInstances {
+  readonly count: number;
+  readonly source: "static" | "schedule";
+  /** The cron expression that supplied `count` (source "schedule"). */
+  readonly schedule?: string;
+  /** The preset's scheduling time zone, when schedules were evaluated. */
+  readonly timezone?: string;
+  /** Why the schedules were not used although the preset has some; one sentence. */
+  readonly problem?: string;
+  /** Set when the configured count was out of 0..MAX_DESIRED_INSTANCES and was clamped. */
+  readonly clamped?: string;
+}
+
+/** Clamps a configured instance count into 0..MAX_DESIRED_INSTANCES; never throws. */
+export function clampInstances(value: number, what: string): { count: number; clamped?: string } {
+  if (typeof value !== "number" || Number.isNaN(value)) {
+    return { count: 0, clamped: `${what} is ${String(value)}; using 0` };
+  }
+  if (value < 0) return { count: 0, clamped: `${what} is ${value}; using 0` };
+  if (value > MAX_DESIRED_INSTANCES) {
+    return {
+      count: MAX_DESIRED_INSTANCES,
+      clamped: `${what} is ${value}, above the maximum ${MAX_DESIRED_INSTANCES}; using ${MAX_DESIRED_INSTANCES}`,
+    };
+  }
+  if (!Number.isInteger(value)) {
+    return { count: Math.floor(value), clamped: `${what} is ${value}; using ${Math.floor(value)}` };
+  }
+  return { count: value };
+}
+
+/** A cron expression read as a set of whole hours (`* 9-18 * * 1-5` = 09:00:00–18:59:59). */
+export interface HourlySchedule {
+  readonly expression: string;
+  readonly hours: ReadonlySet<number>;
+  readonly daysOfMonth: ReadonlySet<number>;
+  readonly months: ReadonlySet<number>;
+  /** 0–6, Sunday = 0 (a 7 in the expression is folded into 0). */
+  readonly daysOfWeek: ReadonlySet<number>;
+  readonly dayOfMonthIsWildcard: boolean;
+  readonly dayOfWeekIsWildcard: boolean;
+}
+
+const NAMES = /jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|sun|mon|tue|wed|thu|fri|sat/gi;
+// Digits, names and `* ? , - /` only: `L`, `#` and `H` (random) have no fixed hour-range meaning.
+const PLAIN_FIELD = /^[0-9*?,/-]+$/;
+
+function numbers(values: readonly (number | string)[]): number[] | null {
+  const out: number[] = [];
+  for (const v of values) {
+    if (typeof v !== "number") return null;
+    out.push(v);
+  }
+  return out;
+}
+
+/** Parses a five-field cron expression whose minutes are `*`; never throws. */
+export function parseHourlySchedule(
+  expression: string,
+): { ok: true; schedule: HourlySchedule } | { ok: false; problem: string } {
+  const fields = typeof expression === "string" ? expression.trim().split(/\s+/) : [];
+  if (fields.length !== 5) {
+    return {
+      ok: false,
+      problem: `cron "${expression}" must have 5 fields (minute hour day month weekday)`,
+    };
+  }
+  const [minute, , dayOfMonth, , dayOfWeek] = fields as [string, string, string, string, string];
+  if (minute !== "*") {
+    return {
+      ok: false,
+      problem: `cron "${expression}" must have "*" as its minute field (schedules cover whole hours)`,
+    };
+  }
+  if (!fields.every((f) => PLAIN_FIELD.test(f.replace(NAMES, "0")))) {
+    return {
+      ok: false,
+      problem: `cron "${expression}" may only use numbers, names, "*", ",", "-" and "/"`,
+    };
+  }
+  let parsed: ReturnType<typeof CronExpressionParser.parse>;
+  try {
+    parsed = CronExpressionParser.parse(expression.trim());
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    return { ok: false, problem: `cron "${expression}" is invalid: ${why}` };
+  }
+  const f = parsed.fields;
+  const hours = numbers(f.hour.values);
+  const doms = numbers(f.dayOfMonth.values);
+  const months = numbers(f.month.values);
+  const dows = numbers(f.dayOfWeek.values);
+  if (hours === null || doms === null || months === null || dows === null) {
+    return {
+      ok: false,
+      problem: `cron "${expression}" uses a special value that is not supported`,
+    };
+  }
+  return {
+    ok: true,
+    schedule: {
+      expression,
+      hours: new Set(hours),
+      daysOfMonth: new Set(doms),
+      months: new Set(months),
+      daysOfWeek: new Set(dows.map((d) => d % 7)),
+      dayOfMonthIsWildcard: dayOfMonth === "*" || dayOfMonth === "?",
+      dayOfWeekIsWildcard: dayOfWeek === "*" || dayOfWeek === "?",
+    },
+  };
+}
+
+// Classic cron: when both day fields are restricted, a day matches if either does.
+function dayMatches(s: HourlySchedule, dayOfMonth: number, dayOfWeek: number): boolean {
+  const dom = s.daysOfMonth.has(dayOfMonth);
+  const dow = s.daysOfWeek.has(dayOfWeek);
+  return s.dayOfMonthIsWildcard || s.dayOfWeekIsWildcard ? dom && dow : dom || dow;
+}
+
+function coversLocal(s: HourlySchedule, local: DateTime): boolean {
+  return (
+    s.hours.has(local.hour) &&
+    s.months.has(local.month) &&
+    dayMatches(s, local.day, local.weekday % 7) // luxon: Monday = 1 … Sunday = 7
+  );
+}
+
+/** Whether `at`, seen in `timezone`, falls inside the schedule's hours; false if either is invalid. */
+export function matchesCron(expression: string, at: Date, timezone = "UTC"): boolean {
+  const parsed = parseHourlySchedule(expression);
+  if (!parsed.ok || !IANAZone.isValidZone(timezone)) return false;
+  const local = DateTime.fromJSDate(at, { zone: timezone });
+  return local.isValid && coversLocal(parsed.schedule, local);
+}
+
+const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
+
+/** Whether some instant is covered by both schedules (any year, so Feb 29 and every weekday count). */
+export function schedulesOverlap(a: HourlySchedule, b: HourlySchedule): boolean {
+  if (![...a.hours].some((h) => b.hours.has(h))) return false;
+  for (let month = 1; month <= 12; month++) {
+    if (!a.months.has(month) || !b.months.has(month)) continue;
+    for (let day = 1; day <= (DAYS_IN_MONTH[month - 1] ?? 31); day++) {
+      for (let weekday = 0; weekday < 7; weekday++) {
+        if (dayMatches(a, day, weekday) && dayMatches(b, day, weekday)) return true;
+      }
+    }
+  }
+  return false;
+}
+
+function validate(
+  schedules: readonly ScheduleRow[],
+): { ok: true; parsed: HourlySchedule[] } | { ok: false; problem: string } {
+  const parsed: HourlySchedule[] = [];
+  for (const row of schedules) {
+    const p = parseHourlySchedule(row.cronExpression);
+    if (!p.ok) return p;
+    parsed.push(p.schedule);
+  }
+  for (let i = 0; i < parsed.length; i++) {
+    for (let j = i + 1; j < parsed.length; j++) {
+      const a = parsed[i];
+      const b = parsed[j];
+      if (a !== undefined && b !== undefined && schedulesOverlap(a, b)) {
+        return { ok: false, problem: `schedules "${a.expression}" and "${b.expression}" overlap` };
+      }
+    }
+  }
+  return { ok: true, parsed };
+}
+
+/** The desired pool size of an active preset at `at`. Never throws. */
+export function desiredInstancesAt(
+  preset: PresetRow,
+  schedules: readonly ScheduleRow[],
+  at: Date,
+): DesiredInstances {
+  const base = clampInstances(preset.desiredInstances, "desired_instances");
+  const fallback = (problem?: string, timezone?: string): DesiredInstances => ({
+    count: base.count,
+    source: "static",
+    ...(timezone !== undefined && { timezone }),
+    ...(problem !== undefined && { problem }),
+    ...(base.clamped !== undefined && { clamped: base.clamped }),
+  });
+  if (schedules.length === 0) return fallback();
+  const tz = preset.schedulingTimezone;
+  if (typeof tz !== "string" || tz === "") {
+    return fallback(
+      `${schedules.length} schedule(s) but no scheduling time zone; schedules ignored`,
+    );
+  }
+  if (!IANAZone.isValidZone(tz)) return fallback(`unknown time zone "${tz}"; schedules ignored`);
+  const checked = validate(schedules);
+  if (!checked.ok) return fallback(`${checked.problem}; schedules ignored`, tz);
+  const local = DateTime.fromJSDate(at, { zone: tz });
+  if (!local.isValid) return fallback("the planning time is invalid; schedules ignored", tz);
+  for (let i = 0; i < checked.parsed.length; i++) {
+    const s = checked.parsed[i];
+    const row = schedules[i];
+    if (s === undefined || row === undefined || !coversLocal(s, local)) continue;
+    const c = clampInstances(row.desiredInstances, `instances of schedule "${s.expression}"`);
+    return {
+      count: c.count,
+      source: "schedule",
+      schedule: s.expression,
+      timezone: tz,
+      ...(c.clamped !== undefined && { clamped: c.clamped }),
+    };
+  }
+  return fallback(undefined, tz);
+}
+
+/** `desired 3 (schedule "* 9-18 * * 1-5" in Europe/Berlin)`, `desired 1 (static)`, … */
+export function describeDesired(d: DesiredInstances): string {
+  if (d.source === "schedule")
+    return `desired ${d.count} (schedule "${d.schedule}" in ${d.timezone})`;
+  if (d.problem !== undefined) return `desired ${d.count} (static: ${d.problem})`;
+  if (d.timezone !== undefined)
+    return `desired ${d.count} (static: no schedule covers now in ${d.timezone})`;
+  return `desired ${d.count} (static)`;
+}

@@ -1,0 +1,62 @@
+// When a running prebuild is too old to hand out: its preset's TTL has passed, or the preset was
+// invalidated after it was created. Always judged against the injected `now`, never the wall clock
+// (the reference uses time.Since for the TTL, so its tests have to align the mock clock with it).
+
+import type { PresetRow, RunningPrebuild } from "./snapshot.ts";
+
+export interface ExpiryRule {
+  /** TTL in milliseconds, or null for no TTL. */
+  readonly ttlMs: number | null;
+  /** Prebuilds created strictly before this are expired; null if never invalidated. */
+  readonly invalidatedAt: Date | null;
+  /** Set when the row held something unusable and we ignored it; one sentence. */
+  readonly problem?: string;
+}
+
+function isValidDate(d: Date | null): d is Date {
+  return d instanceof Date && !Number.isNaN(d.getTime());
+}
+
+export function expiryRule(preset: PresetRow): ExpiryRule {
+  const ttl = preset.ttlSeconds;
+  const invalidatedAt = isValidDate(preset.lastInvalidatedAt) ? preset.lastInvalidatedAt : null;
+  const problems: string[] = [];
+  if (preset.lastInvalidatedAt !== null && invalidatedAt === null) {
+    problems.push("last_invalidated_at is not a valid time; ignoring it");
+  }
+  let ttlMs: number | null = null;
+  if (ttl !== null && ttl !== 0) {
+    if (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl < 0) {
+      // A negative or non-numeric TTL cannot mean "expire everything immediately" safely;
+      // treating it as "no expiry" keeps the pool up instead of churning it every cycle.
+      problems.push(`invalidate_after_secs is ${String(ttl)}; treating it as no expiry`);
+    } else {
+      ttlMs = ttl * 1000;
+    }
+  }
+  return problems.length === 0
+    ? { ttlMs, invalidatedAt }
+    : { ttlMs, invalidatedAt, problem: problems.join("; ") };
+}
+
+export function isExpired(rule: ExpiryRule, prebuild: RunningPrebuild, now: Date): boolean {
+  const created = prebuild.createdAt instanceof Date ? prebuild.createdAt.getTime() : Number.NaN;
+  if (Number.isNaN(created)) return false; // unknown age: never expire it on a guess
+  if (rule.invalidatedAt !== null && created < rule.invalidatedAt.getTime()) return true;
+  return rule.ttlMs !== null && now.getTime() - created > rule.ttlMs;
+}
+
+/** Splits a preset's running prebuilds into non-expired and expired at `now`, keeping their order. */
+export function splitExpired(
+  preset: PresetRow,
+  prebuilds: readonly RunningPrebuild[],
+  now: Date,
+): { running: readonly RunningPrebuild[]; expired: readonly RunningPrebuild[] } {
+  const rule = expiryRule(preset);
+  if (rule.ttlMs === null && rule.invalidatedAt === null)
+    return { running: prebuilds, expired: [] };
+  const running: RunningPrebuild[] = [];
+  const expired: RunningPrebuild[] = [];
+  for (const p of prebuilds) (isExpired(rule, p, now) ? expired : running).push(p);
+  return { running, expired };
+}

@@ -1,0 +1,180 @@
+// What the snapshot room hands the planner (rows already decoded), and the per-preset view of it.
+// Indexing is done once per snapshot so that planning N presets costs O(N + rows), not O(N × rows).
+
+import { splitExpired } from "./expiry.ts";
+
+export type PrebuildStatus = "healthy" | "hard_limited" | "validation_failed";
+export type Transition = "start" | "stop" | "delete";
+
+/** One preset with non-null desired_instances, any version, any template. */
+export interface PresetRow {
+  readonly presetId: string;
+  readonly presetName: string;
+  readonly templateId: string;
+  readonly templateName: string;
+  readonly organizationId: string;
+  readonly organizationName: string;
+  readonly templateVersionId: string;
+  readonly templateVersionName: string;
+  readonly usingActiveVersion: boolean;
+  readonly templateDeleted: boolean;
+  readonly templateDeprecated: boolean;
+  /** Static pool size. May be hostile (negative, huge, fractional): the planner clamps it. */
+  readonly desiredInstances: number;
+  /** invalidate_after_secs; null or 0 = no expiry; negative is treated as no expiry (with a warning). */
+  readonly ttlSeconds: number | null;
+  readonly prebuildStatus: PrebuildStatus;
+  /** IANA time zone for the schedules; "" = none. */
+  readonly schedulingTimezone: string;
+  readonly lastInvalidatedAt: Date | null;
+}
+
+export interface ScheduleRow {
+  readonly presetId: string;
+  readonly cronExpression: string;
+  readonly desiredInstances: number;
+}
+
+/** A prebuild whose latest build is start + succeeded, owned by the prebuilds user, not deleted. */
+export interface RunningPrebuild {
+  readonly workspaceId: string;
+  readonly name: string;
+  readonly templateId: string;
+  readonly templateVersionId: string;
+  /** The preset of the most recent start build that had one; null rows belong to no preset. */
+  readonly presetId: string | null;
+  readonly ready: boolean;
+  readonly createdAt: Date;
+}
+
+/** Pending or running prebuild jobs of active versions, grouped. */
+export interface InProgressCount {
+  readonly templateId: string;
+  readonly templateVersionId: string;
+  readonly presetId: string | null;
+  readonly transition: Transition;
+  readonly count: number;
+}
+
+/** Pending first builds (build_number 1, start) of inactive presets, per preset. */
+export interface PendingCount {
+  readonly presetId: string;
+  readonly count: number;
+}
+
+export interface BackoffRow {
+  readonly presetId: string;
+  readonly numFailed: number;
+  readonly lastBuildAt: Date;
+}
+
+export interface GlobalSnapshot {
+  readonly presets: readonly PresetRow[];
+  readonly schedules: readonly ScheduleRow[];
+  readonly running: readonly RunningPrebuild[];
+  readonly inProgress: readonly InProgressCount[];
+  readonly pendingNonActive: readonly PendingCount[];
+  readonly backoffs: readonly BackoffRow[];
+  readonly hardLimitedPresetIds: ReadonlySet<string>;
+}
+
+export interface PresetSnapshot {
+  readonly preset: PresetRow;
+  readonly schedules: readonly ScheduleRow[];
+  /** Running prebuilds of this preset that are not expired at `now`. */
+  readonly running: readonly RunningPrebuild[];
+  /** Running prebuilds of this preset that are expired at `now` (TTL or manual invalidation). */
+  readonly expired: readonly RunningPrebuild[];
+  readonly inProgress: readonly InProgressCount[];
+  readonly pendingCount: number;
+  readonly backoff: BackoffRow | null;
+  readonly isHardLimited: boolean;
+}
+
+/** The global snapshot grouped by preset id, built once per cycle. */
+export interface SnapshotIndex {
+  readonly global: GlobalSnapshot;
+  readonly schedulesByPreset: ReadonlyMap<string, readonly ScheduleRow[]>;
+  readonly runningByPreset: ReadonlyMap<string, readonly RunningPrebuild[]>;
+  readonly inProgressByPreset: ReadonlyMap<string, readonly InProgressCount[]>;
+  readonly pendingByPreset: ReadonlyMap<string, number>;
+  readonly backoffByPreset: ReadonlyMap<string, BackoffRow>;
+  /** Running prebuilds with no preset id: counted by no preset, so never created for nor deleted. */
+  readonly runningWithoutPreset: number;
+}
+
+const EMPTY: readonly never[] = Object.freeze([]);
+
+function groupBy<T>(rows: readonly T[], key: (row: T) => string | null): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const row of rows) {
+    const k = key(row);
+    if (k === null) continue;
+    const group = groups.get(k);
+    if (group === undefined) groups.set(k, [row]);
+    else group.push(row);
+  }
+  return groups;
+}
+
+export function indexSnapshot(global: GlobalSnapshot): SnapshotIndex {
+  const pendingByPreset = new Map<string, number>();
+  for (const row of global.pendingNonActive) {
+    // Duplicate rows add up; the planner clamps hostile (negative, NaN) totals.
+    pendingByPreset.set(row.presetId, (pendingByPreset.get(row.presetId) ?? 0) + row.count);
+  }
+  const backoffByPreset = new Map<string, BackoffRow>();
+  for (const row of global.backoffs) {
+    // The query yields one row per preset; should it ever yield two, the first wins.
+    if (!backoffByPreset.has(row.presetId)) backoffByPreset.set(row.presetId, row);
+  }
+  let runningWithoutPreset = 0;
+  for (const row of global.running) if (row.presetId === null) runningWithoutPreset++;
+  return {
+    global,
+    schedulesByPreset: groupBy(global.schedules, (s) => s.presetId),
+    runningByPreset: groupBy(global.running, (r) => r.presetId),
+    inProgressByPreset: groupBy(global.inProgress, (r) => r.presetId),
+    pendingByPreset,
+    backoffByPreset,
+    runningWithoutPreset,
+  };
+}
+
+// Snapshots are immutable values, so an index can be remembered per snapshot object.
+const indexes = new WeakMap<GlobalSnapshot, SnapshotIndex>();
+
+function indexOf(source: GlobalSnapshot | SnapshotIndex): SnapshotIndex {
+  if ("runningByPreset" in source) return source;
+  let index = indexes.get(source);
+  if (index === undefined) {
+    index = indexSnapshot(source);
+    indexes.set(source, index);
+  }
+  return index;
+}
+
+/**
+ * The slice of the snapshot that concerns one preset, with its running prebuilds split into
+ * non-expired and expired at `now`. Accepts the global snapshot (indexed once, then remembered)
+ * or an index from `indexSnapshot`.
+ */
+export function filterByPreset(
+  source: GlobalSnapshot | SnapshotIndex,
+  preset: PresetRow,
+  now: Date,
+): PresetSnapshot {
+  const index = indexOf(source);
+  const id = preset.presetId;
+  const { running, expired } = splitExpired(preset, index.runningByPreset.get(id) ?? EMPTY, now);
+  return {
+    preset,
+    schedules: index.schedulesByPreset.get(id) ?? EMPTY,
+    running,
+    expired,
+    inProgress: index.inProgressByPreset.get(id) ?? EMPTY,
+    pendingCount: index.pendingByPreset.get(id) ?? 0,
+    backoff: index.backoffByPreset.get(id) ?? null,
+    isHardLimited: index.global.hardLimitedPresetIds.has(id),
+  };
+}
