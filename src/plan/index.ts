@@ -1,0 +1,47 @@
+// The planner room: snapshot in, actions out. Pure; imports nothing that does I/O.
+
+export type {
+  Action,
+  BackoffAction,
+  CancelPendingAction,
+  CreateAction,
+  DeleteAction,
+} from "./action.ts";
+export { canSkip } from "./canSkip.ts";
+export {
+  clampInstances,
+  type DesiredInstances,
+  desiredInstancesAt,
+  describeDesired,
+  type HourlySchedule,
+  MAX_DESIRED_INSTANCES,
+  matchesCron,
+  parseHourlySchedule,
+  schedulesOverlap,
+} from "./desiredInstances.ts";
+export { type ExpiryRule, expiryRule, isExpired, splitExpired } from "./expiry.ts";
+export { type PlannedPreset, planAll } from "./planAll.ts";
+export { oldestFirst, type PlanOptions, type PresetPlan, planPreset } from "./planPreset.ts";
+export {
+  type BackoffRow,
+  filterByPreset,
+  type GlobalSnapshot,
+  type InProgressCount,
+  indexSnapshot,
+  type PendingCount,
+  type PrebuildStatus,
+  type PresetRow,
+  type PresetSnapshot,
+  type RunningPrebuild,
+  type ScheduleRow,
+  type SnapshotIndex,
+  type Transition,
+} from "./snapshot.ts";
+export {
+  calculateState,
+  inactivityReason,
+  isActive,
+  type PresetState,
+  safeCount,
+  stateFor,
+} from "./state.ts";

@@ -1,0 +1,32 @@
+// Plans every preset of a snapshot, for the reconciler and the `plan` command. The snapshot is
+// indexed once, so the cost is linear in presets plus rows.
+
+import { canSkip } from "./canSkip.ts";
+import { type PlanOptions, type PresetPlan, planPreset } from "./planPreset.ts";
+import {
+  filterByPreset,
+  type GlobalSnapshot,
+  indexSnapshot,
+  type PresetRow,
+  type PresetSnapshot,
+} from "./snapshot.ts";
+
+export interface PlannedPreset {
+  readonly preset: PresetRow;
+  readonly snapshot: PresetSnapshot;
+  readonly plan: PresetPlan;
+  /** Inactive with nothing to clean up: the executor need not take a slot for it. */
+  readonly skipped: boolean;
+}
+
+export function planAll(
+  global: GlobalSnapshot,
+  now: Date,
+  options: PlanOptions,
+): readonly PlannedPreset[] {
+  const index = indexSnapshot(global);
+  return global.presets.map((preset) => {
+    const snapshot = filterByPreset(index, preset, now);
+    return { preset, snapshot, plan: planPreset(snapshot, now, options), skipped: canSkip(snapshot) };
+  });
+}

@@ -1,0 +1,220 @@
+// The decision for one preset (reference §4): a snapshot and a time in, an ordered list of actions
+// out. Pure: no I/O, no clock, never throws on bad data (it clamps, falls back and warns instead).
+
+import type { Action, BackoffAction } from "./action.ts";
+import { type DesiredInstances, desiredInstancesAt, describeDesired } from "./desiredInstances.ts";
+import { type ExpiryRule, expiryRule } from "./expiry.ts";
+import type { PresetSnapshot, RunningPrebuild } from "./snapshot.ts";
+import { inactivityReason, isActive, type PresetState, safeCount, stateFor } from "./state.ts";
+
+export interface PlanOptions {
+  /** Backoff step per failed build, in milliseconds (reference default: 1 minute). */
+  readonly backoffInterval: number;
+}
+
+export interface PresetPlan {
+  readonly state: PresetState;
+  /** How the target was resolved; `{ count: 0, source: "static" }` for an inactive preset. */
+  readonly desired: DesiredInstances;
+  readonly actions: readonly Action[];
+  /** Bad data and fallbacks, one sentence each naming the preset. */
+  readonly warnings: readonly string[];
+  readonly active: boolean;
+}
+
+const INACTIVE_DESIRED: DesiredInstances = { count: 0, source: "static" };
+// The largest time a Date can hold; a hostile failure count must not push `until` past it.
+const MAX_TIME_MS = 8.64e15;
+
+function time(d: Date): string {
+  return d instanceof Date && !Number.isNaN(d.getTime()) ? d.toISOString() : "an invalid time";
+}
+
+function duration(ms: number): string {
+  if (!Number.isFinite(ms)) return String(ms);
+  if (ms < 1000) return `${ms}ms`;
+  const units: [number, string][] = [
+    [86_400_000, "d"],
+    [3_600_000, "h"],
+    [60_000, "m"],
+    [1000, "s"],
+  ];
+  let rest = Math.round(ms / 1000) * 1000;
+  let out = "";
+  for (const [size, unit] of units) {
+    const n = Math.floor(rest / size);
+    if (n > 0) out += `${n}${unit}`;
+    rest -= n * size;
+  }
+  return out;
+}
+
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+function createdMs(p: RunningPrebuild): number {
+  const t = p.createdAt instanceof Date ? p.createdAt.getTime() : Number.NaN;
+  return Number.isNaN(t) ? Number.NEGATIVE_INFINITY : t; // unknown age sorts as oldest
+}
+
+/** Oldest `created_at` first, so the freshest prebuilds are kept; ties broken by id for stability. */
+export function oldestFirst(prebuilds: readonly RunningPrebuild[]): RunningPrebuild[] {
+  return [...prebuilds].sort((a, b) => {
+    const ta = createdMs(a);
+    const tb = createdMs(b);
+    if (ta !== tb) return ta < tb ? -1 : 1;
+    return a.workspaceId < b.workspaceId ? -1 : a.workspaceId > b.workspaceId ? 1 : 0;
+  });
+}
+
+function describeExpiry(rule: ExpiryRule): string {
+  const parts: string[] = [];
+  if (rule.ttlMs !== null) parts.push(`TTL ${duration(rule.ttlMs)}`);
+  if (rule.invalidatedAt !== null) parts.push(`invalidated at ${time(rule.invalidatedAt)}`);
+  return parts.join(" or ");
+}
+
+function backoffGate(
+  snapshot: PresetSnapshot,
+  now: Date,
+  options: PlanOptions,
+  warn: (s: string) => void,
+): BackoffAction | null {
+  const row = snapshot.backoff;
+  if (row === null) return null;
+  const failed = safeCount(row.numFailed);
+  if (failed === 0) {
+    if (row.numFailed !== 0) warn(`backoff row has num_failed ${String(row.numFailed)}; ignoring it`);
+    return null;
+  }
+  const last = row.lastBuildAt instanceof Date ? row.lastBuildAt.getTime() : Number.NaN;
+  if (Number.isNaN(last)) {
+    warn("backoff row has an invalid last_build_at; ignoring it");
+    return null;
+  }
+  const interval =
+    Number.isFinite(options.backoffInterval) && options.backoffInterval > 0
+      ? options.backoffInterval
+      : 0;
+  const untilMs = Math.min(last + failed * interval, MAX_TIME_MS);
+  if (now.getTime() > untilMs) return null;
+  const until = new Date(untilMs);
+  return {
+    _tag: "Backoff",
+    until,
+    reason:
+      `${plural(failed, "recent build")} failed, the last at ${time(row.lastBuildAt)}; ` +
+      `backoff ${failed} × ${duration(interval)} → nothing until ${time(until)}`,
+  };
+}
+
+function planInactive(snapshot: PresetSnapshot, warn: (s: string) => void): Action[] {
+  const actions: Action[] = [];
+  const why = inactivityReason(snapshot.preset);
+  // Deliberate difference: this covers deleted and deprecated templates whose version is still
+  // the active one too (the reference's pending query only keys on "version ≠ active version").
+  const pending = safeCount(snapshot.pendingCount);
+  if (pending !== snapshot.pendingCount && snapshot.pendingCount !== 0) {
+    warn(`pending count is ${String(snapshot.pendingCount)}; using ${pending}`);
+  }
+  if (pending > 0) {
+    actions.push({
+      _tag: "CancelPending",
+      presetId: snapshot.preset.presetId,
+      pendingCount: pending,
+      reason: `preset is inactive (${why}) with ${plural(pending, "pending first build")} → cancel ${pending}`,
+    });
+  }
+  // Deliberate difference: expired prebuilds are deleted too; the reference deletes only the
+  // non-expired ones and leaves expired prebuilds of an old version running forever (known bug).
+  const victims = oldestFirst([...snapshot.running, ...snapshot.expired]);
+  if (victims.length > 0) {
+    actions.push({
+      _tag: "Delete",
+      workspaceIds: victims.map((p) => p.workspaceId),
+      reason:
+        `preset is inactive (${why}) with ${snapshot.running.length} running and ` +
+        `${snapshot.expired.length} expired → delete ${victims.length}, oldest first`,
+    });
+  }
+  return actions;
+}
+
+function planActive(
+  snapshot: PresetSnapshot,
+  state: PresetState,
+  desired: DesiredInstances,
+  rule: ExpiryRule,
+): Action[] {
+  const actions: Action[] = [];
+  const running = snapshot.running.length;
+  // Expired first and as their own action, so the reason and the metrics tell them apart.
+  // (The reference deletes them in row order; we keep "oldest first" for every Delete.)
+  if (state.expired > 0) {
+    actions.push({
+      _tag: "Delete",
+      workspaceIds: oldestFirst(snapshot.expired).map((p) => p.workspaceId),
+      reason:
+        `${state.expired} of ${plural(state.actual, "running prebuild")} expired ` +
+        `(${describeExpiry(rule)}) → delete ${state.expired}, oldest first`,
+    });
+  }
+  // Extraneous is counted among non-expired prebuilds only, and ignores deletions in progress
+  // (reference: "delete-inhibit" still deletes).
+  if (state.extraneous > 0) {
+    const victims = oldestFirst(snapshot.running).slice(0, state.extraneous);
+    actions.push({
+      _tag: "Delete",
+      workspaceIds: victims.map((p) => p.workspaceId),
+      reason: `${describeDesired(desired)}, running ${running} → delete ${state.extraneous} extraneous, oldest first`,
+    });
+  }
+  // Starting builds count toward the target; stopping and deleting ones do not.
+  const toCreate = Math.max(state.desired - running - state.starting, 0);
+  if (toCreate > 0) {
+    const expiredNote = state.expired > 0 ? ` (not counting ${state.expired} expired)` : "";
+    const gates: string[] = [];
+    if (snapshot.isHardLimited) gates.push("preset is hard-limited");
+    if (snapshot.preset.prebuildStatus === "validation_failed") gates.push("preset failed validation");
+    const gate = gates.length > 0 ? ` (${gates.join(", ")}: creation will be skipped)` : "";
+    actions.push({
+      _tag: "Create",
+      count: toCreate,
+      reason:
+        `${describeDesired(desired)}, running ${running}${expiredNote}, ` +
+        `starting ${state.starting} → create ${toCreate}${gate}`,
+    });
+  }
+  return actions;
+}
+
+export function planPreset(snapshot: PresetSnapshot, now: Date, options: PlanOptions): PresetPlan {
+  const { preset } = snapshot;
+  const warnings: string[] = [];
+  const warn = (s: string): void => {
+    warnings.push(
+      `preset "${preset.presetName}" (${preset.presetId}) of template "${preset.templateName}" ` +
+        `version "${preset.templateVersionName}": ${s}`,
+    );
+  };
+  const active = isActive(preset);
+  const rule = expiryRule(preset);
+  const desired = active ? desiredInstancesAt(preset, snapshot.schedules, now) : INACTIVE_DESIRED;
+  // Configuration problems only matter (and are only reported) while the preset is in use.
+  if (active) {
+    if (desired.clamped !== undefined) warn(desired.clamped);
+    if (desired.problem !== undefined) warn(desired.problem);
+    if (rule.problem !== undefined) warn(rule.problem);
+  }
+  for (const row of snapshot.inProgress) {
+    if (safeCount(row.count) !== row.count) {
+      warn(`in-progress ${row.transition} count is ${String(row.count)}; using ${safeCount(row.count)}`);
+    }
+  }
+  const state = stateFor(snapshot, desired.count);
+  const backoff = backoffGate(snapshot, now, options, warn);
+  if (backoff !== null) return { state, desired, actions: [backoff], warnings, active };
+  const actions = active ? planActive(snapshot, state, desired, rule) : planInactive(snapshot, warn);
+  return { state, desired, actions, warnings, active };
+}
