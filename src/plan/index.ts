@@ -11,8 +11,8 @@ export { canSkip } from "./canSkip.ts";
 export {
   clampInstances,
   type DesiredInstances,
-  desiredInstancesAt,
   describeDesired,
+  desiredInstancesAt,
   type HourlySchedule,
   MAX_DESIRED_INSTANCES,
   matchesCron,

@@ -27,6 +27,11 @@ export function planAll(
   const index = indexSnapshot(global);
   return global.presets.map((preset) => {
     const snapshot = filterByPreset(index, preset, now);
-    return { preset, snapshot, plan: planPreset(snapshot, now, options), skipped: canSkip(snapshot) };
+    return {
+      preset,
+      snapshot,
+      plan: planPreset(snapshot, now, options),
+      skipped: canSkip(snapshot),
+    };
   });
 }

@@ -2,7 +2,7 @@
 // out. Pure: no I/O, no clock, never throws on bad data (it clamps, falls back and warns instead).
 
 import type { Action, BackoffAction } from "./action.ts";
-import { type DesiredInstances, desiredInstancesAt, describeDesired } from "./desiredInstances.ts";
+import { type DesiredInstances, describeDesired, desiredInstancesAt } from "./desiredInstances.ts";
 import { type ExpiryRule, expiryRule } from "./expiry.ts";
 import type { PresetSnapshot, RunningPrebuild } from "./snapshot.ts";
 import { inactivityReason, isActive, type PresetState, safeCount, stateFor } from "./state.ts";
@@ -85,7 +85,9 @@ function backoffGate(
   if (row === null) return null;
   const failed = safeCount(row.numFailed);
   if (failed === 0) {
-    if (row.numFailed !== 0) warn(`backoff row has num_failed ${String(row.numFailed)}; ignoring it`);
+    if (row.numFailed !== 0) {
+      warn(`backoff row has num_failed ${String(row.numFailed)}; ignoring it`);
+    }
     return null;
   }
   const last = row.lastBuildAt instanceof Date ? row.lastBuildAt.getTime() : Number.NaN;
@@ -115,7 +117,7 @@ function planInactive(snapshot: PresetSnapshot, warn: (s: string) => void): Acti
   // Deliberate difference: this covers deleted and deprecated templates whose version is still
   // the active one too (the reference's pending query only keys on "version ≠ active version").
   const pending = safeCount(snapshot.pendingCount);
-  if (pending !== snapshot.pendingCount && snapshot.pendingCount !== 0) {
+  if (pending !== snapshot.pendingCount) {
     warn(`pending count is ${String(snapshot.pendingCount)}; using ${pending}`);
   }
   if (pending > 0) {
@@ -174,9 +176,12 @@ function planActive(
   const toCreate = Math.max(state.desired - running - state.starting, 0);
   if (toCreate > 0) {
     const expiredNote = state.expired > 0 ? ` (not counting ${state.expired} expired)` : "";
+    // Reference semantics: the executor, not the planner, skips these; the reason warns ahead.
     const gates: string[] = [];
     if (snapshot.isHardLimited) gates.push("preset is hard-limited");
-    if (snapshot.preset.prebuildStatus === "validation_failed") gates.push("preset failed validation");
+    if (snapshot.preset.prebuildStatus === "validation_failed") {
+      gates.push("preset failed validation");
+    }
     const gate = gates.length > 0 ? ` (${gates.join(", ")}: creation will be skipped)` : "";
     actions.push({
       _tag: "Create",
@@ -208,13 +213,16 @@ export function planPreset(snapshot: PresetSnapshot, now: Date, options: PlanOpt
     if (rule.problem !== undefined) warn(rule.problem);
   }
   for (const row of snapshot.inProgress) {
-    if (safeCount(row.count) !== row.count) {
-      warn(`in-progress ${row.transition} count is ${String(row.count)}; using ${safeCount(row.count)}`);
+    const count = safeCount(row.count);
+    if (count !== row.count) {
+      warn(`in-progress ${row.transition} count is ${String(row.count)}; using ${count}`);
     }
   }
   const state = stateFor(snapshot, desired.count);
   const backoff = backoffGate(snapshot, now, options, warn);
   if (backoff !== null) return { state, desired, actions: [backoff], warnings, active };
-  const actions = active ? planActive(snapshot, state, desired, rule) : planInactive(snapshot, warn);
+  const actions = active
+    ? planActive(snapshot, state, desired, rule)
+    : planInactive(snapshot, warn);
   return { state, desired, actions, warnings, active };
 }

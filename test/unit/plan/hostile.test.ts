@@ -1,0 +1,265 @@
+// Bad data must never throw: the planner clamps, falls back, ignores and warns instead.
+
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import {
+  filterByPreset,
+  type GlobalSnapshot,
+  MAX_DESIRED_INSTANCES,
+  type PresetRow,
+  planAll,
+  planPreset,
+  type Transition,
+} from "../../../src/plan/index.ts";
+import {
+  globalSnapshot,
+  NOW,
+  OPTIONS,
+  prebuild,
+  presetRow,
+  presetSnapshot,
+  shapes,
+} from "./snapshotBuilder.ts";
+
+function planOne(preset: PresetRow, partial: Partial<GlobalSnapshot> = {}, now = NOW) {
+  const global = globalSnapshot({ presets: [preset], ...partial });
+  return planPreset(filterByPreset(global, preset, now), now, OPTIONS);
+}
+
+describe("bad preset rows", () => {
+  const cases: { name: string; desiredInstances: number; count: number; warning: RegExp }[] = [
+    {
+      name: "treats a negative desired_instances as 0",
+      desiredInstances: -3,
+      count: 0,
+      warning: /desired_instances is -3; using 0/,
+    },
+    {
+      name: `caps a huge desired_instances at ${MAX_DESIRED_INSTANCES}`,
+      desiredInstances: 2_147_483_647,
+      count: MAX_DESIRED_INSTANCES,
+      warning: /above the maximum 1000/,
+    },
+    {
+      name: "treats a NaN desired_instances as 0",
+      desiredInstances: Number.NaN,
+      count: 0,
+      warning: /desired_instances is NaN/,
+    },
+    {
+      name: "caps an infinite desired_instances",
+      desiredInstances: Number.POSITIVE_INFINITY,
+      count: MAX_DESIRED_INSTANCES,
+      warning: /Infinity/,
+    },
+    {
+      name: "rounds a fractional desired_instances down",
+      desiredInstances: 2.7,
+      count: 2,
+      warning: /is 2.7; using 2/,
+    },
+  ];
+  it.each(cases)("$name, with a warning", (tc) => {
+    const result = planOne(presetRow({ desiredInstances: tc.desiredInstances }));
+    expect(result.state.desired).toBe(tc.count);
+    expect(shapes(result.actions)).toEqual(tc.count > 0 ? [{ Create: tc.count }] : []);
+    expect(result.warnings).toHaveLength(1);
+    expect(result.warnings[0]).toMatch(tc.warning);
+    expect(result.warnings[0]).toMatch(/^preset "my-preset" \(preset-1\)/);
+  });
+
+  it("treats a negative TTL as no expiry, with a warning", () => {
+    const preset = presetRow({ desiredInstances: 1, ttlSeconds: -60 });
+    const result = planOne(preset, { running: [prebuild(preset, { createdAt: new Date(0) })] });
+    expect(result.state.expired).toBe(0);
+    expect(result.actions).toEqual([]);
+    expect(result.warnings).toEqual([
+      'preset "my-preset" (preset-1) of template "my-template" version "v1": invalidate_after_secs is -60; treating it as no expiry',
+    ]);
+  });
+
+  it("does not warn about the configuration of an inactive preset, which wants nothing anyway", () => {
+    const result = planOne(
+      presetRow({ usingActiveVersion: false, desiredInstances: -1, ttlSeconds: -5 }),
+    );
+    expect(result.warnings).toEqual([]);
+    expect(result.actions).toEqual([]);
+  });
+
+  it("ignores running prebuilds whose preset id is null", () => {
+    const preset = presetRow({ desiredInstances: 1 });
+    const result = planOne(preset, {
+      running: [prebuild(preset, { presetId: null }), prebuild(preset, { presetId: null })],
+    });
+    expect(result.state.actual).toBe(0);
+    expect(shapes(result.actions)).toEqual([{ Create: 1 }]);
+  });
+
+  it("never expires a prebuild with an invalid created_at, and deletes it first when it must go", () => {
+    const preset = presetRow({ desiredInstances: 1, ttlSeconds: 1 });
+    const broken = prebuild(preset, { createdAt: new Date(Number.NaN) });
+    const ok = prebuild(preset, { createdAt: NOW });
+    const result = planOne(preset, { running: [ok, broken] });
+    expect(result.state.expired).toBe(0);
+    expect(shapes(result.actions)).toEqual([{ Delete: [broken.workspaceId] }]);
+  });
+
+  it("clamps negative in-progress and pending counts to 0, with warnings", () => {
+    const preset = presetRow({ usingActiveVersion: false });
+    const snapshot = presetSnapshot(preset, {
+      pendingCount: -2,
+      inProgress: [
+        {
+          templateId: "t",
+          templateVersionId: "v",
+          presetId: preset.presetId,
+          transition: "start",
+          count: -4,
+        },
+      ],
+    });
+    const result = planPreset(snapshot, NOW, OPTIONS);
+    expect(result.state.starting).toBe(0);
+    expect(result.actions).toEqual([]);
+    expect(result.warnings).toHaveLength(2);
+  });
+
+  it("ignores a backoff row with an invalid last build time or a negative failure count", () => {
+    const preset = presetRow({ desiredInstances: 1 });
+    for (const row of [
+      { presetId: preset.presetId, numFailed: 2, lastBuildAt: new Date(Number.NaN) },
+      { presetId: preset.presetId, numFailed: -2, lastBuildAt: NOW },
+    ]) {
+      const result = planOne(preset, { backoffs: [row] });
+      expect(shapes(result.actions)).toEqual([{ Create: 1 }]);
+      expect(result.warnings).toHaveLength(1);
+    }
+  });
+
+  it("keeps a huge failure count's backoff within the range of a Date", () => {
+    const preset = presetRow({ desiredInstances: 1 });
+    const result = planOne(preset, {
+      backoffs: [{ presetId: preset.presetId, numFailed: 1e300, lastBuildAt: NOW }],
+    });
+    const action = result.actions[0];
+    expect(action?._tag).toBe("Backoff");
+    if (action?._tag === "Backoff") expect(Number.isNaN(action.until.getTime())).toBe(false);
+  });
+});
+
+// Anything at all in every field the database could hand us.
+const anyNumber = fc.oneof(
+  fc.double(),
+  fc.integer(),
+  fc.constantFrom(-1, 0, 1, 1e9, 2 ** 31, -(2 ** 31)),
+);
+const anyDate = fc.date({ noInvalidDate: false });
+const anyCron = fc.oneof(
+  fc.string(),
+  fc
+    .array(
+      fc.constantFrom(
+        "*",
+        "?",
+        "0",
+        "9-18",
+        "1-5",
+        "7",
+        "L",
+        "#",
+        "H",
+        "*/0",
+        "*/2",
+        "MON",
+        "JAN-MAR",
+        "6,0",
+        "99",
+        "-1",
+        "",
+        "1#2",
+        "5-7",
+      ),
+      { maxLength: 7 },
+    )
+    .map((fields) => fields.join(" ")),
+);
+const anyZone = fc.oneof(
+  fc.string(),
+  fc.constantFrom("", "UTC", "Europe/Berlin", "Mars/Base", "utc", "+05:00", "Etc/GMT+5"),
+);
+const anyId = fc.constantFrom("p-0", "p-1", "p-2");
+
+const hostilePreset = fc
+  .record({
+    presetId: anyId,
+    usingActiveVersion: fc.boolean(),
+    templateDeleted: fc.boolean(),
+    templateDeprecated: fc.boolean(),
+    desiredInstances: anyNumber,
+    ttlSeconds: fc.option(anyNumber, { nil: null }),
+    prebuildStatus: fc.constantFrom("healthy", "hard_limited", "validation_failed" as const),
+    schedulingTimezone: anyZone,
+    lastInvalidatedAt: fc.option(anyDate, { nil: null }),
+  })
+  .map((r) => presetRow(r));
+
+const hostileSnapshot = fc.record({
+  presets: fc.array(hostilePreset, { maxLength: 4 }),
+  schedules: fc.array(
+    fc.record({ presetId: anyId, cronExpression: anyCron, desiredInstances: anyNumber }),
+    { maxLength: 4 },
+  ),
+  running: fc.array(
+    fc.record({
+      workspaceId: fc.string(),
+      name: fc.string(),
+      templateId: fc.string(),
+      templateVersionId: fc.string(),
+      presetId: fc.option(anyId, { nil: null }),
+      ready: fc.boolean(),
+      createdAt: anyDate,
+    }),
+    { maxLength: 8 },
+  ),
+  inProgress: fc.array(
+    fc.record({
+      templateId: fc.string(),
+      templateVersionId: fc.string(),
+      presetId: fc.option(anyId, { nil: null }),
+      transition: fc.constantFrom<Transition>("start", "stop", "delete"),
+      count: anyNumber,
+    }),
+    { maxLength: 6 },
+  ),
+  pendingNonActive: fc.array(fc.record({ presetId: anyId, count: anyNumber }), { maxLength: 3 }),
+  backoffs: fc.array(fc.record({ presetId: anyId, numFailed: anyNumber, lastBuildAt: anyDate }), {
+    maxLength: 3,
+  }),
+  hardLimitedPresetIds: fc.array(anyId).map((ids) => new Set(ids)),
+});
+
+describe("hostile snapshots", () => {
+  it("never make planPreset or planAll throw, and still yield well-formed actions", () => {
+    fc.assert(
+      fc.property(hostileSnapshot, anyDate, anyNumber, (global, now, backoffInterval) => {
+        for (const { preset, snapshot, plan } of planAll(global, now, { backoffInterval })) {
+          expect(planPreset(snapshot, now, { backoffInterval })).toEqual(plan);
+          expect(preset).toBe(snapshot.preset);
+          for (const action of plan.actions) {
+            expect(typeof action.reason).toBe("string");
+            if (action._tag === "Create") {
+              expect(
+                Number.isInteger(action.count) &&
+                  action.count > 0 &&
+                  action.count <= MAX_DESIRED_INSTANCES,
+              ).toBe(true);
+            }
+            if (action._tag === "Delete") expect(action.workspaceIds.length).toBeGreaterThan(0);
+            if (action._tag === "CancelPending") expect(action.pendingCount).toBeGreaterThan(0);
+          }
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
