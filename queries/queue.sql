@@ -1,0 +1,150 @@
+-- The job queue's side of the database: what a provisioner runs to take, finish and report jobs,
+-- and what the platform runs to hand a ready prebuild to a user (reference §1.2, §7).
+-- 'c42fdf75-3097-471c-8c33-fb52454d81c0' is the prebuilds system user (src/prebuildsUser.ts).
+
+-- name: AcquireProvisionerJob :one
+-- Hands the next job to a provisioner and marks it started by that worker. Human-initiated jobs
+-- go before the reconciler's (false sorts first), then oldest first. Unlike the reference, a job
+-- that was canceled or completed while pending is never handed out. The inner WHERE matches
+-- provisioner_jobs_pending_idx's predicate, so the queue is read from that partial index. SKIP
+-- LOCKED lets concurrent acquirers pass each other; a row another acquirer just started fails
+-- the re-check PostgreSQL does on the locked row version. A job carrying only the default tags
+-- ("untagged") goes only to an untagged provisioner; any other job to a provisioner whose tags
+-- contain all of the job's.
+UPDATE provisioner_jobs
+SET started_at = @now::timestamptz,
+    updated_at = @now::timestamptz,
+    worker_id = @worker_id::uuid
+WHERE id = (
+  SELECT pj.id
+  FROM provisioner_jobs pj
+  WHERE pj.started_at IS NULL
+    AND pj.canceled_at IS NULL
+    AND pj.completed_at IS NULL
+    AND pj.organization_id = @organization_id::uuid
+    AND pj.type = ANY(@types::provisioner_job_type[])
+    AND CASE
+      WHEN pj.tags - 'owner' = '{"scope": "organization"}'::jsonb AND coalesce(pj.tags ->> 'owner', '') = ''
+        THEN @provisioner_tags::jsonb - 'owner' = '{"scope": "organization"}'::jsonb
+          AND coalesce(@provisioner_tags::jsonb ->> 'owner', '') = ''
+      ELSE @provisioner_tags::jsonb @> pj.tags
+    END
+  ORDER BY pj.initiator_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid, pj.created_at, pj.id
+  FOR UPDATE SKIP LOCKED
+  LIMIT 1
+)
+RETURNING id, created_at, started_at, organization_id, initiator_id, type, input, tags;
+
+-- name: GetWorkspaceBuildByJobID :one
+-- What a provisioner needs to run a workspace-build job.
+SELECT wb.id, wb.workspace_id, wb.template_version_id, wb.build_number, wb.transition,
+       wb.template_version_preset_id, wb.initiator_id
+FROM workspace_builds wb
+WHERE wb.job_id = @job_id::uuid;
+
+-- name: InsertWorkspaceResourceWithAgents :exec
+-- A finished start build's resource and its top-level agents, in one statement: agent i gets
+-- agent_names[i] and lifecycle_states[i].
+WITH resource AS (
+  INSERT INTO workspace_resources (job_id, name)
+  VALUES (@job_id::uuid, @resource_name::text)
+  RETURNING id
+)
+INSERT INTO workspace_agents (resource_id, name, lifecycle_state)
+SELECT resource.id, agent.name, agent.lifecycle_state
+FROM resource
+CROSS JOIN unnest(
+  @agent_names::text[], @lifecycle_states::workspace_agent_lifecycle_state[]
+) AS agent (name, lifecycle_state);
+
+-- name: CompleteProvisionerJob :one
+-- Finishes a job as succeeded (error NULL) or failed (error set). Only the worker that holds the
+-- job can finish it, and only once; no row back means it was not ours or was already finished.
+-- A job canceled while it ran finishes as canceled (job_status derives from canceled_at).
+UPDATE provisioner_jobs
+SET completed_at = @now::timestamptz,
+    updated_at = @now::timestamptz,
+    error = sqlc.narg(error)::text
+WHERE id = @job_id::uuid
+  AND worker_id = @worker_id::uuid
+  AND started_at IS NOT NULL
+  AND completed_at IS NULL
+RETURNING id, job_status;
+
+-- name: MarkWorkspaceDeletedByJob :exec
+-- A delete build that succeeded removes its workspace, unless a later build exists (then the
+-- delete is stale and the later build decides).
+UPDATE workspaces w
+SET deleted = true,
+    updated_at = @now::timestamptz
+FROM workspace_builds wb
+WHERE wb.job_id = @job_id::uuid
+  AND wb.transition = 'delete'::workspace_transition
+  AND w.id = wb.workspace_id
+  AND NOT w.deleted
+  AND NOT EXISTS (
+    SELECT 1
+    FROM workspace_builds later
+    WHERE later.workspace_id = wb.workspace_id AND later.build_number > wb.build_number
+  );
+
+-- name: UpsertProvisionerDaemon :exec
+-- Registers a provisioner or records its heartbeat.
+INSERT INTO provisioner_daemons (id, name, organization_id, tags, created_at, last_seen_at)
+VALUES (
+  @id::uuid, @name::text, @organization_id::uuid, @tags::jsonb, @now::timestamptz,
+  @now::timestamptz
+)
+ON CONFLICT (id) DO UPDATE
+SET name = excluded.name,
+    tags = excluded.tags,
+    last_seen_at = excluded.last_seen_at;
+
+-- name: ClaimPrebuiltWorkspace :one
+-- Gives one ready prebuild of the preset to a user (reference §7): its latest build is a
+-- succeeded start on the template's active version, every top-level agent is ready, and the
+-- template is not deleted. Which eligible prebuild is taken is unspecified, as in the reference.
+-- Two departures from the reference's `UPDATE ... WHERE id IN (subselect ... FOR UPDATE OF p SKIP
+-- LOCKED)`, both tested: PostgreSQL refuses to lock the view here (its agent readiness is the
+-- nullable side of an outer join), so the row locked is the workspace itself, with the ownership
+-- test re-stated on it so PostgreSQL re-checks it on the locked row version (a prebuild claimed by
+-- a transaction that committed after this statement's snapshot is skipped, not claimed twice);
+-- and the pick is a MATERIALIZED CTE, evaluated once, because the planner may rescan an IN
+-- subselect for every outer row, and a rescan past the row this statement already updated takes
+-- the next prebuild too. The reconciler stamps deleting_at on a prebuild in the statement that
+-- queues its delete build (InsertPrebuildDeleteBuild), so requiring deleting_at IS NULL on the
+-- locked row skips a prebuild whose delete committed after this statement's snapshot.
+WITH claimable AS MATERIALIZED (
+  SELECT candidate.id
+  FROM workspace_prebuilds p
+  JOIN workspace_latest_builds b ON b.workspace_id = p.id
+  JOIN templates t ON t.id = p.template_id
+  JOIN workspaces candidate ON candidate.id = p.id
+  WHERE b.transition = 'start'::workspace_transition
+    AND b.job_status = 'succeeded'::provisioner_job_status
+    AND b.template_version_id = t.active_version_id
+    AND p.current_preset_id = @preset_id::uuid
+    AND p.ready
+    AND NOT t.deleted
+    AND candidate.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
+    AND NOT candidate.deleted
+    AND candidate.deleting_at IS NULL
+  LIMIT 1
+  FOR UPDATE OF candidate SKIP LOCKED
+)
+UPDATE workspaces w
+SET owner_id = @new_user_id::uuid,
+    name = @new_name::text,
+    updated_at = @now::timestamptz,
+    last_used_at = @now::timestamptz,
+    autostart_schedule = sqlc.narg(autostart_schedule)::text,
+    next_start_at = sqlc.narg(next_start_at)::timestamptz,
+    ttl = sqlc.narg(ttl)::bigint,
+    dormant_at = NULL,
+    deleting_at = NULL
+FROM claimable
+WHERE w.id = claimable.id
+  AND w.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
+  AND NOT w.deleted
+  AND w.deleting_at IS NULL
+RETURNING w.id, w.name;

@@ -1,0 +1,41 @@
+-- What each reconciliation cycle did, for `prebuildsd status` (migration 0002).
+
+-- name: InsertReconciliationRun :exec
+-- Records one cycle and prunes all but the newest keep_runs rows in the same statement.
+WITH inserted AS (
+  INSERT INTO prebuild_reconciliation_runs (
+    started_at, finished_at, outcome, replica, presets_total, presets_reconciled,
+    actions_succeeded, actions_failed, actions_skipped, prebuilds_created, prebuilds_deleted,
+    jobs_canceled, statements, error
+  )
+  VALUES (
+    @started_at::timestamptz, @finished_at::timestamptz, @outcome::text, @replica::text,
+    @presets_total::integer, @presets_reconciled::integer, @actions_succeeded::integer,
+    @actions_failed::integer, @actions_skipped::integer, @prebuilds_created::integer,
+    @prebuilds_deleted::integer, @jobs_canceled::integer, @statements::integer,
+    sqlc.narg(error)::text
+  )
+  RETURNING id
+)
+DELETE FROM prebuild_reconciliation_runs r
+WHERE r.id <= (SELECT i.id FROM inserted i) - @keep_runs::integer;
+
+-- name: GetLastReconciliationRun :one
+SELECT
+  id, started_at, finished_at, outcome, replica, presets_total, presets_reconciled,
+  actions_succeeded, actions_failed, actions_skipped, prebuilds_created, prebuilds_deleted,
+  jobs_canceled, statements, error
+FROM prebuild_reconciliation_runs
+ORDER BY finished_at DESC, id DESC
+LIMIT 1;
+
+-- name: GetLastCompletedReconciliationRun :one
+-- The newest cycle that ran to the end (not paused, not failed): "last successful cycle".
+SELECT
+  id, started_at, finished_at, outcome, replica, presets_total, presets_reconciled,
+  actions_succeeded, actions_failed, actions_skipped, prebuilds_created, prebuilds_deleted,
+  jobs_canceled, statements, error
+FROM prebuild_reconciliation_runs
+WHERE outcome = 'completed'
+ORDER BY finished_at DESC, id DESC
+LIMIT 1;

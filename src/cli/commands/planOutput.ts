@@ -1,0 +1,144 @@
+// How `plan` shows a planned cycle: a table for people, and the JSON shape scripts rely on
+// (issue #6; field names and action types are a contract).
+import type { Action, PlannedPreset } from "../../plan/index.ts";
+
+export type JsonAction =
+  | { readonly type: "create"; readonly count: number; readonly reason: string }
+  | { readonly type: "delete"; readonly workspaceIds: readonly string[]; readonly reason: string }
+  | { readonly type: "backoff"; readonly until: string; readonly reason: string }
+  | { readonly type: "cancel_pending"; readonly pendingCount: number; readonly reason: string };
+
+export interface JsonPlannedPreset {
+  readonly presetId: string;
+  readonly presetName: string;
+  readonly templateId: string;
+  readonly templateName: string;
+  readonly templateVersionId: string;
+  readonly active: boolean;
+  readonly state: {
+    readonly desired: number;
+    readonly actual: number;
+    readonly eligible: number;
+    readonly expired: number;
+    readonly extraneous: number;
+    readonly starting: number;
+    readonly stopping: number;
+    readonly deleting: number;
+  };
+  readonly actions: readonly JsonAction[];
+}
+
+export function jsonAction(action: Action): JsonAction {
+  switch (action._tag) {
+    case "Create":
+      return { type: "create", count: action.count, reason: action.reason };
+    case "Delete":
+      return { type: "delete", workspaceIds: [...action.workspaceIds], reason: action.reason };
+    case "Backoff":
+      return { type: "backoff", until: action.until.toISOString(), reason: action.reason };
+    case "CancelPending":
+      return { type: "cancel_pending", pendingCount: action.pendingCount, reason: action.reason };
+  }
+}
+
+/** Active presets first, then by template, version and preset name: stable for diffs. */
+export function sortPlanned(planned: readonly PlannedPreset[]): PlannedPreset[] {
+  const key = (p: PlannedPreset) =>
+    [
+      p.preset.templateName,
+      p.plan.active ? "0" : "1",
+      p.preset.templateVersionName,
+      p.preset.presetName,
+      p.preset.presetId,
+    ].join("\u0000");
+  return [...planned].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
+export function planJson(planned: readonly PlannedPreset[]): { presets: JsonPlannedPreset[] } {
+  return {
+    presets: sortPlanned(planned).map(({ preset, plan }) => ({
+      presetId: preset.presetId,
+      presetName: preset.presetName,
+      templateId: preset.templateId,
+      templateName: preset.templateName,
+      templateVersionId: preset.templateVersionId,
+      active: plan.active,
+      state: {
+        desired: plan.state.desired,
+        actual: plan.state.actual,
+        eligible: plan.state.eligible,
+        expired: plan.state.expired,
+        extraneous: plan.state.extraneous,
+        starting: plan.state.starting,
+        stopping: plan.state.stopping,
+        deleting: plan.state.deleting,
+      },
+      actions: plan.actions.map(jsonAction),
+    })),
+  };
+}
+
+/** One line per action: what it does, then why. */
+export function describeAction(action: Action): string {
+  switch (action._tag) {
+    case "Create":
+      return `create ${action.count}: ${action.reason}`;
+    case "Delete":
+      return `delete ${action.workspaceIds.length} (${action.workspaceIds.join(", ")}): ${action.reason}`;
+    case "Backoff":
+      return `backoff until ${action.until.toISOString()}: ${action.reason}`;
+    case "CancelPending":
+      return `cancel ${action.pendingCount} pending: ${action.reason}`;
+  }
+}
+
+const COLUMNS = [
+  "TEMPLATE",
+  "VERSION",
+  "PRESET",
+  "ACTIVE",
+  "DESIRED",
+  "RUNNING",
+  "ELIGIBLE",
+  "EXPIRED",
+  "STARTING",
+  "DELETING",
+] as const;
+
+export function planTable(planned: readonly PlannedPreset[], at: Date): string {
+  const sorted = sortPlanned(planned);
+  const rows = sorted.map(({ preset, plan }) => [
+    preset.templateName,
+    preset.templateVersionName,
+    preset.presetName,
+    plan.active ? "yes" : "no",
+    String(plan.state.desired),
+    String(plan.state.actual),
+    String(plan.state.eligible),
+    String(plan.state.expired),
+    String(plan.state.starting),
+    String(plan.state.deleting),
+  ]);
+  const widths = COLUMNS.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i]?.length ?? 0)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+      .join("  ")
+      .trimEnd();
+  const out = [line(COLUMNS)];
+  let actionCount = 0;
+  sorted.forEach((p, i) => {
+    out.push(line(rows[i] ?? []));
+    for (const action of p.plan.actions) {
+      actionCount++;
+      out.push(`    → ${describeAction(action)}`);
+    }
+    for (const warning of p.plan.warnings) out.push(`    ! ${warning}`);
+  });
+  if (sorted.length === 0) out.push("(no preset wants prebuilds)");
+  out.push(
+    "",
+    `${sorted.length} preset(s), ${actionCount} action(s) planned as of ${at.toISOString()}; nothing was written.`,
+  );
+  return out.join("\n");
+}

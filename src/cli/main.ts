@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// prebuildsd's entry point: parses the command line, runs the command, and turns its outcome into
+// the exit code (0 ok, 1 runtime failure, 2 bad configuration or usage).
+import { CommanderError } from "commander";
+import { ConfigError } from "../config/configError.ts";
+import { registerDatabaseSecrets } from "../config/secrets.ts";
+import { redact } from "../observe/logger.ts";
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exitCodes.ts";
+import { packageVersion } from "./packageVersion.ts";
+import { buildProgram, type ExitCode } from "./program.ts";
+
+function exitCodeOf(error: unknown): ExitCode {
+  if (error instanceof CommanderError) {
+    // --help and --version "fail" with these codes; they are successes.
+    return error.code === "commander.helpDisplayed" ||
+      error.code === "commander.help" ||
+      error.code === "commander.version"
+      ? EXIT_OK
+      : EXIT_USAGE;
+  }
+  if (error instanceof ConfigError) {
+    process.stderr.write(`prebuildsd: ${redact(error.message)}\n`);
+    return EXIT_USAGE;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`prebuildsd: ${redact(message)}\n`);
+  return EXIT_FAILURE;
+}
+
+async function main(argv: readonly string[]): Promise<ExitCode> {
+  // Before anything can log: the URL and its password are never printed.
+  registerDatabaseSecrets(process.env.DATABASE_URL);
+  let exitCode: ExitCode = EXIT_OK;
+  const program = buildProgram(
+    packageVersion(),
+    {
+      run: async (options, keys) => (await import("./commands/run.ts")).runDaemon(options, keys),
+      reconcile: async (options, keys) =>
+        (await import("./commands/reconcile.ts")).reconcileOnceCommand(options, keys),
+      plan: async (options, keys) =>
+        (await import("./commands/plan.ts")).planCommand(options, keys),
+      demo: async (options, keys) => (await import("../demo/demo.ts")).runDemo(options, keys),
+    },
+    (code) => {
+      exitCode = code;
+    },
+  );
+  try {
+    await program.parseAsync(argv as string[]);
+    return exitCode;
+  } catch (error) {
+    return exitCodeOf(error);
+  }
+}
+
+process.exit(await main(process.argv));

@@ -1,0 +1,183 @@
+// The `prebuildsd` command line: one commander program, every command with --help. Actions return
+// an exit code; errors are turned into exit codes by main.ts.
+import { Command } from "commander";
+import type { SettingKey } from "../config/settings.ts";
+import { commandContext } from "./commandContext.ts";
+import { describeInvalidation, invalidate } from "./commands/invalidate.ts";
+import { applyMigrations, describeMigrations } from "./commands/migrate.ts";
+import { setPaused } from "./commands/pause.ts";
+import { describePromotion, promote } from "./commands/promote.ts";
+import { describeStatus, readStatus } from "./commands/status.ts";
+import { EXIT_OK } from "./exitCodes.ts";
+import {
+  addSettingOptions,
+  DAEMON_SETTINGS,
+  DATABASE_SETTINGS,
+  EXECUTOR_SETTINGS,
+  LOG_SETTINGS,
+  PLANNER_SETTINGS,
+} from "./settingOptions.ts";
+import { withDatabase } from "./withDatabase.ts";
+
+export type ExitCode = number;
+type Action = (...args: never[]) => Promise<ExitCode>;
+
+const ONE_SHOT = [...DATABASE_SETTINGS, ...LOG_SETTINGS] as const;
+const RECONCILE = [...ONE_SHOT, ...PLANNER_SETTINGS, ...EXECUTOR_SETTINGS] as const;
+const RUN = [...RECONCILE, ...DAEMON_SETTINGS] as const;
+const PLAN = [...ONE_SHOT, ...PLANNER_SETTINGS] as const;
+const DEMO = [
+  ...LOG_SETTINGS,
+  "reconciliationInterval",
+  "backoffInterval",
+  "httpAddress",
+] as const satisfies readonly SettingKey[];
+
+function print(text: string): void {
+  process.stdout.write(`${text}\n`);
+}
+
+/** `commands` is filled in by main.ts (run, reconcile, plan, demo load heavier modules lazily). */
+export interface HeavyCommands {
+  readonly run: (
+    options: Record<string, unknown>,
+    keys: readonly SettingKey[],
+  ) => Promise<ExitCode>;
+  readonly reconcile: (
+    options: Record<string, unknown>,
+    keys: readonly SettingKey[],
+  ) => Promise<ExitCode>;
+  readonly plan: (
+    options: Record<string, unknown>,
+    keys: readonly SettingKey[],
+  ) => Promise<ExitCode>;
+  readonly demo: (
+    options: Record<string, unknown>,
+    keys: readonly SettingKey[],
+  ) => Promise<ExitCode>;
+}
+
+export function buildProgram(
+  version: string,
+  heavy: HeavyCommands,
+  setExitCode: (code: ExitCode) => void,
+): Command {
+  const program = new Command("prebuildsd")
+    .description(
+      "Keeps pools of prebuilt workspaces warm for every preset of every template's active version.",
+    )
+    .version(version)
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride();
+
+  const action =
+    <A extends Action>(fn: A) =>
+    async (...args: Parameters<A>): Promise<void> => {
+      setExitCode(await fn(...args));
+    };
+  const sub = (name: string, description: string, keys: readonly SettingKey[]): Command =>
+    addSettingOptions(program.command(name).description(description), keys);
+
+  sub(
+    "run",
+    "Run the daemon: a cycle at start, then one every interval; serves /metrics, /healthz, /readyz",
+    RUN,
+  ).action(action((options: Record<string, unknown>) => heavy.run(options, RUN)));
+
+  sub("migrate", "Apply the database migrations and exit", ONE_SHOT).action(
+    action(async (options: Record<string, unknown>) => {
+      const context = commandContext(options, ONE_SHOT);
+      print(describeMigrations(await withDatabase(context, applyMigrations)));
+      return EXIT_OK;
+    }),
+  );
+
+  sub(
+    "reconcile",
+    "Run one reconciliation cycle and print a summary (exit 0 even if some actions failed, 1 if the cycle could not run)",
+    RECONCILE,
+  )
+    .requiredOption("--once", "run exactly one cycle (required: `run` is the daemon)")
+    .action(action((options: Record<string, unknown>) => heavy.reconcile(options, RECONCILE)));
+
+  sub("plan", "Print what the next cycle would do, writing nothing", PLAN)
+    .option("--json", "print JSON instead of a table")
+    .option("--at <time>", "plan as of this ISO 8601 time instead of now (schedules, expiry)")
+    .action(action((options: Record<string, unknown>) => heavy.plan(options, PLAN)));
+
+  sub(
+    "status",
+    "Show whether reconciliation is paused, presets by health and the last cycle",
+    ONE_SHOT,
+  )
+    .option("--json", "print JSON")
+    .action(
+      action(async (options: Record<string, unknown>) => {
+        const context = commandContext(options, ONE_SHOT);
+        const status = await withDatabase(context, readStatus);
+        print(options.json ? JSON.stringify(status, null, 2) : describeStatus(status));
+        return EXIT_OK;
+      }),
+    );
+
+  for (const [name, paused, description] of [
+    ["pause", true, "Pause reconciliation on every replica (queued jobs keep running)"],
+    ["resume", false, "Resume reconciliation"],
+  ] as const) {
+    sub(name, description, ONE_SHOT).action(
+      action(async (options: Record<string, unknown>) => {
+        const context = commandContext(options, ONE_SHOT);
+        print(await withDatabase(context, (pool) => setPaused(pool, paused)));
+        return EXIT_OK;
+      }),
+    );
+  }
+
+  sub("promote", "Make <version> the active version of <template> (each by name or id)", ONE_SHOT)
+    .argument("<template>", "template name or id")
+    .argument("<version>", "template version name or id")
+    .action(
+      action(async (template: string, version: string, options: Record<string, unknown>) => {
+        const context = commandContext(options, ONE_SHOT);
+        print(
+          describePromotion(
+            await withDatabase(context, (pool) => promote(pool, template, version)),
+          ),
+        );
+        return EXIT_OK;
+      }),
+    );
+
+  sub(
+    "invalidate",
+    "Expire every prebuild of <template>'s active version so the next cycles replace them",
+    ONE_SHOT,
+  )
+    .argument("<template>", "template name or id")
+    .action(
+      action(async (template: string, options: Record<string, unknown>) => {
+        const context = commandContext(options, ONE_SHOT);
+        print(
+          describeInvalidation(await withDatabase(context, (pool) => invalidate(pool, template))),
+        );
+        return EXIT_OK;
+      }),
+    );
+
+  addSettingOptions(
+    program
+      .command("demo")
+      .description(
+        "A self-contained demo: a throwaway embedded PostgreSQL, a seeded template, simulated provisioners, a live view, then a promotion",
+      )
+      .option("--duration <duration>", "stop after this long", "60s")
+      .option("--provisioners <n>", "simulated provisioners", "2")
+      .option(
+        "--database-url <url>",
+        "use this scratch database instead of a throwaway embedded one (it gets seeded)",
+      ),
+    DEMO,
+  ).action(action((options: Record<string, unknown>) => heavy.demo(options, DEMO)));
+
+  return program;
+}

@@ -1,0 +1,106 @@
+// The daemon's configuration, read once at start: flags override environment variables, every
+// value is validated, and the result is passed down as a typed value (STYLE.md §7).
+import type { LogFormat, LogLevel } from "../observe/logger.ts";
+import { ConfigError, invalidSetting } from "./configError.ts";
+import { defaultDataDir } from "./dataDir.ts";
+import {
+  type ListenAddress,
+  type Setting,
+  type SettingKey,
+  type SettingValue,
+  settings,
+} from "./settings.ts";
+
+export interface Config {
+  /** null: start an embedded PostgreSQL in `dataDir`. */
+  readonly databaseUrl: string | null;
+  /** Milliseconds between cycles. */
+  readonly reconciliationInterval: number;
+  readonly backoffInterval: number;
+  readonly backoffLookback: number;
+  readonly failureHardLimit: number;
+  /** Unset: clamp(databaseMaxConnections / 2, 1, 5), the reference's rule. */
+  readonly concurrency: number;
+  readonly databaseMaxConnections: number;
+  readonly statementTimeout: number;
+  readonly lockTimeout: number;
+  readonly cancelPending: boolean;
+  readonly provisionerStaleAfter: number;
+  readonly metricsRefreshInterval: number;
+  readonly httpAddress: ListenAddress;
+  readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
+  readonly dataDir: string;
+  /** OTEL_EXPORTER_OTLP_ENDPOINT; the SDK reads the rest of OTEL_* itself. */
+  readonly otlpEndpoint: string | null;
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+/** Raw flag values by setting, as the command line gave them. */
+export type FlagValues = Partial<Record<SettingKey, string>>;
+
+export interface LoadOptions {
+  /** Decides the default log format. */
+  readonly stderrIsTTY?: boolean;
+  readonly uid?: number | undefined;
+}
+
+function read<K extends SettingKey>(
+  key: K,
+  env: Env,
+  flags: FlagValues,
+): SettingValue<K> | undefined {
+  const setting = settings[key] as Setting<SettingValue<K>>;
+  const fromFlag = flags[key];
+  const [name, raw] =
+    fromFlag !== undefined ? [setting.flag, fromFlag] : [setting.env, env[setting.env]];
+  // An empty environment variable means "unset", as most daemons treat it; an empty flag does not.
+  if (raw === undefined || (raw === "" && fromFlag === undefined)) return undefined;
+  const parsed = setting.parse(raw);
+  if (!parsed.ok) throw invalidSetting(name, setting.accepted, raw, setting.secret === true);
+  return parsed.value;
+}
+
+function readWithDefault<K extends SettingKey>(
+  key: K,
+  env: Env,
+  flags: FlagValues,
+): SettingValue<K> {
+  const value = read(key, env, flags);
+  if (value !== undefined) return value;
+  const setting = settings[key] as Setting<SettingValue<K>>;
+  if (setting.defaultText === undefined) {
+    throw new ConfigError(`${setting.env} has no default (a bug: report it)`);
+  }
+  const parsed = setting.parse(setting.defaultText);
+  if (!parsed.ok) throw new ConfigError(`${setting.env} default is invalid (a bug: report it)`);
+  return parsed.value;
+}
+
+/** Throws ConfigError (one line naming the setting) on the first bad value. */
+export function loadConfig(env: Env, flags: FlagValues = {}, options: LoadOptions = {}): Config {
+  const databaseMaxConnections = readWithDefault("databaseMaxConnections", env, flags);
+  const otlp = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
+  return {
+    databaseUrl: read("databaseUrl", env, flags) ?? null,
+    reconciliationInterval: readWithDefault("reconciliationInterval", env, flags),
+    backoffInterval: readWithDefault("backoffInterval", env, flags),
+    backoffLookback: readWithDefault("backoffLookback", env, flags),
+    failureHardLimit: readWithDefault("failureHardLimit", env, flags),
+    concurrency:
+      read("concurrency", env, flags) ??
+      Math.min(5, Math.max(1, Math.floor(databaseMaxConnections / 2))),
+    databaseMaxConnections,
+    statementTimeout: readWithDefault("statementTimeout", env, flags),
+    lockTimeout: readWithDefault("lockTimeout", env, flags),
+    cancelPending: readWithDefault("cancelPending", env, flags),
+    provisionerStaleAfter: readWithDefault("provisionerStaleAfter", env, flags),
+    metricsRefreshInterval: readWithDefault("metricsRefreshInterval", env, flags),
+    httpAddress: readWithDefault("httpAddress", env, flags),
+    logLevel: readWithDefault("logLevel", env, flags),
+    logFormat:
+      read("logFormat", env, flags) ?? ((options.stderrIsTTY ?? false) ? "pretty" : "json"),
+    dataDir: read("dataDir", env, flags) ?? defaultDataDir(env, options.uid ?? process.getuid?.()),
+    otlpEndpoint: otlp ? otlp : null,
+  };
+}

@@ -1,0 +1,167 @@
+// `prebuildsd run` as one scoped Effect program. Resources are acquired in order — tracing, the
+// database (embedded or not), the HTTP server — and the reconcile and metrics loops are forked
+// into the same scope. On a shutdown signal the scope closes in reverse: the loops are interrupted
+// (the running cycle is aborted, its transaction rolls back and its lock is released), the HTTP
+// server closes, the pool ends, the embedded server stops, traces are flushed. Then exit 0.
+import { Effect, Schedule } from "effect";
+import type { Config } from "../config/config.ts";
+import { formatDuration } from "../config/duration.ts";
+import { migrate, pendingMigrations } from "../db/migrate.ts";
+import { readinessCheck } from "../http/readiness.ts";
+import { startHttpServer } from "../http/server.ts";
+import type { Logger } from "../observe/logger.ts";
+import { PrebuildMetrics } from "../observe/metrics.ts";
+import { startTracing } from "../observe/otel.ts";
+import { type DatabaseHandle, openDatabase } from "./database.ts";
+import { type Cycle, reconcileLoop } from "./reconcileLoop.ts";
+import { listenForShutdown } from "./signals.ts";
+import { sampleState } from "./stateSampler.ts";
+
+/** Builds the cycle the loop runs; it must catch and count its own failures. */
+export type CycleFactory = (
+  database: DatabaseHandle,
+  metrics: PrebuildMetrics,
+  logger: Logger,
+) => Cycle;
+
+export interface DaemonOptions {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly version: string;
+  readonly makeCycle: CycleFactory;
+  /** Stop waiting for a graceful stop after this long and exit 1. */
+  readonly forceExitAfterMs?: number;
+}
+
+const METRICS_REFRESH_TIMEOUT_MS = 10_000;
+
+/** Brings an embedded database to the current schema; warns when an external one lags behind. */
+async function prepareSchema(database: DatabaseHandle, config: Config, logger: Logger) {
+  const client = await database.pool.connect();
+  try {
+    if (config.databaseUrl === null) {
+      const applied = await migrate(client);
+      if (applied.length > 0) logger.info({ applied }, "migrated the embedded database");
+      return;
+    }
+    // With DATABASE_URL, migrations run separately (as the schema owner): `prebuildsd migrate`.
+    const pending = await pendingMigrations(client);
+    if (pending.length > 0) {
+      logger.error(
+        { pending },
+        "the database schema is behind this build: run `prebuildsd migrate`; /readyz reports not ready until then",
+      );
+    }
+  } finally {
+    client.release();
+  }
+}
+
+export function metricsRefreshLoop(
+  database: DatabaseHandle,
+  metrics: PrebuildMetrics,
+  config: Config,
+  logger: Logger,
+): Effect.Effect<void> {
+  const refresh = Effect.callback<void>((resume) => {
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new Error("metrics refresh timed out")),
+      METRICS_REFRESH_TIMEOUT_MS,
+    );
+    const done = sampleState({ pool: database.pool }, config, new Date(), controller.signal)
+      .then(
+        (sample) => metrics.setStateSample(sample),
+        (error: unknown) => {
+          metrics.stateRefreshErrors.inc();
+          logger.warn(
+            { err: error },
+            "refreshing the cached prebuild metrics failed; serving the last sample",
+          );
+        },
+      )
+      .finally(() => {
+        clearTimeout(timer);
+        resume(Effect.void);
+      });
+    return Effect.promise(() => {
+      controller.abort(new Error("stopping"));
+      return done;
+    });
+  });
+  return Effect.asVoid(Effect.repeat(refresh, Schedule.spaced(config.metricsRefreshInterval)));
+}
+
+export function daemonProgram(options: DaemonOptions): Effect.Effect<void, Error> {
+  const { config, logger } = options;
+  return Effect.scoped(
+    Effect.gen(function* () {
+      const shutdownSignal = listenForShutdown(logger, options.forceExitAfterMs ?? 15_000);
+      yield* Effect.acquireRelease(
+        Effect.promise(() => startTracing(config.otlpEndpoint, options.version, logger)),
+        (tracing) => Effect.promise(() => tracing.shutdown()),
+      );
+      const database = yield* Effect.acquireRelease(
+        Effect.tryPromise({
+          try: () => openDatabase(config, logger, { startEmbedded: true }),
+          catch: (cause) => toError("opening the database failed", cause),
+        }),
+        (db) =>
+          Effect.promise(() =>
+            db.close().then(
+              () => logger.info("database closed"),
+              (error: unknown) => logger.warn({ err: error }, "closing the database failed"),
+            ),
+          ),
+      );
+      yield* Effect.tryPromise({
+        try: () => prepareSchema(database, config, logger),
+        catch: (cause) => toError("checking the database schema failed", cause),
+      });
+      const metrics = new PrebuildMetrics();
+      const readiness = readinessCheck(database.pool);
+      const http = yield* Effect.acquireRelease(
+        Effect.tryPromise({
+          try: () =>
+            startHttpServer(
+              config.httpAddress,
+              {
+                metrics: async () => ({
+                  contentType: metrics.contentType,
+                  body: await metrics.text(),
+                }),
+                readiness,
+              },
+              (error) => logger.warn({ err: error }, "HTTP request failed"),
+            ),
+          catch: (cause) =>
+            toError(
+              `cannot listen on ${config.httpAddress.host ?? ""}:${config.httpAddress.port} (set PREBUILDS_HTTP_ADDRESS)`,
+              cause,
+            ),
+        }),
+        (server) => Effect.promise(() => server.close()),
+      );
+      logger.info(
+        {
+          address: http.address,
+          database: database.description,
+          interval: formatDuration(config.reconciliationInterval),
+          concurrency: config.concurrency,
+          version: options.version,
+        },
+        "prebuildsd running: serving /metrics, /healthz, /readyz",
+      );
+      yield* Effect.forkScoped(metricsRefreshLoop(database, metrics, config, logger));
+      yield* Effect.forkScoped(
+        reconcileLoop(options.makeCycle(database, metrics, logger), config.reconciliationInterval),
+      );
+      yield* shutdownSignal;
+    }),
+  ).pipe(Effect.tap(() => Effect.sync(() => logger.info("stopped cleanly"))));
+}
+
+function toError(message: string, cause: unknown): Error {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new Error(`${message}: ${detail}`, { cause });
+}

@@ -1,0 +1,40 @@
+// One cycle of the daemon's loop: the reconciler's cycle with this process's metrics and logs.
+// It never rejects: a cycle that could not run is logged and counted, and the loop goes on.
+
+import type { Config } from "../config/config.ts";
+import { reconcileOnce } from "../reconciler/reconcileOnce.ts";
+import type { CycleFactory } from "./daemon.ts";
+import { reconcilerObserver } from "./reconcilerObserver.ts";
+import { reconcilerOptions } from "./reconcilerOptions.ts";
+
+export function reconcileCycleFactory(config: Config): CycleFactory {
+  return (database, metrics, logger) => {
+    const observer = reconcilerObserver(metrics);
+    const options = reconcilerOptions(config);
+    return async (signal) => {
+      const started = performance.now();
+      try {
+        const report = await reconcileOnce(
+          { pool: database.pool, logger, options, observer },
+          { signal },
+        );
+        const outcome = !report.lockAcquired
+          ? "not_leader"
+          : report.paused
+            ? "paused"
+            : "completed";
+        metrics.recordCycle(outcome, report.durationMs / 1000, report.finishedAt);
+      } catch (error) {
+        if (signal.aborted) {
+          logger.info("cycle abandoned for shutdown: its transactions rolled back");
+          return;
+        }
+        // reconcileOnce has logged it with its cause.
+        metrics.recordCycle("failed", (performance.now() - started) / 1000, new Date());
+        logger.debug({ err: error }, "cycle failed; retrying after the interval");
+      } finally {
+        metrics.lockHeld.set(0);
+      }
+    };
+  };
+}

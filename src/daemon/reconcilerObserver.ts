@@ -1,0 +1,20 @@
+// The reconciler's observer, implemented with Prometheus metrics. (The executor already logs
+// every action with its preset, template and reason; this adds no second line.)
+import type { ActionEvent } from "../execute/outcome.ts";
+import type { ActionType, PrebuildMetrics } from "../observe/metrics.ts";
+import type { ReconcilerObserver } from "../reconciler/observer.ts";
+
+export const METRIC_ACTION_TYPE: Readonly<Record<ActionEvent["action"]["_tag"], ActionType>> = {
+  Create: "create",
+  Delete: "delete",
+  Backoff: "backoff",
+  CancelPending: "cancel_pending",
+};
+
+export function reconcilerObserver(metrics: PrebuildMetrics): ReconcilerObserver {
+  return {
+    onAction: (event) => metrics.recordAction(METRIC_ACTION_TYPE[event.action._tag], event.outcome),
+    onLock: (acquired) => metrics.lockHeld.set(acquired ? 1 : 0),
+    onPaused: (paused) => metrics.setPaused(paused),
+  };
+}

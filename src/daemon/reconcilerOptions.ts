@@ -1,0 +1,14 @@
+// The reconciler's options from the daemon's configuration.
+import type { Config } from "../config/config.ts";
+import type { ReconcilerOptions } from "../reconciler/options.ts";
+
+export function reconcilerOptions(config: Config): Partial<ReconcilerOptions> {
+  return {
+    backoffInterval: config.backoffInterval,
+    backoffLookback: config.backoffLookback,
+    failureHardLimit: config.failureHardLimit,
+    concurrency: config.concurrency,
+    provisionerStaleAfter: config.provisionerStaleAfter,
+    cancelPendingEnabled: config.cancelPending,
+  };
+}

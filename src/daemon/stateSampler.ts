@@ -1,0 +1,66 @@
+// The cached state behind the preset gauges (reference §8: the metrics collector takes its own
+// snapshot outside the reconciliation lock, on its own schedule). A scrape reads the last sample.
+import type { Config } from "../config/config.ts";
+import { autocommit, type Database } from "../db/pool.ts";
+import { getPrebuildMetrics } from "../db/sql/metrics_sql.ts";
+import { withTransaction } from "../db/transaction.ts";
+import type { PresetLabels, StateSample } from "../observe/metrics.ts";
+import { withSpan } from "../observe/tracing.ts";
+import { planAll } from "../plan/index.ts";
+import { readPrebuildsSettings } from "../snapshot/settings.ts";
+import { takeSnapshot } from "../snapshot/takeSnapshot.ts";
+
+export async function sampleState(
+  db: Database,
+  config: Config,
+  now: Date,
+  signal?: AbortSignal,
+): Promise<StateSample> {
+  return withSpan("metrics.sampleState", {}, async (setAttributes) => {
+    const { snapshot, paused } = await withTransaction(
+      db,
+      { isolation: "repeatable read", readOnly: true, signal },
+      async (client) => ({
+        paused: (await readPrebuildsSettings(client)).reconciliationPaused,
+        snapshot: await takeSnapshot(client, {
+          now,
+          backoffLookback: config.backoffLookback,
+          failureHardLimit: config.failureHardLimit,
+        }),
+      }),
+    );
+    const totals = await getPrebuildMetrics(autocommit(db));
+    // Only presets of active versions of live templates report (reference §12.21).
+    const reported = planAll(snapshot, now, { backoffInterval: config.backoffInterval }).filter(
+      (p) => p.preset.usingActiveVersion && !p.preset.templateDeleted,
+    );
+    const labels = (p: (typeof reported)[number]): PresetLabels => ({
+      templateName: p.preset.templateName,
+      presetName: p.preset.presetName,
+      organizationName: p.preset.organizationName,
+    });
+    setAttributes({ "prebuilds.presets": reported.length });
+    return {
+      presets: reported.map((p) => ({
+        ...labels(p),
+        desired: p.plan.state.desired,
+        running: p.plan.state.actual,
+        eligible: p.plan.state.eligible,
+      })),
+      hardLimited: reported.filter((p) => p.snapshot.isHardLimited).map(labels),
+      validationFailed: reported
+        .filter((p) => p.preset.prebuildStatus === "validation_failed")
+        .map(labels),
+      totals: totals.map((t) => ({
+        templateName: t.templateName,
+        presetName: t.presetName,
+        organizationName: t.organizationName,
+        created: t.createdCount,
+        failed: t.failedCount,
+        claimed: t.claimedCount,
+      })),
+      paused,
+      takenAt: now,
+    };
+  });
+}

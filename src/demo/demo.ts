@@ -1,0 +1,315 @@
+// `prebuildsd demo` (`npm start`): the whole story on one machine with no set-up. A throwaway
+// embedded PostgreSQL is migrated and seeded with one template (two versions, two presets each),
+// simulated provisioners work the job queue (human jobs first; a few seconds per build; some
+// fail), the reconciler runs every few seconds, and the terminal shows it live. While the queue is
+// still full, version 2 is promoted and the old version's pending jobs are cancelled.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Effect, Schedule } from "effect";
+import type pg from "pg";
+import { commandContext } from "../cli/commandContext.ts";
+import { planNextCycle } from "../cli/commands/plan.ts";
+import { promote } from "../cli/commands/promote.ts";
+import { EXIT_OK } from "../cli/exitCodes.ts";
+import type { Config } from "../config/config.ts";
+import { ConfigError } from "../config/configError.ts";
+import { formatDuration, parseDuration } from "../config/duration.ts";
+import type { SettingKey } from "../config/settings.ts";
+import { metricsRefreshLoop } from "../daemon/daemon.ts";
+import { type DatabaseHandle, openDatabase, openScratchDatabase } from "../daemon/database.ts";
+import { reconcileLoop } from "../daemon/reconcileLoop.ts";
+import { METRIC_ACTION_TYPE, reconcilerObserver } from "../daemon/reconcilerObserver.ts";
+import { reconcilerOptions } from "../daemon/reconcilerOptions.ts";
+import { listenForShutdown } from "../daemon/signals.ts";
+import { migrate } from "../db/migrate.ts";
+import { autocommit } from "../db/pool.ts";
+import { countPrebuildJobsByPreset } from "../db/sql/metrics_sql.ts";
+import { readinessCheck } from "../http/readiness.ts";
+import { startHttpServer } from "../http/server.ts";
+import { createLogger, type Logger } from "../observe/logger.ts";
+import { PrebuildMetrics } from "../observe/metrics.ts";
+import { reconcileOnce } from "../reconciler/reconcileOnce.ts";
+import { type PresetJobs, renderView, type ViewAction } from "./liveView.ts";
+import { startDemoProvisioners } from "./provisioners.ts";
+import { seedDemo } from "./seedDemo.ts";
+
+const DEFAULT_INTERVAL_MS = 3000;
+const DEFAULT_BACKOFF_INTERVAL_MS = 10_000;
+const VIEW_REFRESH_MS = 1000;
+const MAX_ACTIONS_SHOWN = 8;
+
+interface DemoOptions {
+  readonly durationMs: number;
+  readonly provisioners: number;
+  readonly databaseUrl: string | null;
+}
+
+function demoOptions(options: Record<string, unknown>): DemoOptions {
+  const duration = parseDuration(String(options.duration ?? "60s"));
+  if (duration === null || duration <= 0) {
+    throw new ConfigError(
+      `--duration must be a positive duration like "60s" (got ${JSON.stringify(options.duration)})`,
+    );
+  }
+  const provisioners = Number(options.provisioners ?? "2");
+  if (!Number.isInteger(provisioners) || provisioners < 1 || provisioners > 50) {
+    throw new ConfigError(
+      `--provisioners must be a whole number between 1 and 50 (got ${JSON.stringify(options.provisioners)})`,
+    );
+  }
+  const url = options.databaseUrl;
+  return { durationMs: duration, provisioners, databaseUrl: typeof url === "string" ? url : null };
+}
+
+/** The demo's own defaults where the operator set nothing: a short interval, a free local port. */
+function demoConfig(config: Config, options: Record<string, unknown>): Config {
+  const intervalSet =
+    options.interval !== undefined || process.env.PREBUILDS_RECONCILIATION_INTERVAL;
+  const backoffSet =
+    options.backoffInterval !== undefined || process.env.PREBUILDS_RECONCILIATION_BACKOFF_INTERVAL;
+  const addressSet = options.httpAddress !== undefined || process.env.PREBUILDS_HTTP_ADDRESS;
+  return {
+    ...config,
+    reconciliationInterval: intervalSet ? config.reconciliationInterval : DEFAULT_INTERVAL_MS,
+    // A failed build should hold a preset back for seconds, not the minute it would in production.
+    backoffInterval: backoffSet ? config.backoffInterval : DEFAULT_BACKOFF_INTERVAL_MS,
+    metricsRefreshInterval: 2000,
+    httpAddress: addressSet ? config.httpAddress : { host: "127.0.0.1", port: 0 },
+  };
+}
+
+interface DemoState {
+  readonly actions: ViewAction[];
+  readonly milestones: { at: Date; text: string }[];
+  promoted: boolean;
+  cycles: number;
+  created: number;
+  canceled: number;
+}
+
+async function jobsByPreset(pool: pg.Pool): Promise<Map<string, PresetJobs>> {
+  const rows = await countPrebuildJobsByPreset(autocommit({ pool }));
+  const jobs = new Map<string, PresetJobs>();
+  for (const row of rows) if (row.presetId !== null) jobs.set(row.presetId, row);
+  return jobs;
+}
+
+function queuedOnVersion(
+  versionName: string,
+  planned: Awaited<ReturnType<typeof planNextCycle>>["planned"],
+  jobs: Map<string, PresetJobs>,
+): number {
+  return planned
+    .filter((p) => p.preset.templateVersionName === versionName)
+    .reduce((n, p) => n + (jobs.get(p.preset.presetId)?.queued ?? 0), 0);
+}
+
+export async function runDemo(
+  options: Record<string, unknown>,
+  keys: readonly SettingKey[],
+): Promise<number> {
+  const demo = demoOptions(options);
+  const base = commandContext(options, keys);
+  const config = demoConfig(base.config, options);
+  const scratch = await mkdtemp(join(tmpdir(), "prebuildsd-demo-"));
+  const logFile = join(scratch, "demo.log");
+  let pgDir: string | null = null;
+  const { createWriteStream } = await import("node:fs");
+  const logStream = createWriteStream(logFile);
+  // The live view owns the terminal: logs go to a file.
+  const logger: Logger = createLogger({
+    level: config.logLevel,
+    format: "json",
+    destination: logStream,
+  });
+  const interactive = process.stdout.isTTY === true;
+  const say = (text: string) => process.stdout.write(`${text}\n`);
+  say(`prebuildsd demo: logs in ${logFile}`);
+
+  const program = Effect.scoped(
+    Effect.gen(function* () {
+      const shutdown = listenForShutdown(logger, 20_000);
+      const database: DatabaseHandle = yield* Effect.acquireRelease(
+        Effect.tryPromise({
+          try: () => {
+            if (demo.databaseUrl === null) {
+              say("starting a throwaway embedded PostgreSQL…");
+              // Its own directory: as root, the server's `postgres` user must be able to enter it.
+              return mkdtemp(join(tmpdir(), "prebuildsd-demo-pg-")).then((dir) => {
+                pgDir = dir;
+                return openScratchDatabase(dir, config, logger);
+              });
+            }
+            return openDatabase({ ...config, databaseUrl: demo.databaseUrl }, logger);
+          },
+          catch: (cause) => new Error(`starting the database failed: ${String(cause)}`),
+        }),
+        (db) => Effect.promise(() => db.close()),
+      );
+      const world = yield* Effect.tryPromise({
+        try: async () => {
+          const client = await database.pool.connect();
+          try {
+            await migrate(client);
+          } finally {
+            client.release();
+          }
+          return seedDemo(database.pool);
+        },
+        catch: (cause) => new Error(`preparing the demo database failed: ${String(cause)}`),
+      });
+      const metrics = new PrebuildMetrics();
+      const http = yield* Effect.acquireRelease(
+        Effect.promise(() =>
+          startHttpServer(
+            config.httpAddress,
+            {
+              metrics: async () => ({
+                contentType: metrics.contentType,
+                body: await metrics.text(),
+              }),
+              readiness: readinessCheck(database.pool),
+            },
+            (error) => logger.warn({ err: error }, "HTTP request failed"),
+          ),
+        ),
+        (server) => Effect.promise(() => server.close()),
+      );
+      const provisioners = yield* Effect.acquireRelease(
+        Effect.promise(() =>
+          startDemoProvisioners(database.pool, world, demo.provisioners, logger),
+        ),
+        (pool) => Effect.promise(() => pool.stop()),
+      );
+
+      const state: DemoState = {
+        actions: [],
+        milestones: [
+          {
+            at: new Date(),
+            text: `seeded ${world.templateName} v1 (active) and v2; ${provisioners.description}`,
+          },
+        ],
+        promoted: false,
+        cycles: 0,
+        created: 0,
+        canceled: 0,
+      };
+      const metricsObserver = reconcilerObserver(metrics);
+      const observer = {
+        ...metricsObserver,
+        onAction: (event: Parameters<NonNullable<typeof metricsObserver.onAction>>[0]) => {
+          metricsObserver.onAction?.(event);
+          state.actions.unshift({
+            at: new Date(),
+            where: `${event.preset.templateVersionName}/${event.preset.presetName}`,
+            type: METRIC_ACTION_TYPE[event.action._tag],
+            outcome: event.outcome,
+            text: `${event.detail} — why: ${event.action.reason}`,
+          });
+          state.actions.splice(MAX_ACTIONS_SHOWN);
+          state.created += event.effects.created;
+          if (event.effects.canceledJobs > 0) {
+            state.canceled += event.effects.canceledJobs;
+            state.milestones.push({
+              at: new Date(),
+              text: `cancelled ${event.effects.canceledJobs} pending job(s) of ${event.preset.templateVersionName}/${event.preset.presetName} (old version) and orphan-deleted their workspaces`,
+            });
+          }
+        },
+      };
+      const cycle = async (signal: AbortSignal) => {
+        try {
+          const report = await reconcileOnce(
+            { pool: database.pool, logger, options: reconcilerOptions(config), observer },
+            { signal },
+          );
+          state.cycles++;
+          metrics.recordCycle(
+            report.paused ? "paused" : "completed",
+            report.durationMs / 1000,
+            report.finishedAt,
+          );
+        } catch {
+          // reconcileOnce logged it (to the demo's log file); the next cycle retries.
+          if (!signal.aborted) metrics.recordCycle("failed", 0, new Date());
+        }
+      };
+
+      const started = Date.now();
+      let printedMilestones = 0;
+      let finished = false;
+      const subtitle = () =>
+        `template ${world.templateName} · active version ${state.promoted ? "v2" : "v1"} · reconcile every ${formatDuration(config.reconciliationInterval)} · ${provisioners.description} · metrics http://${http.address}/metrics`;
+      const refreshView = Effect.promise(async () => {
+        const now = new Date();
+        const [{ planned }, jobs] = await Promise.all([
+          planNextCycle(database.pool, config, now),
+          jobsByPreset(database.pool),
+        ]);
+        const elapsed = Date.now() - started;
+        const queuedOld = queuedOnVersion("v1", planned, jobs);
+        const promoteNow =
+          !state.promoted && state.cycles >= 2 && (queuedOld >= 1 || elapsed > demo.durationMs / 2);
+        if (promoteNow) {
+          await promote(database.pool, world.templateId, "v2");
+          state.promoted = true;
+          state.milestones.push({
+            at: new Date(),
+            text: `promoted v2 while ${queuedOld} job(s) of v1 were still queued: the next cycle cancels them`,
+          });
+        }
+        const frame = renderView(
+          {
+            now,
+            elapsedMs: elapsed,
+            durationMs: demo.durationMs,
+            title: "prebuildsd demo",
+            subtitle: subtitle(),
+            planned,
+            jobsByPreset: jobs,
+            actions: state.actions,
+            milestones: state.milestones,
+          },
+          process.stdout.columns ?? 120,
+        );
+        if (finished) return;
+        if (interactive) process.stdout.write(`\x1b[H\x1b[2J${frame}\n`);
+        else {
+          // Not a terminal (CI, a pipe): one line per refresh, and each milestone once.
+          for (const m of state.milestones.slice(printedMilestones)) say(`  * ${m.text}`);
+          printedMilestones = state.milestones.length;
+          const line = planned
+            .map(
+              (p) =>
+                `${p.preset.templateVersionName}/${p.preset.presetName}: ${p.plan.state.actual}/${p.plan.state.desired} running, ${p.plan.state.starting} starting, ${jobs.get(p.preset.presetId)?.queued ?? 0} queued`,
+            )
+            .join(" · ");
+          say(`[${Math.floor(elapsed / 1000)}s] ${line}`);
+        }
+      }).pipe(Effect.catchCause(() => Effect.void));
+
+      yield* Effect.forkScoped(metricsRefreshLoop(database, metrics, config, logger));
+      yield* Effect.forkScoped(reconcileLoop(cycle, config.reconciliationInterval));
+      yield* Effect.forkScoped(Effect.repeat(refreshView, Schedule.spaced(VIEW_REFRESH_MS)));
+      const why = yield* Effect.raceFirst(
+        Effect.as(Effect.sleep(demo.durationMs), "duration"),
+        shutdown,
+      );
+      // One last frame, then a summary below it; the view fiber prints no more.
+      yield* refreshView;
+      finished = true;
+      say(
+        `\ndemo finished (${why === "duration" ? `after ${formatDuration(demo.durationMs)}` : why}): ${state.cycles} cycles, ${state.created} prebuilds created, ${state.canceled} pending jobs of the old version cancelled. Logs: ${logFile}`,
+      );
+    }),
+  );
+  try {
+    await Effect.runPromise(program);
+  } finally {
+    logStream.end();
+    if (pgDir !== null) await rm(pgDir, { recursive: true, force: true });
+  }
+  return EXIT_OK;
+}

@@ -1,0 +1,50 @@
+// What executing one action came to, as reported to logs, metrics and the cycle report.
+import type { Action, PresetRow } from "../plan/index.ts";
+
+/** success: done (Backoff: waited as asked). failure: an error, logged and counted.
+ *  skipped: deliberately not done (hard-limited, validation failed, disabled, lost a race). */
+export type ActionOutcome = "success" | "failure" | "skipped";
+
+export type ActionType = Action["_tag"];
+
+export const ACTION_TYPES: readonly ActionType[] = ["Create", "Delete", "Backoff", "CancelPending"];
+export const ACTION_OUTCOMES: readonly ActionOutcome[] = ["success", "failure", "skipped"];
+
+/** Rows an action changed; summed into the cycle report. */
+export interface ActionEffects {
+  readonly created: number;
+  readonly deleted: number;
+  readonly canceledJobs: number;
+  readonly orphanDeleted: number;
+  /** Deletes that found the workspace claimed or changed since the snapshot. */
+  readonly lostRaces: number;
+}
+
+export const NO_EFFECTS: ActionEffects = {
+  created: 0,
+  deleted: 0,
+  canceledJobs: 0,
+  orphanDeleted: 0,
+  lostRaces: 0,
+};
+
+export interface ActionEvent {
+  readonly preset: PresetRow;
+  readonly action: Action;
+  readonly outcome: ActionOutcome;
+  /** One sentence: what happened, with numbers. */
+  readonly detail: string;
+  readonly effects: ActionEffects;
+  readonly error?: unknown;
+  readonly durationMs: number;
+}
+
+export function addEffects(a: ActionEffects, b: ActionEffects): ActionEffects {
+  return {
+    created: a.created + b.created,
+    deleted: a.deleted + b.deleted,
+    canceledJobs: a.canceledJobs + b.canceledJobs,
+    orphanDeleted: a.orphanDeleted + b.orphanDeleted,
+    lostRaces: a.lostRaces + b.lostRaces,
+  };
+}

@@ -1,0 +1,261 @@
+// Prometheus metrics: the reference's names and labels (§8) so existing Coder dashboards work,
+// plus the controller's own. Preset gauges and the DB-derived totals are served from a cached
+// sample (`setStateSample`) refreshed on its own schedule: a scrape never queries the database.
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+/** Labels of every per-preset series, as in the reference. */
+export interface PresetLabels {
+  readonly templateName: string;
+  readonly presetName: string;
+  readonly organizationName: string;
+}
+
+export interface PresetGauges extends PresetLabels {
+  readonly desired: number;
+  readonly running: number;
+  readonly eligible: number;
+}
+
+export interface PresetTotals extends PresetLabels {
+  readonly created: number;
+  readonly failed: number;
+  readonly claimed: number;
+}
+
+/** What the state gauges show, taken outside the reconciliation lock. */
+export interface StateSample {
+  /** Active presets of non-deleted templates only (reference §12.21). */
+  readonly presets: readonly PresetGauges[];
+  readonly hardLimited: readonly PresetLabels[];
+  readonly validationFailed: readonly PresetLabels[];
+  readonly totals: readonly PresetTotals[];
+  readonly paused: boolean;
+  readonly takenAt: Date;
+}
+
+export const ACTION_TYPES = ["create", "delete", "backoff", "cancel_pending"] as const;
+export type ActionType = (typeof ACTION_TYPES)[number];
+/** success: carried out; failure: the action threw and was logged; skipped: the executor declined
+ *  it at write time (hard limit, validation failure, a clamp to zero, a lost race). */
+export const ACTION_OUTCOMES = ["success", "failure", "skipped"] as const;
+export type ActionOutcome = (typeof ACTION_OUTCOMES)[number];
+/** completed: every preset was handled; paused and not_leader do nothing by design; failed: the
+ *  cycle itself could not run (database away, snapshot failed). */
+export const CYCLE_OUTCOMES = ["completed", "paused", "not_leader", "failed"] as const;
+export type CycleOutcome = (typeof CYCLE_OUTCOMES)[number];
+
+const PRESET_LABELS = ["template_name", "preset_name", "organization_name"] as const;
+type PresetLabelName = (typeof PRESET_LABELS)[number];
+
+function labelsOf(p: PresetLabels): Record<PresetLabelName, string> {
+  return {
+    template_name: p.templateName,
+    preset_name: p.presetName,
+    organization_name: p.organizationName,
+  };
+}
+
+type Fill = (
+  metric: Gauge<PresetLabelName> | Counter<PresetLabelName>,
+  sample: StateSample,
+) => void;
+
+const totals =
+  (pick: (t: PresetTotals) => number): Fill =>
+  (metric, sample) => {
+    for (const t of sample.totals) (metric as Counter<PresetLabelName>).inc(labelsOf(t), pick(t));
+  };
+const gauges =
+  (pick: (p: PresetGauges) => number): Fill =>
+  (metric, sample) => {
+    for (const p of sample.presets) (metric as Gauge<PresetLabelName>).set(labelsOf(p), pick(p));
+  };
+const flagged =
+  (pick: (s: StateSample) => readonly PresetLabels[]): Fill =>
+  (metric, sample) => {
+    for (const p of pick(sample)) (metric as Gauge<PresetLabelName>).set(labelsOf(p), 1);
+  };
+
+// Series served from the cached sample: rebuilt on each scrape from memory, never from the database.
+const CACHED_SERIES: readonly {
+  readonly kind: "counter" | "gauge";
+  readonly name: string;
+  readonly help: string;
+  readonly fill: Fill;
+}[] = [
+  {
+    kind: "counter",
+    name: "coderd_prebuilt_workspaces_created_total",
+    help: "Total number of prebuilt workspaces that have been created to meet the desired instance count of each template preset.",
+    fill: totals((t) => t.created),
+  },
+  {
+    kind: "counter",
+    name: "coderd_prebuilt_workspaces_failed_total",
+    help: "Total number of prebuilt workspaces that failed to build.",
+    fill: totals((t) => t.failed),
+  },
+  {
+    kind: "counter",
+    name: "coderd_prebuilt_workspaces_claimed_total",
+    help: "Total number of prebuilt workspaces which were claimed by users.",
+    fill: totals((t) => t.claimed),
+  },
+  {
+    kind: "gauge",
+    name: "coderd_prebuilt_workspaces_desired",
+    help: "Target number of prebuilt workspaces that should be available for each template preset.",
+    fill: gauges((p) => p.desired),
+  },
+  {
+    kind: "gauge",
+    name: "coderd_prebuilt_workspaces_running",
+    help: "Current number of prebuilt workspaces that are in a running state (expired ones included).",
+    fill: gauges((p) => p.running),
+  },
+  {
+    kind: "gauge",
+    name: "coderd_prebuilt_workspaces_eligible",
+    help: "Current number of prebuilt workspaces that are eligible to be claimed.",
+    fill: gauges((p) => p.eligible),
+  },
+  {
+    kind: "gauge",
+    name: "coderd_prebuilt_workspaces_preset_hard_limited",
+    help: "Indicates whether a given preset has reached the hard failure limit (1 = hard-limited; series omitted otherwise).",
+    fill: flagged((s) => s.hardLimited),
+  },
+  {
+    kind: "gauge",
+    name: "coderd_prebuilt_workspaces_preset_validation_failed",
+    help: "Indicates whether a given preset failed parameter validation (1 = failed; series omitted otherwise).",
+    fill: flagged((s) => s.validationFailed),
+  },
+];
+
+export class PrebuildMetrics {
+  readonly registry = new Registry();
+  private sample: StateSample | null = null;
+
+  private readonly lastUpdated: Gauge;
+  private readonly paused: Gauge;
+  readonly reconciliationDuration: Histogram;
+
+  // The controller's own.
+  readonly actions: Counter<"type" | "outcome">;
+  readonly cycles: Counter<"outcome">;
+  readonly cycleErrors: Counter;
+  readonly lockHeld: Gauge;
+  readonly lastSuccessfulCycle: Gauge;
+  readonly stateRefreshErrors: Counter;
+
+  constructor(options: { readonly processMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    const metrics = this;
+    for (const series of CACHED_SERIES) {
+      const config = {
+        name: series.name,
+        help: series.help,
+        labelNames: PRESET_LABELS,
+        registers,
+        collect(this: Gauge<PresetLabelName> | Counter<PresetLabelName>) {
+          this.reset();
+          if (metrics.sample) series.fill(this, metrics.sample);
+        },
+      };
+      if (series.kind === "gauge") new Gauge(config);
+      else new Counter(config);
+    }
+    this.lastUpdated = new Gauge({
+      name: "coderd_prebuilt_workspaces_metrics_last_updated",
+      help: "The unix timestamp when the metrics related to prebuilt workspaces were last updated; these metrics are cached.",
+      registers,
+      collect: () => {
+        this.lastUpdated.set(this.sample ? this.sample.takenAt.getTime() / 1000 : 0);
+      },
+    });
+    this.paused = new Gauge({
+      name: "coderd_prebuilt_workspaces_reconciliation_paused",
+      help: "Indicates whether prebuilds reconciliation is currently paused (1 = paused, 0 = not paused).",
+      registers,
+    });
+    this.paused.set(0);
+    this.reconciliationDuration = new Histogram({
+      name: "coderd_prebuilds_reconciliation_duration_seconds",
+      help: "Duration of each prebuilds reconciliation cycle.",
+      // Prometheus' DefBuckets, as the reference uses.
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+
+    this.actions = new Counter({
+      name: "prebuildsd_actions_total",
+      help: "Actions carried out by this replica, by type (create, delete, backoff, cancel_pending) and outcome (success, failure, skipped).",
+      labelNames: ["type", "outcome"],
+      registers,
+    });
+    for (const type of ACTION_TYPES) {
+      for (const outcome of ACTION_OUTCOMES) this.actions.inc({ type, outcome }, 0);
+    }
+    this.cycles = new Counter({
+      name: "prebuildsd_reconciliation_cycles_total",
+      help: "Reconciliation cycles run by this replica, by outcome (completed, paused, not_leader, failed).",
+      labelNames: ["outcome"],
+      registers,
+    });
+    for (const outcome of CYCLE_OUTCOMES) this.cycles.inc({ outcome }, 0);
+    this.cycleErrors = new Counter({
+      name: "prebuildsd_reconciliation_cycle_errors_total",
+      help: "Cycles that could not run (database unreachable, snapshot failed); the loop goes on.",
+      registers,
+    });
+    this.lockHeld = new Gauge({
+      name: "prebuildsd_reconciliation_lock_held",
+      help: "1 while this replica holds the reconciliation lock (during a cycle it leads), else 0.",
+      registers,
+    });
+    this.lockHeld.set(0);
+    this.lastSuccessfulCycle = new Gauge({
+      name: "prebuildsd_last_successful_cycle_timestamp_seconds",
+      help: "Unix time at which this replica last finished a cycle without a cycle error (0 if never).",
+      registers,
+    });
+    this.lastSuccessfulCycle.set(0);
+    this.stateRefreshErrors = new Counter({
+      name: "prebuildsd_metrics_refresh_errors_total",
+      help: "Failed refreshes of the cached state behind the coderd_prebuilt_workspaces_* gauges.",
+      registers,
+    });
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Replace the cached state the preset gauges and totals are served from. */
+  setStateSample(sample: StateSample): void {
+    this.sample = sample;
+    this.paused.set(sample.paused ? 1 : 0);
+  }
+
+  setPaused(paused: boolean): void {
+    this.paused.set(paused ? 1 : 0);
+  }
+
+  recordAction(type: ActionType, outcome: ActionOutcome, count = 1): void {
+    this.actions.inc({ type, outcome }, count);
+  }
+
+  /** One finished cycle; `seconds` is its wall time. */
+  recordCycle(outcome: CycleOutcome, seconds: number, finishedAt: Date): void {
+    this.cycles.inc({ outcome });
+    this.reconciliationDuration.observe(seconds);
+    if (outcome === "failed") this.cycleErrors.inc();
+    else this.lastSuccessfulCycle.set(finishedAt.getTime() / 1000);
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

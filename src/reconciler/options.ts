@@ -1,0 +1,64 @@
+// The reconciler's knobs, with the reference's defaults (§9). Durations are milliseconds; the
+// config room parses "1m"-style values and passes the numbers here.
+
+export interface ReconcilerOptions {
+  /** Backoff step per failed build: a preset waits numFailed × this after its last failure. 1m. */
+  readonly backoffInterval: number;
+  /** Only failures newer than this count toward backoff. 1h. */
+  readonly backoffLookback: number;
+  /** Consecutive failed builds that stop a preset creating (hard_limited); 0 disables. 3. */
+  readonly failureHardLimit: number;
+  /** Presets reconciled at once. Default clamp(pool size / 2, 1, 5), as the reference. */
+  readonly concurrency: number | undefined;
+  /** A provisioner daemon unseen for this long counts as gone, so an orphan delete of a canceled
+   *  prebuild completes at once instead of waiting for nobody. 90s. */
+  readonly provisionerStaleAfter: number;
+  /** Cancel pending first builds of inactive presets (the benchmark compares with and without;
+   *  operators may keep old jobs). true. */
+  readonly cancelPendingEnabled: boolean;
+  /** Provisioner tags on every job the reconciler queues. {"scope":"organization"}. */
+  readonly jobTags: Readonly<Record<string, string>>;
+  /** The clock: planning, expiry, schedules and every timestamp written. Injected in tests. */
+  readonly now: () => Date;
+  /** Cycles kept in prebuild_reconciliation_runs (older ones are pruned). 1000. */
+  readonly keepRuns: number;
+  /** Record each cycle in prebuild_reconciliation_runs (for `status`). true. */
+  readonly recordRuns: boolean;
+}
+
+export const DEFAULT_RECONCILER_OPTIONS: ReconcilerOptions = {
+  backoffInterval: 60_000,
+  backoffLookback: 3_600_000,
+  failureHardLimit: 3,
+  concurrency: undefined,
+  provisionerStaleAfter: 90_000,
+  cancelPendingEnabled: true,
+  jobTags: { scope: "organization" },
+  now: () => new Date(),
+  keepRuns: 1000,
+  recordRuns: true,
+};
+
+/** The reference's calculateReconciliationConcurrency: pool 10 → 5, 4 → 2, 2 → 1, ≤ 1 → 1. */
+export function defaultConcurrency(poolSize: number): number {
+  if (!Number.isFinite(poolSize) || poolSize <= 0) return 1;
+  return Math.min(5, Math.max(1, Math.floor(poolSize / 2)));
+}
+
+export function resolveOptions(
+  options: Partial<ReconcilerOptions> | undefined,
+  poolSize: number,
+): ReconcilerOptions & { readonly concurrency: number } {
+  const merged = { ...DEFAULT_RECONCILER_OPTIONS, ...stripUndefined(options ?? {}) };
+  const concurrency =
+    merged.concurrency !== undefined &&
+    Number.isFinite(merged.concurrency) &&
+    merged.concurrency >= 1
+      ? Math.floor(merged.concurrency)
+      : defaultConcurrency(poolSize);
+  return { ...merged, concurrency };
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,57 @@
+// `prebuildsd plan`: the snapshot and the plan the next cycle would act on, written nowhere. No
+// lock is taken (a dry run must not hold off the real reconciler); the reads still share one
+// REPEATABLE READ snapshot.
+import type pg from "pg";
+import type { Database } from "../db/pool.ts";
+import { withTransaction } from "../db/transaction.ts";
+import { type PlannedPreset, planAll } from "../plan/index.ts";
+import { readPrebuildsSettings } from "../snapshot/settings.ts";
+import { takeSnapshot } from "../snapshot/takeSnapshot.ts";
+import { DEFAULT_RECONCILER_OPTIONS, type ReconcilerOptions } from "./options.ts";
+
+export interface PlanPreview {
+  /** The instant planned for (`at`, else the clock). */
+  readonly at: Date;
+  /** When paused, the next cycle does nothing whatever `presets` says. */
+  readonly paused: boolean;
+  /** Set when the stored settings document was unusable (treated as not paused). */
+  readonly settingsProblem?: string;
+  /** Every preset that wants prebuilds, with its state and actions (an empty list: nothing to do).
+   *  Each carries template, version and preset names and ids in `preset`. */
+  readonly presets: readonly PlannedPreset[];
+}
+
+export interface PlanNextCycleDeps {
+  readonly pool: pg.Pool;
+  readonly options?: Partial<
+    Pick<ReconcilerOptions, "backoffInterval" | "backoffLookback" | "failureHardLimit" | "now">
+  >;
+  readonly signal?: AbortSignal;
+}
+
+export async function planNextCycle(
+  deps: PlanNextCycleDeps,
+  request: { readonly at?: Date } = {},
+): Promise<PlanPreview> {
+  const options = { ...DEFAULT_RECONCILER_OPTIONS, ...deps.options };
+  const at = request.at ?? options.now();
+  const db: Database = { pool: deps.pool };
+  return withTransaction(
+    db,
+    { isolation: "repeatable read", readOnly: true, signal: deps.signal },
+    async (client) => {
+      const settings = await readPrebuildsSettings(client);
+      const snapshot = await takeSnapshot(client, {
+        now: at,
+        backoffLookback: options.backoffLookback,
+        failureHardLimit: options.failureHardLimit,
+      });
+      return {
+        at,
+        paused: settings.reconciliationPaused,
+        ...(settings.problem !== undefined && { settingsProblem: settings.problem }),
+        presets: planAll(snapshot, at, { backoffInterval: options.backoffInterval }),
+      };
+    },
+  );
+}

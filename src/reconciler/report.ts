@@ -1,0 +1,71 @@
+// What one cycle did, for the CLI summary, metrics, and prebuild_reconciliation_runs.
+import {
+  ACTION_OUTCOMES,
+  ACTION_TYPES,
+  type ActionEffects,
+  type ActionEvent,
+  type ActionOutcome,
+  type ActionType,
+  addEffects,
+  NO_EFFECTS,
+} from "../execute/outcome.ts";
+
+export type ActionCounts = Readonly<Record<ActionType, Readonly<Record<ActionOutcome, number>>>>;
+
+export interface CycleReport {
+  readonly startedAt: Date;
+  readonly finishedAt: Date;
+  readonly durationMs: number;
+  /** false: another replica held the lock; nothing was read or done (not an error). */
+  readonly lockAcquired: boolean;
+  /** true: reconciliation is paused; nothing was done after reading the setting. */
+  readonly paused: boolean;
+  /** Presets that want prebuilds (every version of every template). */
+  readonly presetsTotal: number;
+  /** Presets given a worker slot (not skipped as inactive with nothing to do). */
+  readonly presetsReconciled: number;
+  readonly actions: ActionCounts;
+  readonly effects: ActionEffects;
+  /** Failed actions (also in `actions`). A cycle with failures still completed. */
+  readonly failures: number;
+  /** SQL statements sent by the cycle (lock, settings, snapshot, writes, notifications). */
+  readonly statements: number;
+  /** Planner warnings about bad data (each names its preset). */
+  readonly warnings: readonly string[];
+}
+
+export function emptyActionCounts(): Record<ActionType, Record<ActionOutcome, number>> {
+  const counts = {} as Record<ActionType, Record<ActionOutcome, number>>;
+  for (const type of ACTION_TYPES) {
+    counts[type] = Object.fromEntries(ACTION_OUTCOMES.map((o) => [o, 0])) as Record<
+      ActionOutcome,
+      number
+    >;
+  }
+  return counts;
+}
+
+export function summarizeEvents(events: readonly ActionEvent[]): {
+  actions: ActionCounts;
+  effects: ActionEffects;
+  failures: number;
+} {
+  const actions = emptyActionCounts();
+  let effects = NO_EFFECTS;
+  let failures = 0;
+  for (const event of events) {
+    actions[event.action._tag][event.outcome]++;
+    effects = addEffects(effects, event.effects);
+    if (event.outcome === "failure") failures++;
+  }
+  return { actions, effects, failures };
+}
+
+/** Totals over every action type, by outcome. */
+export function outcomeTotals(actions: ActionCounts): Record<ActionOutcome, number> {
+  const totals = { success: 0, failure: 0, skipped: 0 };
+  for (const type of ACTION_TYPES) {
+    for (const outcome of ACTION_OUTCOMES) totals[outcome] += actions[type][outcome];
+  }
+  return totals;
+}

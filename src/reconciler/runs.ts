@@ -1,0 +1,66 @@
+// Each cycle's outcome, in prebuild_reconciliation_runs, so `status` reads the last cycle from the
+// database (any replica, or an operator's laptop) rather than from one process's memory.
+import type pg from "pg";
+import { autocommit } from "../db/pool.ts";
+import {
+  type GetLastReconciliationRunRow,
+  getLastCompletedReconciliationRun,
+  getLastReconciliationRun,
+  insertReconciliationRun,
+} from "../db/sql/reconciliation_sql.ts";
+
+export type ReconciliationRunOutcome = "completed" | "paused" | "failed";
+
+export interface ReconciliationRunRecord {
+  readonly startedAt: Date;
+  readonly finishedAt: Date;
+  readonly outcome: ReconciliationRunOutcome;
+  readonly replica: string;
+  readonly presetsTotal?: number;
+  readonly presetsReconciled?: number;
+  readonly actionsSucceeded?: number;
+  readonly actionsFailed?: number;
+  readonly actionsSkipped?: number;
+  readonly prebuildsCreated?: number;
+  readonly prebuildsDeleted?: number;
+  readonly jobsCanceled?: number;
+  readonly statements?: number;
+  readonly error?: string | null;
+  /** Rows kept; older ones are pruned by the same statement. */
+  readonly keepRuns: number;
+}
+
+export async function recordReconciliationRun(
+  pool: pg.Pool,
+  run: ReconciliationRunRecord,
+): Promise<void> {
+  await insertReconciliationRun(autocommit({ pool }), {
+    startedAt: run.startedAt,
+    finishedAt: run.finishedAt,
+    outcome: run.outcome,
+    replica: run.replica,
+    presetsTotal: run.presetsTotal ?? 0,
+    presetsReconciled: run.presetsReconciled ?? 0,
+    actionsSucceeded: run.actionsSucceeded ?? 0,
+    actionsFailed: run.actionsFailed ?? 0,
+    actionsSkipped: run.actionsSkipped ?? 0,
+    prebuildsCreated: run.prebuildsCreated ?? 0,
+    prebuildsDeleted: run.prebuildsDeleted ?? 0,
+    jobsCanceled: run.jobsCanceled ?? 0,
+    statements: run.statements ?? 0,
+    error: run.error ?? null,
+    keepRuns: Math.max(1, Math.floor(run.keepRuns)),
+  });
+}
+
+export type ReconciliationRun = GetLastReconciliationRunRow;
+
+/** The newest recorded cycle (any outcome), or null before the first. */
+export function lastReconciliationRun(pool: pg.Pool): Promise<ReconciliationRun | null> {
+  return getLastReconciliationRun(autocommit({ pool }));
+}
+
+/** The newest cycle that ran to the end, for "last successful cycle". */
+export function lastCompletedReconciliationRun(pool: pg.Pool): Promise<ReconciliationRun | null> {
+  return getLastCompletedReconciliationRun(autocommit({ pool }));
+}

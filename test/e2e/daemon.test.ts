@@ -1,0 +1,87 @@
+// `prebuildsd run` as a supervisor runs it: it serves /metrics, /healthz and /readyz on one port,
+// runs its first cycle at start, and stops cleanly on SIGTERM with exit code 0.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { seedDemo } from "../../src/demo/seedDemo.ts";
+import { freshDatabase, type TestDatabase } from "../harness/freshDatabase.ts";
+import { type Daemon, startDaemon } from "./cli.ts";
+
+let db: TestDatabase;
+let daemon: Daemon;
+let base: string;
+
+async function get(path: string, init?: RequestInit): Promise<{ status: number; body: string }> {
+  const response = await fetch(`${base}${path}`, init);
+  return { status: response.status, body: await response.text() };
+}
+
+beforeAll(async () => {
+  db = await freshDatabase();
+  await seedDemo(db.pool);
+  daemon = startDaemon(["run", "--http-address", "127.0.0.1:0"], {
+    DATABASE_URL: db.url,
+    // One cycle at start, and none after it during the test.
+    PREBUILDS_RECONCILIATION_INTERVAL: "1h",
+  });
+  const listening = await daemon.waitForLog("serving /metrics");
+  base = `http://${String(listening.address)}`;
+  await daemon.waitForLog("reconciliation cycle completed");
+});
+
+afterAll(async () => {
+  if (daemon && daemon.child.exitCode === null) daemon.child.kill("SIGKILL");
+  await db?.drop();
+});
+
+describe("prebuildsd run (built binary)", () => {
+  it("runs its first cycle at start, without waiting an interval", async () => {
+    const rows = await db.pool.query("SELECT 1 FROM workspaces");
+    expect(rows.rowCount).toBe(7);
+  });
+
+  it("answers /healthz and /readyz", async () => {
+    expect(await get("/healthz")).toEqual({ status: 200, body: "ok\n" });
+    expect(await get("/readyz")).toEqual({ status: 200, body: "ready\n" });
+  });
+
+  it("serves the reference's metrics and its own, every label series from zero", async () => {
+    const { status, body } = await get("/metrics");
+    expect(status).toBe(200);
+    for (const name of [
+      "coderd_prebuilt_workspaces_created_total",
+      "coderd_prebuilt_workspaces_failed_total",
+      "coderd_prebuilt_workspaces_claimed_total",
+      "coderd_prebuilt_workspaces_desired",
+      "coderd_prebuilt_workspaces_running",
+      "coderd_prebuilt_workspaces_eligible",
+      "coderd_prebuilt_workspaces_preset_hard_limited",
+      "coderd_prebuilt_workspaces_preset_validation_failed",
+      "coderd_prebuilt_workspaces_metrics_last_updated",
+      "coderd_prebuilt_workspaces_reconciliation_paused",
+      "coderd_prebuilds_reconciliation_duration_seconds",
+    ]) {
+      expect(body).toContain(`# TYPE ${name} `);
+    }
+    expect(body).toContain('coderd_prebuilds_reconciliation_duration_seconds_bucket{le="10"} 1');
+    expect(body).toContain('prebuildsd_actions_total{type="create",outcome="success"} 2');
+    expect(body).toContain('prebuildsd_actions_total{type="cancel_pending",outcome="failure"} 0');
+    expect(body).toContain('prebuildsd_reconciliation_cycles_total{outcome="completed"} 1');
+    expect(body).toContain("prebuildsd_reconciliation_cycle_errors_total 0");
+    expect(body).toMatch(/^prebuildsd_last_successful_cycle_timestamp_seconds [1-9]/m);
+    expect(body).toContain("prebuildsd_reconciliation_lock_held 0");
+  });
+
+  it("404s unknown paths and ignores request bodies", async () => {
+    expect((await get("/debug/pprof")).status).toBe(404);
+    expect((await get("/healthz", { method: "POST", body: "x".repeat(100_000) })).status).toBe(405);
+    expect((await get("/healthz")).status).toBe(200);
+  });
+
+  it("stops on SIGTERM with exit code 0, never printing the database password", async () => {
+    daemon.child.kill("SIGTERM");
+    expect(await daemon.exited).toBe(0);
+    expect(daemon.output()).toContain("stopped cleanly");
+    const password = new URL(db.url).password;
+    if (password) expect(daemon.output()).not.toContain(password);
+    expect(daemon.output()).not.toContain(db.url);
+  });
+});

@@ -1,0 +1,168 @@
+// The one-shot commands as an operator runs them, against a fresh database: the built binary,
+// real PostgreSQL, exit codes and output.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type DemoWorld, seedDemo } from "../../src/demo/seedDemo.ts";
+import { emptyDatabase, freshDatabase, type TestDatabase } from "../harness/freshDatabase.ts";
+import { cli } from "./cli.ts";
+
+let db: TestDatabase;
+let world: DemoWorld;
+let env: Record<string, string>;
+
+async function count(table: string): Promise<number> {
+  const result = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
+  return result.rows[0]?.n ?? -1;
+}
+
+beforeAll(async () => {
+  db = await freshDatabase();
+  world = await seedDemo(db.pool);
+  // Antagonists: a user's own workspace template in another organization, with a preset that wants
+  // no prebuilds; nothing the commands do may touch it.
+  await db.pool.query(`
+    WITH org AS (INSERT INTO organizations (name) VALUES ('other-org') RETURNING id),
+         tpl AS (INSERT INTO templates (organization_id, name, active_version_id)
+                 SELECT id, 'dev-environment', gen_random_uuid() FROM org RETURNING id, organization_id, active_version_id),
+         ver AS (INSERT INTO template_versions (id, template_id, organization_id, name)
+                 SELECT active_version_id, id, organization_id, 'v1' FROM tpl RETURNING id)
+    INSERT INTO template_version_presets (template_version_id, name, desired_instances)
+    SELECT id, 'manual', NULL FROM ver`);
+  env = { DATABASE_URL: db.url, PREBUILDS_LOG_LEVEL: "warn" };
+});
+
+afterAll(async () => {
+  await db?.drop();
+});
+
+describe("prebuildsd (built binary)", () => {
+  it("lists every command in --help", async () => {
+    const result = await cli(["--help"], {});
+    expect(result.code).toBe(0);
+    for (const command of [
+      "run",
+      "migrate",
+      "reconcile",
+      "plan",
+      "status",
+      "pause",
+      "resume",
+      "promote",
+      "invalidate",
+      "demo",
+    ]) {
+      expect(result.stdout).toContain(`  ${command}`);
+    }
+  });
+
+  it("exits 2 with one line naming a bad setting, from the environment or a flag", async () => {
+    const fromEnv = await cli(["run"], { ...env, PREBUILDS_RECONCILIATION_INTERVAL: "-5" });
+    expect(fromEnv.code).toBe(2);
+    expect(fromEnv.stderr).toBe(
+      'prebuildsd: PREBUILDS_RECONCILIATION_INTERVAL must be a positive duration like "30s" (got "-5")\n',
+    );
+    expect(fromEnv.stdout).toBe("");
+    const fromFlag = await cli(["reconcile", "--once", "--failure-hard-limit", "lots"], env);
+    expect(fromFlag.code).toBe(2);
+    expect(fromFlag.stderr.trim().split("\n")).toEqual([
+      'prebuildsd: --failure-hard-limit must be a whole number ≥ 0 (0 disables the limit) (got "lots")',
+    ]);
+  });
+
+  it("migrate applies every migration to an empty database, then finds it current", async () => {
+    const empty = await emptyDatabase();
+    try {
+      const first = await cli(["migrate"], { DATABASE_URL: empty.url });
+      expect(first.code).toBe(0);
+      expect(first.stdout).toMatch(/^applied \d+ migration\(s\):\n {2}0001_schema\n/);
+      const second = await cli(["migrate"], { DATABASE_URL: empty.url });
+      expect(second).toMatchObject({
+        code: 0,
+        stdout: "the schema is current: no migration to apply\n",
+      });
+    } finally {
+      await empty.drop();
+    }
+  });
+
+  it("plan --json prints every preset in the documented shape and writes nothing", async () => {
+    const before = [await count("workspaces"), await count("provisioner_jobs")];
+    const result = await cli(["plan", "--json"], env);
+    expect(result.code).toBe(0);
+    const plan = JSON.parse(result.stdout) as { presets: Record<string, unknown>[] };
+    expect(plan.presets).toHaveLength(4);
+    const small = plan.presets.find((p) => p.presetName === "small" && p.active === true);
+    expect(small).toEqual({
+      presetId: expect.any(String),
+      presetName: "small",
+      templateId: world.templateId,
+      templateName: "dev-environment",
+      templateVersionId: world.versions[0]?.id,
+      active: true,
+      state: {
+        desired: 4,
+        actual: 0,
+        eligible: 0,
+        expired: 0,
+        extraneous: 0,
+        starting: 0,
+        stopping: 0,
+        deleting: 0,
+      },
+      actions: [{ type: "create", count: 4, reason: expect.stringContaining("create 4") }],
+    });
+    const inactive = plan.presets.filter((p) => p.active === false);
+    expect(inactive).toHaveLength(2);
+    for (const p of inactive) expect(p.actions).toEqual([]);
+    expect([await count("workspaces"), await count("provisioner_jobs")]).toEqual(before);
+  });
+
+  it("reconcile --once carries the plan out, prints a summary and exits 0", async () => {
+    const result = await cli(["reconcile", "--once"], env);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^cycle completed in [\d.]+s: 2 of 4 preset\(s\) reconciled/);
+    expect(result.stdout).toMatch(/ {2}create +2 +0 +0\n/);
+    expect(result.stdout).toContain("7 prebuild(s) created");
+    expect(await count("workspaces")).toBe(7);
+    // The next plan counts them as starting and creates nothing more.
+    const plan = JSON.parse((await cli(["plan", "--json"], env)).stdout) as {
+      presets: { actions: unknown[]; state: { starting: number } }[];
+    };
+    expect(plan.presets.flatMap((p) => p.actions)).toEqual([]);
+    expect(plan.presets.reduce((n, p) => n + p.state.starting, 0)).toBe(7);
+  });
+
+  it("after pause, a cycle creates and cancels nothing; status says paused; resume undoes it", async () => {
+    expect((await cli(["pause"], env)).code).toBe(0);
+    const promoted = await cli(["promote", "dev-environment", "v2"], env);
+    // The template name exists in two organizations: the operator is asked for the id.
+    expect(promoted.code).toBe(2);
+    expect(promoted.stderr).toContain("pass the template id");
+    expect((await cli(["promote", world.templateId, "v2"], env)).stdout).toContain(
+      'promoted template "dev-environment" version "v2"',
+    );
+    const workspacesBefore = await count("workspaces");
+    const cycle = await cli(["reconcile", "--once"], env);
+    expect(cycle.code).toBe(0);
+    expect(cycle.stdout).toContain("reconciliation is paused: this cycle did nothing");
+    expect(await count("workspaces")).toBe(workspacesBefore);
+    const canceled = await db.pool.query(
+      "SELECT 1 FROM provisioner_jobs WHERE canceled_at IS NOT NULL",
+    );
+    expect(canceled.rowCount).toBe(0);
+    const status = await cli(["status"], env);
+    expect(status.stdout).toContain("reconciliation: PAUSED");
+    expect(status.stdout).toContain("last cycle:   paused");
+    expect((await cli(["resume"], env)).code).toBe(0);
+    expect((await cli(["status", "--json"], env)).stdout).toContain('"paused": false');
+  });
+
+  it("invalidate lists the active version's presets it expired", async () => {
+    const result = await cli(["invalidate", world.templateId], env);
+    expect(result).toMatchObject({ code: 0 });
+    expect(result.stdout).toContain("invalidated 2 preset(s)");
+    const rows = await db.pool.query<{ name: string }>(
+      "SELECT name FROM template_version_presets WHERE last_invalidated_at IS NOT NULL ORDER BY name",
+    );
+    expect(rows.rows.map((r) => r.name)).toEqual(["large", "small"]);
+  });
+});

@@ -1,0 +1,356 @@
+// The provisioner side of the job queue (queries/queue.sql) against a real PostgreSQL: which job
+// AcquireProvisionerJob hands out, in what order, to whom, and that concurrent acquirers never
+// share a job; CompleteProvisionerJob's guards; and the writes a provisioner makes to finish a
+// build.
+import { randomUUID } from "node:crypto";
+import type pg from "pg";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import {
+  acquireProvisionerJob,
+  acquireProvisionerJobQuery,
+  completeProvisionerJob,
+  insertWorkspaceResourceWithAgents,
+  markWorkspaceDeletedByJob,
+  upsertProvisionerDaemon,
+} from "../../src/db/sql/queue_sql.ts";
+import {
+  PREBUILDS_USER,
+  seedBuild,
+  seedJob,
+  seedOrganization,
+  seedPrebuild,
+  seedPreset,
+  seedTemplate,
+  seedUser,
+  seedWorkspace,
+} from "../fixtures/seed.ts";
+import { freshDatabase, type TestDatabase } from "../harness/freshDatabase.ts";
+
+const UNTAGGED = { scope: "organization" };
+
+describe("job queue", () => {
+  let db: TestDatabase;
+  let human: string;
+
+  beforeAll(async () => {
+    db = await freshDatabase();
+    human = (await seedUser(db.pool)).id;
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  function acquire(
+    organizationId: string,
+    options: { workerId?: string; tags?: Record<string, string>; client?: pg.ClientBase } = {},
+  ) {
+    return acquireProvisionerJob(options.client ?? db.pool, {
+      now: new Date(),
+      workerId: options.workerId ?? randomUUID(),
+      organizationId,
+      types: ["workspace_build"],
+      provisionerTags: options.tags ?? UNTAGGED,
+    });
+  }
+
+  /** Acquires until the queue is empty; the job ids in the order handed out. */
+  async function drain(organizationId: string, tags = UNTAGGED): Promise<string[]> {
+    const order: string[] = [];
+    for (;;) {
+      const job = await acquire(organizationId, { tags });
+      if (!job) return order;
+      order.push(job.id);
+    }
+  }
+
+  const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000);
+
+  describe("AcquireProvisionerJob", () => {
+    let org: string;
+    beforeEach(async () => {
+      org = (await seedOrganization(db.pool)).id;
+    });
+
+    it("hands out human-initiated jobs before prebuild jobs, oldest first within each", async () => {
+      const prebuildOld = await seedJob(db.pool, {
+        organizationId: org,
+        createdAt: minutesAgo(50),
+      });
+      const prebuildNew = await seedJob(db.pool, {
+        organizationId: org,
+        createdAt: minutesAgo(40),
+      });
+      const humanOld = await seedJob(db.pool, {
+        organizationId: org,
+        initiatorId: human,
+        createdAt: minutesAgo(30),
+      });
+      const humanNew = await seedJob(db.pool, {
+        organizationId: org,
+        initiatorId: human,
+        createdAt: minutesAgo(20),
+      });
+      expect(await drain(org)).toEqual([humanOld, humanNew, prebuildOld, prebuildNew]);
+    });
+
+    it("never hands out a started, canceled or completed job, another organization's, or another type", async () => {
+      const wanted = await seedJob(db.pool, { organizationId: org, createdAt: minutesAgo(1) });
+      // Antagonists, all older than the wanted job and initiated by a human so they would sort first.
+      for (const state of ["running", "succeeded", "failed", "canceling", "canceled"] as const) {
+        await seedJob(db.pool, {
+          organizationId: org,
+          state,
+          initiatorId: human,
+          createdAt: minutesAgo(9),
+        });
+      }
+      await seedJob(db.pool, {
+        organizationId: org,
+        initiatorId: human,
+        createdAt: minutesAgo(8),
+        columns: { canceledAt: minutesAgo(7) }, // canceled while pending: the reference's gap
+      });
+      await seedJob(db.pool, {
+        organizationId: org,
+        initiatorId: human,
+        createdAt: minutesAgo(8),
+        columns: { completedAt: minutesAgo(7), error: "never ran" },
+      });
+      await seedJob(db.pool, {
+        organizationId: org,
+        initiatorId: human,
+        createdAt: minutesAgo(8),
+        type: "template_version_import",
+      });
+      const elsewhere = (await seedOrganization(db.pool)).id;
+      await seedJob(db.pool, {
+        organizationId: elsewhere,
+        initiatorId: human,
+        createdAt: minutesAgo(8),
+      });
+
+      expect(await drain(org)).toEqual([wanted]);
+    });
+
+    it("marks the job started by the acquiring worker", async () => {
+      const jobId = await seedJob(db.pool, { organizationId: org });
+      const workerId = randomUUID();
+      const now = new Date("2026-03-01T12:00:00Z");
+      const job = await acquireProvisionerJob(db.pool, {
+        now,
+        workerId,
+        organizationId: org,
+        types: ["workspace_build"],
+        provisionerTags: UNTAGGED,
+      });
+      expect(job).toMatchObject({ id: jobId, startedAt: now, initiatorId: PREBUILDS_USER });
+      const { rows } = await db.pool.query(
+        "SELECT started_at, updated_at, worker_id, job_status FROM provisioner_jobs WHERE id = $1",
+        [jobId],
+      );
+      expect(rows[0]).toEqual({
+        started_at: now,
+        updated_at: now,
+        worker_id: workerId,
+        job_status: "running",
+      });
+    });
+
+    it("matches tags: untagged jobs only to untagged provisioners, tagged jobs to provisioners with all their tags", async () => {
+      const untagged = await seedJob(db.pool, { organizationId: org, createdAt: minutesAgo(3) });
+      const prod = await seedJob(db.pool, {
+        organizationId: org,
+        createdAt: minutesAgo(2),
+        tags: { scope: "organization", env: "prod" },
+      });
+      const tagged = { scope: "organization", env: "prod", region: "eu" };
+      expect(await acquire(org, { tags: { scope: "organization", env: "dev" } })).toBeNull();
+      expect((await acquire(org, { tags: tagged }))?.id).toBe(prod);
+      expect(await acquire(org, { tags: tagged })).toBeNull(); // the untagged job is not for it
+      expect((await acquire(org, { tags: { ...UNTAGGED, owner: "" } }))?.id).toBe(untagged);
+    });
+
+    it("gives each of 50 jobs to exactly one of 4 concurrent acquirers", async () => {
+      const jobs = new Set<string>();
+      for (let i = 0; i < 50; i++) {
+        jobs.add(
+          await seedJob(db.pool, {
+            organizationId: org,
+            createdAt: minutesAgo(60 - i),
+            ...(i % 3 === 0 && { initiatorId: human }),
+          }),
+        );
+      }
+      const acquirers = Array.from({ length: 4 }, async () => {
+        const client = await db.pool.connect();
+        const mine: string[] = [];
+        try {
+          for (;;) {
+            const job = await acquire(org, { client });
+            if (!job) return mine;
+            mine.push(job.id);
+          }
+        } finally {
+          client.release();
+        }
+      });
+      const results = await Promise.all(acquirers);
+      const all = results.flat();
+      expect(all).toHaveLength(50);
+      expect(new Set(all)).toEqual(jobs);
+      const workers = await db.pool.query(
+        "SELECT count(*)::int AS n FROM provisioner_jobs WHERE organization_id = $1 AND started_at IS NULL",
+        [org],
+      );
+      expect(workers.rows[0]?.n).toBe(0);
+    });
+
+    it("reads the queue from the partial index provisioner_jobs_pending_idx", async () => {
+      const busy = (await seedOrganization(db.pool)).id;
+      await db.pool.query(
+        `INSERT INTO provisioner_jobs (organization_id, initiator_id, type, started_at, completed_at, created_at)
+         SELECT $1, $2, 'workspace_build', now(), now(), now() - make_interval(secs => g)
+         FROM generate_series(1, 5000) g`,
+        [busy, PREBUILDS_USER],
+      );
+      await seedJob(db.pool, { organizationId: busy });
+      await db.pool.query("ANALYZE provisioner_jobs");
+      const client = await db.pool.connect();
+      try {
+        await client.query("BEGIN");
+        const { rows } = await client.query(`EXPLAIN (FORMAT JSON) ${acquireProvisionerJobQuery}`, [
+          new Date(),
+          randomUUID(),
+          busy,
+          ["workspace_build"],
+          UNTAGGED,
+        ]);
+        expect(JSON.stringify(rows[0]["QUERY PLAN"])).toContain("provisioner_jobs_pending_idx");
+      } finally {
+        await client.query("ROLLBACK");
+        client.release();
+      }
+    });
+  });
+
+  describe("CompleteProvisionerJob", () => {
+    let org: string;
+    let worker: string;
+    let jobId: string;
+    beforeEach(async () => {
+      org = (await seedOrganization(db.pool)).id;
+      worker = randomUUID();
+      jobId = await seedJob(db.pool, { organizationId: org });
+      await acquire(org, { workerId: worker });
+    });
+    const complete = (workerId: string, error: string | null = null) =>
+      completeProvisionerJob(db.pool, { now: new Date(), jobId, workerId, error });
+
+    it("finishes a job as succeeded, once", async () => {
+      expect(await complete(worker)).toEqual({ id: jobId, jobStatus: "succeeded" });
+      expect(await complete(worker)).toBeNull();
+    });
+
+    it("finishes a job as failed with its error", async () => {
+      expect(await complete(worker, "terraform apply failed")).toEqual({
+        id: jobId,
+        jobStatus: "failed",
+      });
+    });
+
+    it("refuses a worker that does not hold the job", async () => {
+      expect(await complete(randomUUID())).toBeNull();
+      const { rows } = await db.pool.query(
+        "SELECT job_status FROM provisioner_jobs WHERE id = $1",
+        [jobId],
+      );
+      expect(rows[0]?.job_status).toBe("running");
+    });
+
+    it("finishes a job canceled while it ran as canceled", async () => {
+      await db.pool.query("UPDATE provisioner_jobs SET canceled_at = now() WHERE id = $1", [jobId]);
+      expect(await complete(worker)).toEqual({ id: jobId, jobStatus: "canceled" });
+    });
+  });
+
+  describe("finishing builds", () => {
+    it("inserts a resource with its top-level agents", async () => {
+      const org = (await seedOrganization(db.pool)).id;
+      const jobId = await seedJob(db.pool, { organizationId: org, state: "running" });
+      await insertWorkspaceResourceWithAgents(db.pool, {
+        jobId,
+        resourceName: "vm",
+        agentNames: ["main", "sidecar"],
+        lifecycleStates: ["ready", "starting"],
+      });
+      const { rows } = await db.pool.query(
+        `SELECT wa.name, wa.lifecycle_state, wa.parent_id FROM workspace_agents wa
+         JOIN workspace_resources wr ON wr.id = wa.resource_id WHERE wr.job_id = $1 ORDER BY wa.name`,
+        [jobId],
+      );
+      expect(rows).toEqual([
+        { name: "main", lifecycle_state: "ready", parent_id: null },
+        { name: "sidecar", lifecycle_state: "starting", parent_id: null },
+      ]);
+    });
+
+    it("marks a workspace deleted when its delete build's job is done, and nothing else", async () => {
+      const template = await seedTemplate(db.pool);
+      const preset = await seedPreset(db.pool, { versionId: template.activeVersionId });
+      const deleting = await seedPrebuild(db.pool, {
+        template,
+        presetId: preset,
+        state: "deleting",
+      });
+      const running = await seedPrebuild(db.pool, { template, presetId: preset, state: "running" });
+      // A stale delete: a later build exists, so the delete must not win.
+      const stale = await seedPrebuild(db.pool, { template, presetId: preset, state: "deleting" });
+      await seedBuild(db.pool, {
+        template,
+        workspaceId: stale.workspaceId,
+        versionId: template.activeVersionId,
+        buildNumber: 3,
+      });
+      const user = (await seedUser(db.pool)).id;
+      const mine = await seedWorkspace(db.pool, { template, ownerId: user });
+
+      // The provisioner reports each workspace's build 2 (the delete) or, for the running one,
+      // its only build (a start): only the up-to-date delete may delete.
+      for (const p of [deleting, running, stale]) {
+        const reported = (p.builds[1] ?? p.builds[0])?.jobId as string;
+        await markWorkspaceDeletedByJob(db.pool, { now: new Date(), jobId: reported });
+      }
+      const { rows } = await db.pool.query(
+        "SELECT id FROM workspaces WHERE deleted AND id = ANY($1::uuid[])",
+        [[deleting.workspaceId, running.workspaceId, stale.workspaceId, mine]],
+      );
+      expect(rows.map((r) => r.id)).toEqual([deleting.workspaceId]);
+    });
+
+    it("registers a provisioner daemon and records its heartbeat", async () => {
+      const org = (await seedOrganization(db.pool)).id;
+      const id = randomUUID();
+      const first = new Date("2026-03-01T12:00:00Z");
+      const later = new Date("2026-03-01T12:00:10Z");
+      await upsertProvisionerDaemon(db.pool, {
+        id,
+        name: "sim-1",
+        organizationId: org,
+        tags: UNTAGGED,
+        now: first,
+      });
+      await upsertProvisionerDaemon(db.pool, {
+        id,
+        name: "sim-1",
+        organizationId: org,
+        tags: UNTAGGED,
+        now: later,
+      });
+      const { rows } = await db.pool.query(
+        "SELECT created_at, last_seen_at FROM provisioner_daemons WHERE id = $1",
+        [id],
+      );
+      expect(rows).toEqual([{ created_at: first, last_seen_at: later }]);
+    });
+  });
+});
