@@ -226,7 +226,9 @@ CREATE TABLE site_configs (
 CREATE VIEW workspace_latest_builds AS
 SELECT
   latest.id,
-  latest.workspace_id,
+  -- From w, not from the lateral: a filter on workspace_id then reaches the workspaces index
+  -- instead of computing every workspace's latest build first.
+  w.id AS workspace_id,
   latest.template_version_id,
   latest.job_id,
   latest.template_version_preset_id,
