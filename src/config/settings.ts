@@ -26,9 +26,19 @@ function positiveDuration(raw: string): Parsed<number> {
   return ms !== null && ms > 0 ? ok(ms) : bad;
 }
 
-function nonNegativeDuration(raw: string): Parsed<number> {
+/** PostgreSQL keeps statement_timeout and lock_timeout in an int of milliseconds. */
+const MAX_POSTGRES_TIMEOUT_MS = 2_147_483_647;
+
+/**
+ * A PostgreSQL timeout: 0 disables it; otherwise whole milliseconds (pg truncates, so "0.5ms"
+ * would silently disable it: round up), at most ~24 days (beyond, every connection would be
+ * refused with "invalid value for parameter").
+ */
+function postgresTimeout(raw: string): Parsed<number> {
   const ms = parseDuration(raw);
-  return ms !== null && ms >= 0 ? ok(ms) : bad;
+  if (ms === null || ms < 0) return bad;
+  const whole = Math.ceil(ms);
+  return whole <= MAX_POSTGRES_TIMEOUT_MS ? ok(whole) : bad;
 }
 
 function integerAtLeast(min: number, max = 1_000_000): (raw: string) => Parsed<number> {
@@ -151,8 +161,8 @@ export const settings = {
     flag: "--statement-timeout",
     description: "PostgreSQL statement_timeout for every connection (0 disables)",
     defaultText: "30s",
-    accepted: 'a duration ≥ 0 like "30s"',
-    parse: nonNegativeDuration,
+    accepted: 'a duration from 0 (disabled) to 24 days like "30s"',
+    parse: postgresTimeout,
   },
   lockTimeout: {
     env: "PREBUILDS_LOCK_TIMEOUT",
@@ -160,8 +170,8 @@ export const settings = {
     description:
       "PostgreSQL lock_timeout for every connection: a locked row fails the action instead of blocking the cycle (0 disables)",
     defaultText: "5s",
-    accepted: 'a duration ≥ 0 like "5s"',
-    parse: nonNegativeDuration,
+    accepted: 'a duration from 0 (disabled) to 24 days like "5s"',
+    parse: postgresTimeout,
   },
   cancelPending: {
     env: "PREBUILDS_CANCEL_PENDING",

@@ -29,12 +29,16 @@ export interface PoolOptions {
 }
 
 export const DEFAULT_POOL_SIZE = 10;
+// A database that stops answering without closing sockets must fail a cycle, not hang it.
+const CONNECT_TIMEOUT_MS = 10_000;
 
 export function createPool(options: PoolOptions): pg.Pool {
   const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: options.max ?? DEFAULT_POOL_SIZE,
     application_name: options.applicationName ?? "prebuildsd",
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    keepAlive: true,
     ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
     ...(options.lockTimeoutMs ? { lock_timeout: options.lockTimeoutMs } : {}),
   });

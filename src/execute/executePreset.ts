@@ -7,16 +7,16 @@ import type { Database } from "../db/pool.ts";
 import { AbortedError, sqlState, withTransaction } from "../db/transaction.ts";
 import type { Logger } from "../observe/logger.ts";
 import { withSpan } from "../observe/tracing.ts";
-import {
-  type Action,
-  type BackoffAction,
-  type CancelPendingAction,
-  type CreateAction,
-  type DeleteAction,
-  desiredInstancesAt,
-  type PlannedPreset,
+import type {
+  Action,
+  BackoffAction,
+  CancelPendingAction,
+  CreateAction,
+  DeleteAction,
+  PlannedPreset,
 } from "../plan/index.ts";
 import { cancelPendingPrebuilds } from "./cancelPending.ts";
+import { createGate } from "./createGate.ts";
 import { createPrebuilds } from "./createPrebuilds.ts";
 import { deletePrebuild } from "./deletePrebuild.ts";
 import type { JobNotifier, PostedJob } from "./notifier.ts";
@@ -86,29 +86,18 @@ async function executeCreate(
   log: Logger,
   action: CreateAction,
 ): Promise<ActionResult> {
-  const { snapshot, preset } = run.planned;
-  if (snapshot.isHardLimited) {
-    return skipped(
-      "preset is hard-limited (its most recent builds all failed): not creating; delete the failed prebuilds or promote a fixed version",
-    );
-  }
-  if (preset.prebuildStatus === "validation_failed") {
-    return skipped(
-      "preset failed validation earlier: not creating until a new template version is promoted",
-    );
-  }
+  const { preset } = run.planned;
   const now = run.options.now();
-  // Safety clamp against the target recomputed now (reference §6): never more than desired.
-  const desired = desiredInstancesAt(preset, snapshot.schedules, now).count;
-  let count = action.count;
-  if (count > desired) {
+  // The pure pre-write checks (hard limit, validation, clamp to desired now): createGate.ts.
+  const gate = createGate(run.planned, action, now);
+  if (gate.kind === "skip") return skipped(gate.reason);
+  const { count } = gate;
+  if (gate.clampedFrom !== undefined) {
     log.error(
-      { planned: action.count, desired },
+      { planned: gate.clampedFrom, desired: gate.desired },
       "create count above the desired instances recomputed now; clamping",
     );
-    count = desired;
   }
-  if (count <= 0) return skipped(`desired instances are ${desired} now: nothing to create`);
   const result = await withTransaction(
     run.db,
     { isolation: "read committed", signal: run.signal },

@@ -137,8 +137,10 @@ export async function reconcileOnce(
             return s;
           });
           const planned = planAll(snapshot, now, { backoffInterval: options.backoffInterval });
-          const warnings = planned.flatMap((p) => p.plan.warnings);
-          for (const warning of warnings) logger.warn(warning);
+          // Bad data (issue #8): each sentence names its row and the fallback taken. Logged as
+          // errors, every cycle, because only an operator fixing the row makes them stop.
+          const warnings = [...snapshot.problems, ...planned.flatMap((p) => p.plan.warnings)];
+          for (const warning of warnings) logger.error(warning);
           const onPlanned = observer.onPlanned;
           if (onPlanned)
             notify(logger, (p: readonly PlannedPreset[]) => onPlanned(p, now), planned);

@@ -5,6 +5,7 @@ import type { SqlClient } from "../db/pool.ts";
 import {
   countInProgressPrebuilds,
   countPendingNonActivePrebuilds,
+  type GetTemplatePresetsWithPrebuildsRow,
   getActivePresetPrebuildSchedules,
   getPresetsAtFailureLimit,
   getPresetsBackoff,
@@ -30,7 +31,13 @@ export interface SnapshotOptions {
   readonly failureHardLimit: number;
 }
 
-export const EMPTY_SNAPSHOT: GlobalSnapshot = {
+/** The snapshot, and bad data found while reading it (one sentence each, naming the row). */
+export interface Snapshot extends GlobalSnapshot {
+  readonly problems: readonly string[];
+}
+
+export const EMPTY_SNAPSHOT: Snapshot = {
+  problems: [],
   presets: [],
   schedules: [],
   running: [],
@@ -45,13 +52,12 @@ function present<T>(value: T | null): value is T {
 }
 
 /** Reads the global snapshot with `client` (which should hold a REPEATABLE READ transaction). */
-export async function takeSnapshot(
-  client: SqlClient,
-  options: SnapshotOptions,
-): Promise<GlobalSnapshot> {
-  const presets = (await getTemplatePresetsWithPrebuilds(client)).map(toPresetRow);
+export async function takeSnapshot(client: SqlClient, options: SnapshotOptions): Promise<Snapshot> {
+  const presetRows = await getTemplatePresetsWithPrebuilds(client);
+  const presets = presetRows.map(toPresetRow);
   // No preset wants prebuilds: nothing else can matter (the reference stops here too).
   if (presets.length === 0) return EMPTY_SNAPSHOT;
+  const problems = danglingActiveVersions(presetRows);
   const schedules = (await getActivePresetPrebuildSchedules(client)).map(toScheduleRow);
   const running = (await getRunningPrebuiltWorkspaces(client)).map(toRunningPrebuild);
   const inProgress = (await countInProgressPrebuilds(client))
@@ -68,6 +74,7 @@ export async function takeSnapshot(
     hardLimit: Math.max(0, Math.floor(options.failureHardLimit)),
   });
   return {
+    problems,
     presets,
     schedules,
     running,
@@ -76,4 +83,21 @@ export async function takeSnapshot(
     backoffs,
     hardLimitedPresetIds: new Set(hardLimited.map((r) => r.presetId).filter(present)),
   };
+}
+
+/**
+ * Templates whose active_version_id (no foreign key, as in the reference) is none of their
+ * versions. Their presets all read as inactive: nothing is created and their prebuilds, which
+ * nobody can claim without an active version, are deleted. Said once per template and cycle.
+ */
+function danglingActiveVersions(rows: readonly GetTemplatePresetsWithPrebuildsRow[]): string[] {
+  const named = new Map<string, string>();
+  for (const row of rows) {
+    if (row.activeVersionExists || row.templateDeleted) continue;
+    named.set(
+      row.templateId,
+      `template "${row.templateName ?? ""}" (${row.templateId}) has an active_version_id that is none of its versions: its presets are treated as inactive (no prebuild is created; its existing prebuilds are deleted); promote a real version with \`prebuildsd promote\``,
+    );
+  }
+  return [...named.values()];
 }

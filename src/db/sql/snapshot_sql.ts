@@ -24,7 +24,12 @@ SELECT
   tvp.scheduling_timezone,
   tvp.last_invalidated_at,
   t.deleted AS template_deleted,
-  (t.deprecated <> '')::boolean AS template_deprecated
+  (t.deprecated <> '')::boolean AS template_deprecated,
+  -- Bad data (active_version_id has no foreign key): the active version is none of the template's
+  -- versions. Every preset of it is then inactive, and the reconciler logs the template (issue #8).
+  EXISTS (
+    SELECT 1 FROM template_versions av WHERE av.id = t.active_version_id AND av.template_id = t.id
+  )::boolean AS active_version_exists
 FROM template_version_presets tvp
 JOIN template_versions tv ON tv.id = tvp.template_version_id
 JOIN templates t ON t.id = tv.template_id
@@ -49,6 +54,7 @@ export interface GetTemplatePresetsWithPrebuildsRow {
     lastInvalidatedAt: Date | null;
     templateDeleted: boolean;
     templateDeprecated: boolean;
+    activeVersionExists: boolean;
 }
 
 export async function getTemplatePresetsWithPrebuilds(client: Client): Promise<GetTemplatePresetsWithPrebuildsRow[]> {
@@ -74,7 +80,8 @@ export async function getTemplatePresetsWithPrebuilds(client: Client): Promise<G
             schedulingTimezone: row[12],
             lastInvalidatedAt: row[13],
             templateDeleted: row[14],
-            templateDeprecated: row[15]
+            templateDeprecated: row[15],
+            activeVersionExists: row[16]
         };
     });
 }

@@ -98,6 +98,12 @@ describe("loadConfig", () => {
     ).toBe(60_000);
   });
 
+  it("rounds a sub-millisecond PostgreSQL timeout up instead of letting it mean 0 (disabled)", () => {
+    const config = loadConfig({ ...HOME, PREBUILDS_STATEMENT_TIMEOUT: "0.5ms" });
+    expect(config.statementTimeout).toBe(1);
+    expect(loadConfig({ ...HOME, PREBUILDS_LOCK_TIMEOUT: "0" }).lockTimeout).toBe(0);
+  });
+
   it("derives concurrency from the pool size, between 1 and 5", () => {
     expect(loadConfig({ ...HOME, PREBUILDS_DATABASE_MAX_CONNECTIONS: "2" }).concurrency).toBe(1);
     expect(loadConfig({ ...HOME, PREBUILDS_DATABASE_MAX_CONNECTIONS: "6" }).concurrency).toBe(3);
@@ -151,6 +157,16 @@ describe("loadConfig", () => {
       'PREBUILDS_LOG_LEVEL must be one of debug, info, warn, error, silent (got "verbose")',
     ],
     ["PREBUILDS_LOG_FORMAT", "xml", 'PREBUILDS_LOG_FORMAT must be json or pretty (got "xml")'],
+    [
+      "PREBUILDS_LOCK_TIMEOUT",
+      "9999h",
+      'PREBUILDS_LOCK_TIMEOUT must be a duration from 0 (disabled) to 24 days like "5s" (got "9999h")',
+    ],
+    [
+      "PREBUILDS_STATEMENT_TIMEOUT",
+      "-1s",
+      'PREBUILDS_STATEMENT_TIMEOUT must be a duration from 0 (disabled) to 24 days like "30s" (got "-1s")',
+    ],
     [
       "PREBUILDS_CANCEL_PENDING",
       "maybe",
