@@ -1,0 +1,245 @@
+// The benchmark's output: the targets checked against the figures, a table for the terminal, and
+// the JSON document written to bench/results/latest.json.
+import { cpus, loadavg, release, totalmem } from "node:os";
+import type { CreateFigures } from "./createBench.ts";
+import type { CycleFigures } from "./cycleBench.ts";
+import type { FloodFigures } from "./flood.ts";
+
+export interface Machine {
+  readonly cpus: number;
+  readonly cpuModel: string;
+  readonly memoryGb: number;
+  readonly os: string;
+  readonly node: string;
+  /** 1-minute load average when the run started and ended: other work on the machine adds noise. */
+  readonly loadAverage: { readonly start: number; readonly end: number };
+}
+
+export interface TargetCheck {
+  readonly target: string;
+  readonly met: boolean;
+  readonly figure: string;
+}
+
+export interface BenchResults {
+  readonly generatedAt: string;
+  readonly command: string;
+  readonly durationS: number;
+  readonly machine: Machine;
+  readonly server: {
+    readonly source: string;
+    readonly version: string;
+    readonly settings: Record<string, string>;
+  };
+  readonly targets: readonly TargetCheck[];
+  readonly fleets: readonly CycleFigures[];
+  readonly creation: CreateFigures | null;
+  readonly flood: FloodFigures | null;
+}
+
+export function describeMachine(loadAtStart: number): Machine {
+  const list = cpus();
+  return {
+    cpus: list.length,
+    cpuModel: list[0]?.model ?? "unknown",
+    memoryGb: Math.round(totalmem() / 1024 ** 3),
+    os: `${process.platform} ${release()}`,
+    node: process.version,
+    loadAverage: { start: loadAtStart, end: Math.round((loadavg()[0] ?? 0) * 100) / 100 },
+  };
+}
+
+const ms = (x: number) => (Number.isFinite(x) ? (x >= 100 ? x.toFixed(0) : x.toFixed(1)) : "–");
+
+export function checkTargets(
+  fleets: readonly CycleFigures[],
+  creation: CreateFigures | null,
+  flood: BenchResults["flood"],
+): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const large = fleets.find((f) => f.fleet === "L");
+  if (large) {
+    checks.push({
+      target: "no-op cycle at L ≤ 3× its floor",
+      met: large.cycleToFloor <= 3,
+      figure: `${ms(large.cycleMs.median)} ms vs floor ${ms(large.floorMs.median)} ms = ${large.cycleToFloor.toFixed(1)}×`,
+    });
+    checks.push({
+      target: "no-op cycle at L ≤ 300 ms median",
+      met: large.cycleMs.median <= 300,
+      figure: `${ms(large.cycleMs.median)} ms`,
+    });
+    checks.push({
+      target: "RSS ≤ 300 MB at L (reconciler-only process)",
+      met: large.reconcilerMemory.rssMbMax <= 300,
+      figure:
+        `${large.reconcilerMemory.rssMbMax} MB with default V8 flags; ` +
+        `${large.reconcilerMemoryTuned.rssMbMax} MB with ${large.reconcilerMemoryTuned.v8Flags.join(" ")} ` +
+        `(harness process: ${large.harnessRssMbMax} MB)`,
+    });
+  }
+  if (fleets.length > 1) {
+    const perFleet = fleets.map((f) => `${f.fleet}: ${Math.max(...f.statementsReported)}`);
+    const distinct = new Set(fleets.map((f) => Math.max(...f.statementsReported)));
+    checks.push({
+      target: "round trips per cycle flat across fleets",
+      met: distinct.size === 1,
+      figure: perFleet.join(", "),
+    });
+  }
+  if (creation) {
+    checks.push({
+      target: `creating ${creation.prebuildsWanted} prebuilds ≤ 3× its floor`,
+      met: creation.cycleToFloor <= 3,
+      figure: `${ms(creation.cycleMs.median)} ms vs floor ${ms(creation.floorMs.median)} ms = ${creation.cycleToFloor.toFixed(1)}×`,
+    });
+  }
+  if (flood) {
+    checks.push({
+      target: "flood: 0 old-version jobs started after the promotion cycle with CancelPending",
+      met: flood.withCancel.oldStartJobsStartedAfterPromotionCycle === 0,
+      figure: `${flood.withCancel.oldStartJobsStartedAfterPromotionCycle} (without CancelPending: ${flood.withoutCancel.oldStartJobsStartedAfterPromotionCycle})`,
+    });
+  }
+  return checks;
+}
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
+      .join("  ");
+  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
+
+export function formatResults(results: BenchResults): string {
+  const out: string[] = [];
+  const m = results.machine;
+  out.push(
+    `machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryGb} GB, ${m.os}, Node ${m.node}, ` +
+      `load average ${m.loadAverage.start} at start, ${m.loadAverage.end} at end`,
+    `database: ${results.server.source}, ${results.server.version.split(" on ")[0]} ` +
+      `(shared_buffers ${results.server.settings.shared_buffers}, fsync ${results.server.settings.fsync}, ` +
+      `synchronous_commit ${results.server.settings.synchronous_commit})`,
+    "",
+  );
+  if (results.fleets.length > 0) {
+    out.push("No-op cycle (pools full), milliseconds, median / p95:");
+    const pair = (s: { median: number; p95: number }) => `${ms(s.median)} / ${ms(s.p95)}`;
+    out.push(
+      table(
+        [
+          "fleet",
+          "presets",
+          "running",
+          "snapshot",
+          "plan",
+          "execute",
+          "cycle",
+          "floor",
+          "cycle÷floor",
+          "round trips",
+          "RSS MB",
+          "tuned RSS",
+        ],
+        results.fleets.map((f) => [
+          f.fleet,
+          String(f.presets),
+          String(f.runningPrebuilds),
+          pair(f.snapshotMs),
+          pair(f.planMs),
+          pair(f.executeMs),
+          pair(f.cycleMs),
+          pair(f.floorMs),
+          `${f.cycleToFloor.toFixed(1)}×`,
+          `${Math.max(...f.statementsReported)} (+${Math.max(...f.statementsObserved) - Math.max(...f.statementsReported)})`,
+          String(f.reconcilerMemory.rssMbMax),
+          String(f.reconcilerMemoryTuned.rssMbMax),
+        ]),
+      ),
+      "round trips: statements the cycle sends, as the reconciler counts them (+ those it does not count, e.g. recording the run, seen on the pool's connections).",
+      `RSS: peak of a process that only reconciles (default V8 flags); tuned: the same with ${results.fleets[0]?.reconcilerMemoryTuned.v8Flags.join(" ")}.`,
+      "",
+      "Where the snapshot goes (median ms per query, decoding included) and the floor's queries:",
+      table(
+        ["query", ...results.fleets.map((f) => f.fleet)],
+        [...new Set(results.fleets.flatMap((f) => Object.keys(f.snapshotQueryMs)))]
+          .map((name) => [
+            name,
+            ...results.fleets.map((f) => ms(f.snapshotQueryMs[name] ?? Number.NaN)),
+          ])
+          .concat(
+            [...new Set(results.fleets.flatMap((f) => Object.keys(f.floorQueryMs)))].map((name) => [
+              `floor: ${name}`,
+              ...results.fleets.map((f) => ms(f.floorQueryMs[name] ?? Number.NaN)),
+            ]),
+          ),
+      ),
+      "",
+    );
+  }
+  if (results.creation) {
+    const c = results.creation;
+    out.push(
+      `Creating ${c.prebuildsWanted} prebuilds from empty (${c.presets} presets, concurrency ${c.concurrency}, ${c.repetitions} repetitions):`,
+      table(
+        ["", "median ms", "p95 ms"],
+        [
+          ["cycle", ms(c.cycleMs.median), ms(c.cycleMs.p95)],
+          ["  snapshot", ms(c.snapshotMs.median), ms(c.snapshotMs.p95)],
+          ["  execute", ms(c.executeMs.median), ms(c.executeMs.p95)],
+          ["floor (one INSERT per table)", ms(c.floorMs.median), ms(c.floorMs.p95)],
+        ],
+      ),
+      `cycle ÷ floor ${c.cycleToFloor.toFixed(1)}×; ${Math.max(...c.statementsReported)} statements; created ${c.prebuildsCreated.join(", ")}`,
+      "",
+    );
+  }
+  if (results.flood) {
+    const runs = [
+      results.flood.withCancel,
+      results.flood.withoutCancel,
+      results.flood.withCancelOrphanDeletesAtOnce,
+    ];
+    out.push(
+      "Queue flood, then promotion:",
+      table(
+        ["", "CancelPending on", "CancelPending off", "on, orphan deletes at once"],
+        [
+          [
+            "old create jobs started after the promotion cycle",
+            ...runs.map((r) => String(r.oldStartJobsStartedAfterPromotionCycle)),
+          ],
+          ["jobs canceled", ...runs.map((r) => String(r.jobsCanceled))],
+          [
+            "new pools full after promotion (s)",
+            ...runs.map((r) =>
+              r.newPoolFullAfterS === null ? "timed out" : r.newPoolFullAfterS.toFixed(1),
+            ),
+          ],
+          [
+            "settled (old gone, queue empty) after (s)",
+            ...runs.map((r) =>
+              r.settledAfterS === null ? "timed out" : r.settledAfterS.toFixed(1),
+            ),
+          ],
+          [
+            "provisioner-s on old version: creates",
+            ...runs.map((r) => r.oldProvisionerSeconds.start.toFixed(1)),
+          ],
+          [
+            "provisioner-s on old version: deletes",
+            ...runs.map((r) => r.oldProvisionerSeconds.delete.toFixed(1)),
+          ],
+          ["cycles (median ms)", ...runs.map((r) => `${r.cycles} (${ms(r.cycleMsMedian)})`)],
+        ],
+      ),
+      "",
+    );
+  }
+  out.push("Targets:");
+  for (const t of results.targets)
+    out.push(`  [${t.met ? "met   " : "MISSED"}] ${t.target}: ${t.figure}`);
+  return out.join("\n");
+}

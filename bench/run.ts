@@ -1,0 +1,150 @@
+// `npm run bench`: fleet-scale cycle cost against the database's own floor, creating 10,000
+// prebuilds against its floor, and the queue-flood promotion scenario. Runs against DATABASE_URL,
+// else an embedded PostgreSQL. Prints a table and writes bench/results/latest.json and flood.svg.
+//
+//   npm run bench -- [--fleet S|M|L]... [--skip-flood] [--skip-create] [--cycles N] [--keep]
+import { mkdir, writeFile } from "node:fs/promises";
+import { loadavg } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { projectRoot } from "../src/projectRoot.ts";
+import { startBenchServer } from "./benchServer.ts";
+import { benchCreation, type CreateFigures } from "./createBench.ts";
+import { benchNoopCycle, type CycleFigures } from "./cycleBench.ts";
+import { FLEETS, type FleetName } from "./fleet.ts";
+import { benchFlood, DEFAULT_FLOOD } from "./flood.ts";
+import { floodChartSvg } from "./floodChart.ts";
+import { type BenchResults, checkTargets, describeMachine, formatResults } from "./report.ts";
+import { SpanTimer } from "./spanTimer.ts";
+
+const USAGE = `usage: npm run bench -- [--fleet S|M|L]... [--skip-flood] [--skip-create] [--cycles N] [--keep]
+  --fleet        a fleet to measure (repeat or comma-separate; default S, M and L)
+  --skip-flood   skip the queue-flood promotion scenario
+  --skip-create  skip the 10,000-prebuild creation cycle
+  --cycles       measured no-op cycles per fleet (default 9; L stops early past its time budget)
+  --keep         keep the fleets' databases (prebuildsd_bench_fleet_*) for EXPLAIN ANALYZE`;
+
+interface Flags {
+  readonly fleets: readonly FleetName[];
+  readonly flood: boolean;
+  readonly create: boolean;
+  readonly cycles: number;
+  readonly keep: boolean;
+}
+
+function parseFlags(argv: readonly string[]): Flags {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      fleet: { type: "string", multiple: true },
+      "skip-flood": { type: "boolean", default: false },
+      "skip-create": { type: "boolean", default: false },
+      cycles: { type: "string", default: "9" },
+      keep: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const names = (values.fleet ?? ["S", "M", "L"])
+    .flatMap((f) => f.split(","))
+    .map((f) => f.trim().toUpperCase());
+  for (const name of names) {
+    if (!(name in FLEETS)) throw new UsageError(`--fleet must be S, M or L (got "${name}")`);
+  }
+  const cycles = Number.parseInt(values.cycles, 10);
+  if (!Number.isInteger(cycles) || cycles < 1) {
+    throw new UsageError(`--cycles must be a positive integer like 9 (got "${values.cycles}")`);
+  }
+  return {
+    fleets: [...new Set(names)] as FleetName[],
+    flood: !values["skip-flood"],
+    create: !values["skip-create"],
+    cycles,
+    keep: values.keep,
+  };
+}
+
+class UsageError extends Error {}
+
+async function main(): Promise<void> {
+  const flags = parseFlags(process.argv.slice(2));
+  const started = performance.now();
+  const loadAtStart = Math.round((loadavg()[0] ?? 0) * 100) / 100;
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const timer = new SpanTimer();
+  timer.install();
+  const server = await startBenchServer(log);
+  log(`database: ${server.source} (${server.version.split(" on ")[0]})`);
+  const fleets: CycleFigures[] = [];
+  let creation: CreateFigures | null = null;
+  let flood: BenchResults["flood"] = null;
+  try {
+    for (const name of flags.fleets) {
+      fleets.push(
+        await benchNoopCycle(server, FLEETS[name], timer, {
+          cycles: flags.cycles,
+          warmups: 1,
+          // L's cycles take seconds each while its queries are slow; the run must stay short.
+          budgetMs: name === "L" ? 45_000 : 30_000,
+          rssCycles: 3,
+          log,
+          keepDatabase: flags.keep,
+        }),
+      );
+    }
+    if (flags.create)
+      creation = await benchCreation(server, timer, { repetitions: 3, poolSize: 10, log });
+    if (flags.flood) flood = await benchFlood(server, { ...DEFAULT_FLOOD, log });
+  } finally {
+    await server.stop();
+  }
+
+  const results: BenchResults = {
+    generatedAt: new Date().toISOString(),
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
+    durationS: Math.round((performance.now() - started) / 1000),
+    machine: describeMachine(loadAtStart),
+    server: { source: server.source, version: server.version, settings: server.settings },
+    targets: checkTargets(fleets, creation, flood),
+    fleets,
+    creation,
+    flood,
+  };
+  const dir = join(projectRoot, "bench", "results");
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, "latest.json"), `${JSON.stringify(results, null, 2)}\n`);
+  if (flood) {
+    const caption =
+      `${DEFAULT_FLOOD.provisioners} simulated provisioners, ${DEFAULT_FLOOD.jobDurationMs} ms per job, ` +
+      `presets wanting ${DEFAULT_FLOOD.desired.join(" + ")}, a cycle every ${DEFAULT_FLOOD.intervalMs} ms; ` +
+      `${results.generatedAt}, ${server.source}`;
+    await writeFile(
+      join(dir, "flood.svg"),
+      floodChartSvg(
+        [flood.withCancel, flood.withoutCancel, flood.withCancelOrphanDeletesAtOnce],
+        caption,
+      ),
+    );
+  }
+  process.stdout.write(`${formatResults(results)}\n`);
+  log(
+    `wrote bench/results/latest.json${flood ? " and bench/results/flood.svg" : ""} in ${results.durationS} s`,
+  );
+}
+
+main().catch((error: unknown) => {
+  if (
+    error instanceof UsageError ||
+    (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
+  ) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(
+    `benchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  process.exit(1);
+});
