@@ -93,7 +93,8 @@ export async function benchNoopCycle(
 
   const pool = createPool({ connectionString: db.url, applicationName: "prebuildsd-bench" });
   const counter = countStatements(pool);
-  const floorClient = new pg.Client({ connectionString: db.url });
+  // The same connection settings as the pool (JIT off), so the ratio compares the queries alone.
+  const floorClient = new pg.Client({ connectionString: db.url, options: "-c jit=off" });
   await floorClient.connect();
 
   const snapshotMs: number[] = [];

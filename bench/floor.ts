@@ -2,7 +2,9 @@
 //  - reading: the snapshot's rows fetched with the simplest scans and joins that return them on a
 //    generated fleet (no view logic, no "latest build" ranking: the generator knows each running
 //    prebuild has one build), in the same REPEATABLE READ envelope and through the same driver, so
-//    what remains of the ratio is the cost of the real queries' logic;
+//    what remains of the ratio is the cost of the real queries' logic. Like the snapshot, it reads
+//    the presets of active versions and those of running prebuilds (passed as ids from the running
+//    rows), not the old versions' presets that have nothing to do;
 //  - creating: the rows of N prebuilds (workspaces, jobs, builds, build parameters) written with one
 //    plain INSERT … SELECT per table in one transaction.
 import type { ClientBase } from "pg";
@@ -19,19 +21,6 @@ export const SNAPSHOT_FLOOR_QUERIES: readonly { readonly name: string; readonly 
     sql: "SELECT value FROM site_configs WHERE key = 'prebuilds_settings'",
   },
   {
-    name: "presets",
-    sql: `SELECT p.id, p.name, p.desired_instances, p.invalidate_after_secs, p.prebuild_status,
-        p.scheduling_timezone, p.last_invalidated_at, tv.id AS template_version_id,
-        tv.name AS template_version_name, t.id AS template_id, t.name AS template_name,
-        t.active_version_id = tv.id AS using_active_version, t.deleted, t.deprecated <> '' AS deprecated,
-        o.id AS organization_id, o.name AS organization_name
-      FROM template_version_presets p
-      JOIN template_versions tv ON tv.id = p.template_version_id
-      JOIN templates t ON t.id = tv.template_id
-      JOIN organizations o ON o.id = t.organization_id
-      WHERE p.desired_instances IS NOT NULL`,
-  },
-  {
     name: "schedules",
     sql: "SELECT preset_id, cron_expression, desired_instances FROM template_version_preset_prebuild_schedules",
   },
@@ -46,6 +35,21 @@ export const SNAPSHOT_FLOOR_QUERIES: readonly { readonly name: string; readonly 
       JOIN workspace_agents wa ON wa.resource_id = wr.id
       WHERE w.owner_id = ${PREBUILDS} AND NOT w.deleted AND wb.transition = 'start'
         AND pj.job_status = 'succeeded'`,
+  },
+  {
+    // $1: the preset ids of the running rows read just before (as the snapshot passes them).
+    name: "presets",
+    sql: `SELECT p.id, p.name, p.desired_instances, p.invalidate_after_secs, p.prebuild_status,
+        p.scheduling_timezone, p.last_invalidated_at, tv.id AS template_version_id,
+        tv.name AS template_version_name, t.id AS template_id, t.name AS template_name,
+        t.active_version_id = tv.id AS using_active_version, t.deleted, t.deprecated <> '' AS deprecated,
+        o.id AS organization_id, o.name AS organization_name
+      FROM template_version_presets p
+      JOIN template_versions tv ON tv.id = p.template_version_id
+      JOIN templates t ON t.id = tv.template_id
+      JOIN organizations o ON o.id = t.organization_id
+      WHERE p.desired_instances IS NOT NULL
+        AND ((t.active_version_id = tv.id AND NOT t.deleted) OR p.id = ANY($1::uuid[]))`,
   },
   {
     name: "in progress and pending",
@@ -76,9 +80,22 @@ export async function readSnapshotFloor(client: ClientBase): Promise<FloorSample
   const started = performance.now();
   await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
   try {
+    let runningPresetIds: string[] = [];
     for (const query of SNAPSHOT_FLOOR_QUERIES) {
       const t = performance.now();
-      const result = await client.query(query.sql);
+      const result =
+        query.name === "presets"
+          ? await client.query(query.sql, [runningPresetIds])
+          : await client.query(query.sql);
+      if (query.name === "running") {
+        runningPresetIds = [
+          ...new Set(
+            (result.rows as { preset_id: string | null }[]).flatMap((r) =>
+              r.preset_id === null ? [] : [r.preset_id],
+            ),
+          ),
+        ];
+      }
       queryMs[query.name] = performance.now() - t;
       rows[query.name] = result.rowCount ?? 0;
     }

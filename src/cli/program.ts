@@ -100,7 +100,7 @@ export function buildProgram(
     .requiredOption("--once", "run exactly one cycle (required: `run` is the daemon)")
     .action(action((options: Record<string, unknown>) => heavy.reconcile(options, RECONCILE)));
 
-  sub("plan", "Print what the next cycle would do, writing nothing", PLAN)
+  sub("plan", "Print what the next cycle would do for every preset, writing nothing", PLAN)
     .option("--json", "print JSON instead of a table")
     .option("--at <time>", "plan as of this ISO 8601 time instead of now (schedules, expiry)")
     .action(action((options: Record<string, unknown>) => heavy.plan(options, PLAN)));

@@ -132,6 +132,66 @@ export async function withTransaction<A>(
   }
 }
 
+/** A second statement was sent through a `withSingleStatement` client. */
+export class SecondStatementError extends Error {
+  constructor() {
+    super(
+      "withSingleStatement sends exactly one statement (outside a transaction two would not be atomic); use withTransaction",
+    );
+    this.name = "SecondStatementError";
+  }
+}
+
+/**
+ * Runs `body`, which sends exactly ONE statement, on its own pooled connection outside an explicit
+ * transaction: the statement is its own transaction (atomic, and no BEGIN/COMMIT round trips).
+ * Aborting `signal` while it runs asks the server to cancel it, so it rolls back as a whole; a
+ * statement that already committed stays committed (it is whole either way). Read-committed.
+ */
+export async function withSingleStatement<A>(
+  db: Database,
+  options: { readonly signal?: AbortSignal | undefined },
+  body: (client: SqlClient) => Promise<A>,
+): Promise<A> {
+  const { signal } = options;
+  if (signal?.aborted) throw new AbortedError(signal.reason);
+  const raw: pg.PoolClient = await db.pool.connect();
+  let sent = false;
+  let inFlight = false;
+  const client: SqlClient = {
+    query: async (config) => {
+      if (sent) throw new SecondStatementError();
+      if (signal?.aborted) throw new AbortedError(signal.reason);
+      sent = true;
+      db.onStatement?.(config.text);
+      inFlight = true;
+      try {
+        return await raw.query(config);
+      } finally {
+        inFlight = false;
+      }
+    },
+  };
+  let canceling: Promise<boolean> = Promise.resolve(true);
+  const cancel = (): void => {
+    if (inFlight) canceling = cancelRunningStatement(db, raw);
+  };
+  signal?.addEventListener("abort", cancel, { once: true });
+  let broken: Error | undefined;
+  try {
+    return await body(client);
+  } catch (error) {
+    throw signal?.aborted && sqlState(error) === QUERY_CANCELED
+      ? new AbortedError(signal.reason)
+      : error;
+  } finally {
+    signal?.removeEventListener("abort", cancel);
+    // As in withTransaction: a cancel still on its way must not hit the connection's next user.
+    if (!(await canceling)) broken = new Error("statement cancel not confirmed");
+    raw.release(broken);
+  }
+}
+
 /** SQLSTATE of a statement canceled by request or by statement_timeout. */
 const QUERY_CANCELED = "57014";
 

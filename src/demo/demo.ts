@@ -9,7 +9,6 @@ import { join } from "node:path";
 import { Effect, Schedule } from "effect";
 import type pg from "pg";
 import { commandContext } from "../cli/commandContext.ts";
-import { planNextCycle } from "../cli/commands/plan.ts";
 import { promote } from "../cli/commands/promote.ts";
 import { EXIT_OK } from "../cli/exitCodes.ts";
 import type { Config } from "../config/config.ts";
@@ -29,6 +28,7 @@ import { readinessCheck } from "../http/readiness.ts";
 import { startHttpServer } from "../http/server.ts";
 import { createLogger, type Logger } from "../observe/logger.ts";
 import { PrebuildMetrics } from "../observe/metrics.ts";
+import { planNextCycle } from "../reconciler/index.ts";
 import { reconcileOnce } from "../reconciler/reconcileOnce.ts";
 import { type PresetJobs, renderView, type ViewAction } from "./liveView.ts";
 import { startDemoProvisioners } from "./provisioners.ts";
@@ -97,7 +97,7 @@ async function jobsByPreset(pool: pg.Pool): Promise<Map<string, PresetJobs>> {
 
 function queuedOnVersion(
   versionName: string,
-  planned: Awaited<ReturnType<typeof planNextCycle>>["planned"],
+  planned: Awaited<ReturnType<typeof planNextCycle>>["presets"],
   jobs: Map<string, PresetJobs>,
 ): number {
   return planned
@@ -244,8 +244,8 @@ export async function runDemo(
         `template ${world.templateName} · active version ${state.promoted ? "v2" : "v1"} · reconcile every ${formatDuration(config.reconciliationInterval)} · ${provisioners.description} · metrics http://${http.address}/metrics`;
       const refreshView = Effect.promise(async () => {
         const now = new Date();
-        const [{ planned }, jobs] = await Promise.all([
-          planNextCycle(database.pool, config, now),
+        const [{ presets: planned }, jobs] = await Promise.all([
+          planNextCycle({ pool: database.pool, options: reconcilerOptions(config) }, { at: now }),
           jobsByPreset(database.pool),
         ]);
         const elapsed = Date.now() - started;

@@ -1,20 +1,18 @@
-// Create: N prebuilds of one preset in one transaction, set-based (one INSERT chain however large N
-// is). Inside the transaction the preset is re-checked against the template's active version
-// (locked FOR SHARE until commit, so a promotion cannot slip in between), and its parameters
-// against the version's required parameters.
+// Create: N prebuilds of one preset in ONE statement (queries/prebuilds.sql CreatePrebuilds), which
+// is its own transaction: set-based however large N is, and the guards are evaluated by the
+// statement that writes. It locks the template row FOR SHARE until it commits (a promotion cannot
+// slip in between), checks the preset is on the template's active version, and checks its
+// parameters against the version's required parameters, marking it validation_failed if one is
+// missing. Run it with withSingleStatement (src/db/transaction.ts): no BEGIN/COMMIT round trips.
 import { randomUUID } from "node:crypto";
 import type { SqlClient } from "../db/pool.ts";
-import {
-  getMissingRequiredPresetParameters,
-  getPresetForCreate,
-  insertPrebuilds,
-} from "../db/sql/prebuilds_sql.ts";
+import { createPrebuilds as createPrebuildsStatement } from "../db/sql/prebuilds_sql.ts";
 import type { PostedJob } from "./notifier.ts";
 import { newPrebuildName } from "./prebuildName.ts";
-import { markPresetStatus } from "./presetStatus.ts";
 
 export interface CreatePrebuildsInput {
   readonly presetId: string;
+  /** At least 1 (createGate.ts). */
   readonly count: number;
   readonly now: Date;
   readonly jobTags: Readonly<Record<string, string>>;
@@ -37,42 +35,48 @@ export type CreatePrebuildsResult =
       readonly firstDetection: boolean;
     };
 
-/** Run inside a write transaction; commits as a whole or not at all. */
+/** Sends exactly one statement; it commits as a whole or not at all. */
 export async function createPrebuilds(
   client: SqlClient,
   input: CreatePrebuildsInput,
 ): Promise<CreatePrebuildsResult> {
-  const current = await getPresetForCreate(client, { presetId: input.presetId });
-  if (current === null) return { kind: "preset_gone" };
-  if (current.presetIsActive !== true) {
-    return { kind: "preset_inactive", activeVersionId: current.activeVersionId };
-  }
-  const missing = await getMissingRequiredPresetParameters(client, { presetId: input.presetId });
-  if (missing.length > 0) {
-    const firstDetection = await markPresetStatus(client, input.presetId, "validation_failed");
-    return { kind: "validation_failed", missing: missing.map((r) => r.name), firstDetection };
-  }
   const rows = Array.from({ length: input.count }, () => ({
     workspaceId: randomUUID(),
     buildId: randomUUID(),
     jobId: randomUUID(),
     name: newPrebuildName(),
   }));
-  const inserted = await insertPrebuilds(client, {
+  const result = await createPrebuildsStatement(client, {
+    presetId: input.presetId,
     workspaceIds: rows.map((r) => r.workspaceId),
     buildIds: rows.map((r) => r.buildId),
     jobIds: rows.map((r) => r.jobId),
     names: rows.map((r) => r.name),
     now: input.now,
-    organizationId: current.organizationId,
-    templateId: current.templateId,
     tags: input.jobTags,
-    templateVersionId: current.templateVersionId,
-    presetId: input.presetId,
   });
-  return {
-    kind: "created",
-    workspaceIds: inserted.map((r) => r.workspaceId),
-    jobs: inserted.map((r) => ({ organizationId: current.organizationId, jobId: r.jobId })),
-  };
+  const first = result[0];
+  if (first === undefined) return { kind: "preset_gone" };
+  switch (first.outcome) {
+    case "preset_inactive":
+      return { kind: "preset_inactive", activeVersionId: first.activeVersionId };
+    case "validation_failed":
+      return {
+        kind: "validation_failed",
+        missing: first.missingParameters,
+        firstDetection: first.firstDetection,
+      };
+    case "created": {
+      const workspaceIds: string[] = [];
+      const jobs: PostedJob[] = [];
+      for (const row of result) {
+        if (row.workspaceId === null || row.jobId === null) continue;
+        workspaceIds.push(row.workspaceId);
+        jobs.push({ organizationId: row.organizationId, jobId: row.jobId });
+      }
+      return { kind: "created", workspaceIds, jobs };
+    }
+    default:
+      throw new Error(`CreatePrebuilds returned an unknown outcome "${first.outcome}"`);
+  }
 }

@@ -1,10 +1,11 @@
 // Carries out one preset's planned actions, in order. Every action is isolated: a failure is
 // logged (with preset, template and action), reported, and never stops the preset's remaining
-// actions. Each write is its own short transaction on a pooled connection; notifications go out
-// after the commit. Stops between actions once `signal` aborts (shutdown).
+// actions. Each write is its own short transaction on a pooled connection (a create is a single
+// statement); the new jobs go to the notifier after the commit (the cycle sends them all at its
+// end: notifier.ts). Stops between actions once `signal` aborts (shutdown).
 
 import type { Database } from "../db/pool.ts";
-import { AbortedError, sqlState, withTransaction } from "../db/transaction.ts";
+import { AbortedError, sqlState, withSingleStatement, withTransaction } from "../db/transaction.ts";
 import type { Logger } from "../observe/logger.ts";
 import { withSpan } from "../observe/tracing.ts";
 import type {
@@ -98,16 +99,14 @@ async function executeCreate(
       "create count above the desired instances recomputed now; clamping",
     );
   }
-  const result = await withTransaction(
-    run.db,
-    { isolation: "read committed", signal: run.signal },
-    (client) =>
-      createPrebuilds(client, {
-        presetId: preset.presetId,
-        count,
-        now,
-        jobTags: run.options.jobTags,
-      }),
+  // One statement, its own transaction (no BEGIN/COMMIT): see createPrebuilds.ts.
+  const result = await withSingleStatement(run.db, { signal: run.signal }, (client) =>
+    createPrebuilds(client, {
+      presetId: preset.presetId,
+      count,
+      now,
+      jobTags: run.options.jobTags,
+    }),
   );
   switch (result.kind) {
     case "created":

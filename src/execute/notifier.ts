@@ -15,7 +15,8 @@ export interface JobNotifier {
   notifyJobsPosted(jobs: readonly PostedJob[]): Promise<void>;
 }
 
-/** pg_notify on `provisioner_job_posted`, payload {"organization_id", "job_id"}, one per job. */
+/** pg_notify on `provisioner_job_posted`, payload {"organization_id", "job_id"}, one per job,
+ *  all in one statement. */
 export function pgJobNotifier(db: Database): JobNotifier {
   return {
     async notifyJobsPosted(jobs) {
@@ -25,6 +26,32 @@ export function pgJobNotifier(db: Database): JobNotifier {
           JSON.stringify({ organization_id: j.organizationId, job_id: j.jobId }),
         ),
       });
+    },
+  };
+}
+
+/** Collects a cycle's posted jobs; `flush` sends them all at once (one statement with pg). */
+export interface BufferedNotifier extends JobNotifier {
+  /** Sends everything collected since the last flush; rejects when the target notifier does. */
+  flush(): Promise<number>;
+}
+
+/**
+ * One round trip per cycle instead of one per write: every write has committed before its jobs
+ * are collected, so notifying at the end of the cycle is still "after the commit". Provisioners
+ * poll as well, so the delay (at most one cycle's execution) only matters to an idle one.
+ */
+export function bufferedNotifier(target: JobNotifier): BufferedNotifier {
+  let pending: PostedJob[] = [];
+  return {
+    async notifyJobsPosted(jobs) {
+      pending.push(...jobs);
+    },
+    async flush() {
+      const jobs = pending;
+      pending = [];
+      if (jobs.length > 0) await target.notifyJobsPosted(jobs);
+      return jobs.length;
     },
   };
 }

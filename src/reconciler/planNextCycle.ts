@@ -45,6 +45,7 @@ export async function planNextCycle(
         now: at,
         backoffLookback: options.backoffLookback,
         failureHardLimit: options.failureHardLimit,
+        everyPreset: true,
       });
       return {
         at,

@@ -11,7 +11,12 @@ import type pg from "pg";
 import { type Database, poolMaxSize } from "../db/pool.ts";
 import { AbortedError, fromAbortable, withTransaction } from "../db/transaction.ts";
 import { executePreset } from "../execute/executePreset.ts";
-import { type JobNotifier, pgJobNotifier } from "../execute/notifier.ts";
+import {
+  type BufferedNotifier,
+  bufferedNotifier,
+  type JobNotifier,
+  pgJobNotifier,
+} from "../execute/notifier.ts";
 import type { ActionEvent } from "../execute/outcome.ts";
 import type { Logger } from "../observe/logger.ts";
 import { withSpan } from "../observe/tracing.ts";
@@ -64,6 +69,18 @@ function notify<T>(logger: Logger, hook: ((value: T) => void) | undefined, value
   }
 }
 
+/** After every write of the cycle committed; advisory (provisioners poll too), so never throws. */
+async function notifyProvisioners(logger: Logger, notifier: BufferedNotifier): Promise<void> {
+  try {
+    await notifier.flush();
+  } catch (error) {
+    logger.warn(
+      { err: error },
+      "could not notify provisioners of new jobs; they will find them by polling",
+    );
+  }
+}
+
 /** A preset needs a worker slot when it has actions, or a hard limit to persist. */
 function needsWork(p: PlannedPreset): boolean {
   if (p.skipped) return false;
@@ -93,7 +110,8 @@ export async function reconcileOnce(
       deps.onStatement?.(text);
     },
   };
-  const notifier = deps.notifier ?? pgJobNotifier(db);
+  // Writes report their jobs here; they are sent in one go once every preset is done.
+  const notifier = bufferedNotifier(deps.notifier ?? pgJobNotifier(db));
   const startedAt = options.now();
   const clockStart = performance.now();
 
@@ -191,6 +209,7 @@ export async function reconcileOnce(
             }),
             { signal },
           );
+          await notifyProvisioners(logger, notifier);
           return {
             kind: "completed",
             presetsTotal: planned.length,

@@ -4,7 +4,7 @@ import type {
   CountInProgressPrebuildsRow,
   CountPendingNonActivePrebuildsRow,
   GetActivePresetPrebuildSchedulesRow,
-  GetPresetsBackoffRow,
+  GetPresetFailuresRow,
   GetRunningPrebuiltWorkspacesRow,
   GetTemplatePresetsWithPrebuildsRow,
 } from "../db/sql/snapshot_sql.ts";
@@ -75,6 +75,8 @@ export function toRunningPrebuild(row: GetRunningPrebuiltWorkspacesRow): Running
     name: row.workspaceName ?? "",
     templateId: row.templateId,
     templateVersionId: row.templateVersionId,
+    // Typed non-null by the generator (the column is a cast expression), but null when no start
+    // build of the workspace had a preset.
     presetId: row.currentPresetId ?? null,
     ready: row.ready === true,
     createdAt: row.createdAt,
@@ -98,11 +100,17 @@ export function toPendingCount(row: CountPendingNonActivePrebuildsRow): PendingC
   return { presetId: row.presetId, count: asNumber(row.count) ?? 0 };
 }
 
-export function toBackoffRow(row: GetPresetsBackoffRow): BackoffRow | null {
-  if (row.presetId === null || row.lastBuildAt === null) return null;
+/** A GetPresetFailures row of kind 'backoff'; null for the other kind. */
+export function toBackoffRow(row: GetPresetFailuresRow): BackoffRow | null {
+  if (row.kind !== "backoff" || row.presetId === null || row.lastBuildAt === null) return null;
   return {
     presetId: row.presetId,
     numFailed: asNumber(row.numFailed) ?? 0,
     lastBuildAt: row.lastBuildAt,
   };
+}
+
+/** The preset of a GetPresetFailures row of kind 'hard_limit'; null for the other kind. */
+export function toHardLimitedPresetId(row: GetPresetFailuresRow): string | null {
+  return row.kind === "hard_limit" ? row.presetId : null;
 }

@@ -1,20 +1,23 @@
 // The snapshot room: everything a cycle decides from, read in a constant number of statements
-// (seven, reference §2.2) inside the caller's REPEATABLE READ transaction, so every read sees the
-// same instant of the database however many presets there are.
+// (six; the reference's seven with backoff and hard limit in one) inside the caller's REPEATABLE
+// READ transaction, so every read sees the same instant of the database however many presets
+// there are. The presets are read after the running prebuilds and pending first builds, so that
+// inactive presets with nothing of either (most of a long-lived fleet, and exactly those the
+// planner's canSkip would skip) are not read at all.
 import type { SqlClient } from "../db/pool.ts";
 import {
   countInProgressPrebuilds,
   countPendingNonActivePrebuilds,
   type GetTemplatePresetsWithPrebuildsRow,
   getActivePresetPrebuildSchedules,
-  getPresetsAtFailureLimit,
-  getPresetsBackoff,
+  getPresetFailures,
   getRunningPrebuiltWorkspaces,
   getTemplatePresetsWithPrebuilds,
 } from "../db/sql/snapshot_sql.ts";
 import type { GlobalSnapshot } from "../plan/index.ts";
 import {
   toBackoffRow,
+  toHardLimitedPresetId,
   toInProgressCount,
   toPendingCount,
   toPresetRow,
@@ -29,6 +32,8 @@ export interface SnapshotOptions {
   readonly backoffLookback: number;
   /** Consecutive failed builds that hard-limit a preset; 0 disables the limit. */
   readonly failureHardLimit: number;
+  /** Read the inactive presets with nothing to do too (`plan` lists them; a cycle need not). */
+  readonly everyPreset?: boolean;
 }
 
 /** The snapshot, and bad data found while reading it (one sentence each, naming the row). */
@@ -51,26 +56,34 @@ function present<T>(value: T | null): value is T {
   return value !== null;
 }
 
-/** Reads the global snapshot with `client` (which should hold a REPEATABLE READ transaction). */
+/**
+ * Reads the global snapshot with `client` (which should hold a REPEATABLE READ transaction).
+ * `presets` holds every active preset and every inactive one with a running prebuild or a pending
+ * first build; the inactive presets left out have nothing to do (see GetTemplatePresetsWithPrebuilds),
+ * unless `everyPreset` asks for them.
+ */
 export async function takeSnapshot(client: SqlClient, options: SnapshotOptions): Promise<Snapshot> {
-  const presetRows = await getTemplatePresetsWithPrebuilds(client);
-  const presets = presetRows.map(toPresetRow);
-  // No preset wants prebuilds: nothing else can matter (the reference stops here too).
-  if (presets.length === 0) return EMPTY_SNAPSHOT;
-  const problems = danglingActiveVersions(presetRows);
-  const schedules = (await getActivePresetPrebuildSchedules(client)).map(toScheduleRow);
   const running = (await getRunningPrebuiltWorkspaces(client)).map(toRunningPrebuild);
-  const inProgress = (await countInProgressPrebuilds(client))
-    .map(toInProgressCount)
-    .filter(present);
   const pendingNonActive = (await countPendingNonActivePrebuilds(client))
     .map(toPendingCount)
     .filter(present);
-  const lookback = new Date(options.now.getTime() - options.backoffLookback);
-  const backoffs = (await getPresetsBackoff(client, { lookback }))
-    .map(toBackoffRow)
+  const keepPresetIds = new Set<string>();
+  for (const r of running) if (r.presetId !== null) keepPresetIds.add(r.presetId);
+  for (const p of pendingNonActive) keepPresetIds.add(p.presetId);
+  const presetRows = await getTemplatePresetsWithPrebuilds(client, {
+    keepPresetIds: [...keepPresetIds],
+    everyPreset: options.everyPreset ?? false,
+  });
+  const presets = presetRows.map(toPresetRow);
+  // No preset has anything to do: nothing else can matter (the reference stops here too).
+  if (presets.length === 0) return EMPTY_SNAPSHOT;
+  const problems = danglingActiveVersions(presetRows);
+  const schedules = (await getActivePresetPrebuildSchedules(client)).map(toScheduleRow);
+  const inProgress = (await countInProgressPrebuilds(client))
+    .map(toInProgressCount)
     .filter(present);
-  const hardLimited = await getPresetsAtFailureLimit(client, {
+  const failures = await getPresetFailures(client, {
+    lookback: new Date(options.now.getTime() - options.backoffLookback),
     hardLimit: Math.max(0, Math.floor(options.failureHardLimit)),
   });
   return {
@@ -80,8 +93,8 @@ export async function takeSnapshot(client: SqlClient, options: SnapshotOptions):
     running,
     inProgress,
     pendingNonActive,
-    backoffs,
-    hardLimitedPresetIds: new Set(hardLimited.map((r) => r.presetId).filter(present)),
+    backoffs: failures.map(toBackoffRow).filter(present),
+    hardLimitedPresetIds: new Set(failures.map(toHardLimitedPresetId).filter(present)),
   };
 }
 

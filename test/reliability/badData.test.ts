@@ -211,7 +211,9 @@ describe("malformed rows, with the daemon running", () => {
     expect(errorsAbout(ids.danglingTemplate as string).join("\n")).toMatch(
       /template "dangling" .* has an active_version_id that is none of its versions/,
     );
-    expect(errorsAbout(ids.danglingTemplate as string).length).toBeGreaterThanOrEqual(3);
+    // Logged in every cycle that reads its presets: once they have nothing left to clean up, a
+    // cycle no longer reads them, and the template stays inert.
+    expect(errorsAbout(ids.danglingTemplate as string).length).toBeGreaterThanOrEqual(1);
     const settings = logLines(daemon).filter(
       (l) => l.level === 50 && String(l.msg).includes("site_configs 'prebuilds_settings'"),
     );

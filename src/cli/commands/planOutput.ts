@@ -135,7 +135,7 @@ export function planTable(planned: readonly PlannedPreset[], at: Date): string {
     }
     for (const warning of p.plan.warnings) out.push(`    ! ${warning}`);
   });
-  if (sorted.length === 0) out.push("(no preset wants prebuilds)");
+  if (sorted.length === 0) out.push("(no preset has prebuilds to manage)");
   out.push(
     "",
     `${sorted.length} preset(s), ${actionCount} action(s) planned as of ${at.toISOString()}; nothing was written.`,

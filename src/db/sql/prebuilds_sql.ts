@@ -6,108 +6,83 @@ interface Client {
     query: (config: QueryArrayConfig) => Promise<QueryArrayResult>;
 }
 
-export const getPresetForCreateQuery = `-- name: GetPresetForCreate :one
+export const createPrebuildsQuery = `-- name: CreatePrebuilds :many
 
-SELECT
-  t.id AS template_id,
-  t.organization_id,
-  t.active_version_id,
-  tvp.template_version_id,
-  tvp.prebuild_status,
-  (tvp.template_version_id = t.active_version_id AND NOT t.deleted AND t.deprecated = '')::boolean
-    AS preset_is_active
-FROM template_version_presets tvp
-JOIN template_versions tv ON tv.id = tvp.template_version_id
-JOIN templates t ON t.id = tv.template_id
-WHERE tvp.id = $1::uuid
-FOR SHARE OF t`;
-
-export interface GetPresetForCreateArgs {
-    presetId: string;
-}
-
-export interface GetPresetForCreateRow {
-    templateId: string;
-    organizationId: string;
-    activeVersionId: string;
-    templateVersionId: string;
-    prebuildStatus: string;
-    presetIsActive: boolean;
-}
-
-export async function getPresetForCreate(client: Client, args: GetPresetForCreateArgs): Promise<GetPresetForCreateRow | null> {
-    const result = await client.query({
-        text: getPresetForCreateQuery,
-        values: [args.presetId],
-        rowMode: "array"
-    });
-    if (result.rows.length !== 1) {
-        return null;
-    }
-    const row = result.rows[0];
-    if (!row) {
-        return null;
-    }
-    return {
-        templateId: row[0],
-        organizationId: row[1],
-        activeVersionId: row[2],
-        templateVersionId: row[3],
-        prebuildStatus: row[4],
-        presetIsActive: row[5]
-    };
-}
-
-export const getMissingRequiredPresetParametersQuery = `-- name: GetMissingRequiredPresetParameters :many
-SELECT tvpar.name
-FROM template_version_presets tvp
-JOIN template_version_parameters tvpar ON tvpar.template_version_id = tvp.template_version_id
-WHERE tvp.id = $1::uuid
-  AND tvpar.required
-  AND tvpar.default_value = ''
-  AND NOT EXISTS (
-    SELECT 1
-    FROM template_version_preset_parameters pp
-    WHERE pp.template_version_preset_id = tvp.id AND pp.name = tvpar.name
-  )
-ORDER BY tvpar.name`;
-
-export interface GetMissingRequiredPresetParametersArgs {
-    presetId: string;
-}
-
-export interface GetMissingRequiredPresetParametersRow {
-    name: string;
-}
-
-export async function getMissingRequiredPresetParameters(client: Client, args: GetMissingRequiredPresetParametersArgs): Promise<GetMissingRequiredPresetParametersRow[]> {
-    const result = await client.query({
-        text: getMissingRequiredPresetParametersQuery,
-        values: [args.presetId],
-        rowMode: "array"
-    });
-    return result.rows.map(row => {
-        return {
-            name: row[0]
-        };
-    });
-}
-
-export const insertPrebuildsQuery = `-- name: InsertPrebuilds :many
-WITH input AS (
-  SELECT i.workspace_id, i.build_id, i.job_id, i.name
-  FROM unnest(
-    $1::uuid[], $2::uuid[], $3::uuid[], $4::text[]
+WITH fk_plans AS MATERIALIZED (
+  SELECT set_config('plan_cache_mode', 'force_custom_plan', true) AS plan_cache_mode
+),
+preset AS MATERIALIZED (
+  SELECT
+    tvp.id AS preset_id,
+    t.id AS template_id,
+    t.organization_id,
+    t.active_version_id,
+    tvp.template_version_id,
+    (tvp.template_version_id = t.active_version_id AND NOT t.deleted AND t.deprecated = '')
+      AS is_active
+  FROM template_version_presets tvp
+  JOIN template_versions tv ON tv.id = tvp.template_version_id
+  JOIN templates t ON t.id = tv.template_id
+  CROSS JOIN fk_plans
+  WHERE tvp.id = $1::uuid
+  FOR SHARE OF t
+),
+verdict AS MATERIALIZED (
+  SELECT
+    p.template_id,
+    p.organization_id,
+    p.active_version_id,
+    p.template_version_id,
+    m.missing_parameters,
+    CASE
+      WHEN NOT p.is_active THEN 'preset_inactive'
+      WHEN cardinality(m.missing_parameters) > 0 THEN 'validation_failed'
+      ELSE 'created'
+    END AS outcome
+  FROM preset p
+  CROSS JOIN LATERAL (
+    SELECT ARRAY(
+      SELECT tvpar.name
+      FROM template_version_parameters tvpar
+      WHERE tvpar.template_version_id = p.template_version_id
+        AND tvpar.required
+        AND tvpar.default_value = ''
+        AND NOT EXISTS (
+          SELECT 1
+          FROM template_version_preset_parameters pp
+          WHERE pp.template_version_preset_id = p.preset_id AND pp.name = tvpar.name
+        )
+      ORDER BY tvpar.name
+    ) AS missing_parameters
+  ) m
+),
+marked_validation_failed AS (
+  UPDATE template_version_presets tvp
+  SET prebuild_status = 'validation_failed'
+  FROM verdict v
+  WHERE tvp.id = $1::uuid
+    AND v.outcome = 'validation_failed'
+    AND tvp.prebuild_status <> 'validation_failed'
+  RETURNING tvp.id
+),
+input AS MATERIALIZED (
+  SELECT
+    i.workspace_id, i.build_id, i.job_id, i.name, v.organization_id, v.template_id,
+    v.template_version_id
+  FROM verdict v
+  CROSS JOIN unnest(
+    $2::uuid[], $3::uuid[], $4::uuid[], $5::text[]
   ) AS i (workspace_id, build_id, job_id, name)
+  WHERE v.outcome = 'created'
 ),
 inserted_workspaces AS (
   INSERT INTO workspaces (
     id, created_at, updated_at, owner_id, organization_id, template_id, name, last_used_at
   )
   SELECT
-    i.workspace_id, $5::timestamptz, $5::timestamptz,
-    'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid, $6::uuid, $7::uuid,
-    i.name, $5::timestamptz
+    i.workspace_id, $6::timestamptz, $6::timestamptz,
+    'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid, i.organization_id, i.template_id,
+    i.name, $6::timestamptz
   FROM input i
   RETURNING id
 ),
@@ -116,13 +91,13 @@ inserted_jobs AS (
     id, created_at, updated_at, organization_id, initiator_id, type, input, tags
   )
   SELECT
-    i.job_id, $5::timestamptz, $5::timestamptz, $6::uuid,
+    i.job_id, $6::timestamptz, $6::timestamptz, i.organization_id,
     'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid, 'workspace_build',
     jsonb_build_object(
       'workspace_build_id', i.build_id,
       'prebuilt_workspace_build_stage', 'CREATE'
     ),
-    $8::jsonb
+    $7::jsonb
   FROM input i
   RETURNING id
 ),
@@ -132,9 +107,9 @@ inserted_builds AS (
     initiator_id, job_id, template_version_preset_id, reason
   )
   SELECT
-    i.build_id, $5::timestamptz, $5::timestamptz, i.workspace_id,
-    $9::uuid, 1, 'start', 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid,
-    i.job_id, $10::uuid, 'initiator'
+    i.build_id, $6::timestamptz, $6::timestamptz, i.workspace_id,
+    i.template_version_id, 1, 'start', 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid,
+    i.job_id, $1::uuid, 'initiator'
   FROM input i
   RETURNING id
 ),
@@ -142,47 +117,55 @@ inserted_parameters AS (
   INSERT INTO workspace_build_parameters (workspace_build_id, name, value)
   SELECT i.build_id, pp.name, pp.value
   FROM input i
-  CROSS JOIN template_version_preset_parameters pp
-  WHERE pp.template_version_preset_id = $10::uuid
+  JOIN template_version_preset_parameters pp ON pp.template_version_preset_id = $1::uuid
   RETURNING workspace_build_id
 )
 SELECT
-  i.workspace_id::uuid AS workspace_id,
-  i.job_id::uuid AS job_id,
-  (SELECT count(*) FROM inserted_parameters)::integer AS parameter_rows
-FROM input i
-ORDER BY i.workspace_id`;
+  v.outcome::text AS outcome,
+  v.organization_id,
+  v.active_version_id,
+  v.missing_parameters::text[] AS missing_parameters,
+  (EXISTS (SELECT 1 FROM marked_validation_failed))::boolean AS first_detection,
+  i.workspace_id,
+  i.job_id
+FROM verdict v
+LEFT JOIN input i ON true`;
 
-export interface InsertPrebuildsArgs {
+export interface CreatePrebuildsArgs {
+    presetId: string;
     workspaceIds: string[];
     buildIds: string[];
     jobIds: string[];
     names: string[];
     now: Date;
-    organizationId: string;
-    templateId: string;
     tags: any;
-    templateVersionId: string;
-    presetId: string;
 }
 
-export interface InsertPrebuildsRow {
-    workspaceId: string;
-    jobId: string;
-    parameterRows: number;
+export interface CreatePrebuildsRow {
+    outcome: string;
+    organizationId: string;
+    activeVersionId: string;
+    missingParameters: string[];
+    firstDetection: boolean;
+    workspaceId: string | null;
+    jobId: string | null;
 }
 
-export async function insertPrebuilds(client: Client, args: InsertPrebuildsArgs): Promise<InsertPrebuildsRow[]> {
+export async function createPrebuilds(client: Client, args: CreatePrebuildsArgs): Promise<CreatePrebuildsRow[]> {
     const result = await client.query({
-        text: insertPrebuildsQuery,
-        values: [args.workspaceIds, args.buildIds, args.jobIds, args.names, args.now, args.organizationId, args.templateId, args.tags, args.templateVersionId, args.presetId],
+        text: createPrebuildsQuery,
+        values: [args.presetId, args.workspaceIds, args.buildIds, args.jobIds, args.names, args.now, args.tags],
         rowMode: "array"
     });
     return result.rows.map(row => {
         return {
-            workspaceId: row[0],
-            jobId: row[1],
-            parameterRows: row[2]
+            outcome: row[0],
+            organizationId: row[1],
+            activeVersionId: row[2],
+            missingParameters: row[3],
+            firstDetection: row[4],
+            workspaceId: row[5],
+            jobId: row[6]
         };
     });
 }

@@ -35,7 +35,16 @@ JOIN template_versions tv ON tv.id = tvp.template_version_id
 JOIN templates t ON t.id = tv.template_id
 JOIN organizations o ON o.id = t.organization_id
 WHERE tvp.desired_instances IS NOT NULL
-ORDER BY t.name, tv.created_at, tvp.name, tvp.id`;
+  AND (
+    (tv.id = t.active_version_id AND NOT t.deleted)
+    OR tvp.id = ANY($1::uuid[])
+    OR $2::boolean
+  )`;
+
+export interface GetTemplatePresetsWithPrebuildsArgs {
+    keepPresetIds: string[];
+    everyPreset: boolean;
+}
 
 export interface GetTemplatePresetsWithPrebuildsRow {
     templateId: string;
@@ -57,10 +66,10 @@ export interface GetTemplatePresetsWithPrebuildsRow {
     activeVersionExists: boolean;
 }
 
-export async function getTemplatePresetsWithPrebuilds(client: Client): Promise<GetTemplatePresetsWithPrebuildsRow[]> {
+export async function getTemplatePresetsWithPrebuilds(client: Client, args: GetTemplatePresetsWithPrebuildsArgs): Promise<GetTemplatePresetsWithPrebuildsRow[]> {
     const result = await client.query({
         text: getTemplatePresetsWithPrebuildsQuery,
-        values: [],
+        values: [args.keepPresetIds, args.everyPreset],
         rowMode: "array"
     });
     return result.rows.map(row => {
@@ -130,39 +139,42 @@ SELECT
   w.name::text AS workspace_name,
   w.template_id,
   lb.template_version_id,
-  cp.preset_id AS current_preset_id,
-  COALESCE(agents.ready, false)::boolean AS ready,
+  COALESCE(
+    lb.template_version_preset_id,
+    (
+      SELECT wb.template_version_preset_id
+      FROM workspace_builds wb
+      WHERE wb.workspace_id = w.id
+        AND wb.transition = 'start'
+        AND wb.template_version_preset_id IS NOT NULL
+      ORDER BY wb.build_number DESC
+      LIMIT 1
+    )
+  )::uuid AS current_preset_id,
+  COALESCE(
+    (
+      SELECT bool_and(wa.lifecycle_state = 'ready')
+      FROM workspace_resources wr
+      JOIN workspace_agents wa ON wa.resource_id = wr.id
+      WHERE wr.job_id = lb.job_id
+        AND NOT wa.deleted
+        AND wa.parent_id IS NULL
+    ),
+    false
+  )::boolean AS ready,
   w.created_at
 FROM workspaces w
-CROSS JOIN LATERAL (
-  SELECT wb.template_version_id, wb.job_id, wb.transition
-  FROM workspace_builds wb
-  WHERE wb.workspace_id = w.id
-  ORDER BY wb.build_number DESC
-  LIMIT 1
-) lb
+JOIN workspace_builds lb ON lb.workspace_id = w.id
 JOIN provisioner_jobs pj ON pj.id = lb.job_id
-LEFT JOIN LATERAL (
-  SELECT wb.template_version_preset_id AS preset_id
-  FROM workspace_builds wb
-  WHERE wb.workspace_id = w.id
-    AND wb.transition = 'start'
-    AND wb.template_version_preset_id IS NOT NULL
-  ORDER BY wb.build_number DESC
-  LIMIT 1
-) cp ON true
-LEFT JOIN LATERAL (
-  SELECT bool_and(wa.lifecycle_state = 'ready') AS ready
-  FROM workspace_resources wr
-  JOIN workspace_agents wa ON wa.resource_id = wr.id
-  WHERE wr.job_id = lb.job_id
-    AND NOT wa.deleted
-    AND wa.parent_id IS NULL
-) agents ON true
 WHERE w.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
   AND NOT w.deleted
   AND lb.transition = 'start'
   AND pj.job_status = 'succeeded'
+  AND NOT EXISTS (
+    SELECT 1
+    FROM workspace_builds newer
+    WHERE newer.workspace_id = lb.workspace_id AND newer.build_number > lb.build_number
+  )
 ORDER BY w.id`;
 
 export interface GetRunningPrebuiltWorkspacesRow {
@@ -170,7 +182,7 @@ export interface GetRunningPrebuiltWorkspacesRow {
     workspaceName: string;
     templateId: string;
     templateVersionId: string;
-    currentPresetId: string | null;
+    currentPresetId: string;
     ready: boolean;
     createdAt: Date;
 }
@@ -281,160 +293,104 @@ export async function countPendingNonActivePrebuilds(client: Client): Promise<Co
     });
 }
 
-export const getPresetsBackoffQuery = `-- name: GetPresetsBackoff :many
+export const getPresetFailuresQuery = `-- name: GetPresetFailures :many
 WITH latest_builds AS MATERIALIZED (
-  SELECT lb.template_version_id, lb.template_version_preset_id, lb.created_at, pj.job_status
-  FROM workspaces w
-  CROSS JOIN LATERAL (
-    SELECT wb.template_version_id, wb.template_version_preset_id, wb.created_at, wb.job_id,
-      wb.transition
-    FROM workspace_builds wb
-    WHERE wb.workspace_id = w.id
-    ORDER BY wb.build_number DESC
-    LIMIT 1
-  ) lb
-  JOIN provisioner_jobs pj ON pj.id = lb.job_id
+  SELECT
+    tv.id AS template_version_id,
+    tvp.id AS preset_id,
+    tvp.desired_instances,
+    wb.created_at,
+    pj.job_status,
+    (t.deleted OR t.deprecated <> '') AS template_unusable
+  FROM templates t
+  JOIN template_versions tv ON tv.id = t.active_version_id AND tv.template_id = t.id
+  JOIN template_version_presets tvp
+    ON tvp.template_version_id = tv.id AND tvp.desired_instances IS NOT NULL
+  JOIN workspace_builds wb
+    ON wb.template_version_preset_id = tvp.id AND wb.template_version_id = tv.id
+  JOIN workspaces w ON w.id = wb.workspace_id
+  JOIN provisioner_jobs pj ON pj.id = wb.job_id
   WHERE w.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
     AND NOT w.deleted
-    AND lb.transition = 'start'
+    AND wb.transition = 'start'
+    AND NOT EXISTS (
+      SELECT 1
+      FROM workspace_builds newer
+      WHERE newer.workspace_id = wb.workspace_id AND newer.build_number > wb.build_number
+    )
 ),
-filtered_builds AS (
+backoff_ranked AS (
   SELECT
     lb.template_version_id,
+    lb.preset_id,
+    lb.desired_instances,
     lb.created_at,
-    tvp.id AS preset_id,
     lb.job_status,
-    tvp.desired_instances
+    row_number() OVER (PARTITION BY lb.preset_id ORDER BY lb.created_at DESC) AS rn,
+    count(*) FILTER (WHERE lb.job_status = 'failed' AND lb.created_at >= $1::timestamptz)
+      OVER (PARTITION BY lb.preset_id) AS num_failed
   FROM latest_builds lb
-  JOIN template_version_presets tvp ON tvp.id = lb.template_version_preset_id
-  JOIN template_versions tv ON tv.id = lb.template_version_id
-  JOIN templates t ON t.id = tv.template_id AND t.active_version_id = tv.id
-  WHERE tvp.desired_instances IS NOT NULL
-    AND NOT t.deleted
-    AND t.deprecated = ''
+  WHERE NOT lb.template_unusable
 ),
-time_sorted_builds AS (
+hard_limit_ranked AS (
   SELECT
-    fb.template_version_id,
-    fb.created_at,
-    fb.preset_id,
-    fb.job_status,
-    fb.desired_instances,
-    row_number() OVER (PARTITION BY fb.preset_id ORDER BY fb.created_at DESC) AS rn
-  FROM filtered_builds fb
-),
-failed_count AS (
-  SELECT fb.preset_id, count(*) AS num_failed
-  FROM filtered_builds fb
-  WHERE fb.job_status = 'failed' AND fb.created_at >= $1::timestamptz
-  GROUP BY fb.preset_id
+    lb.template_version_id,
+    lb.preset_id,
+    lb.job_status,
+    row_number() OVER (PARTITION BY lb.preset_id ORDER BY lb.created_at DESC) AS rn
+  FROM latest_builds lb
 )
 SELECT
-  tsb.template_version_id,
-  tsb.preset_id,
-  COALESCE(fc.num_failed, 0)::integer AS num_failed,
-  max(tsb.created_at)::timestamptz AS last_build_at
-FROM time_sorted_builds tsb
-LEFT JOIN failed_count fc ON fc.preset_id = tsb.preset_id
-WHERE tsb.rn <= tsb.desired_instances
-  AND tsb.job_status = 'failed'
-  AND tsb.created_at >= $1::timestamptz
-GROUP BY tsb.template_version_id, tsb.preset_id, fc.num_failed
-ORDER BY tsb.preset_id`;
+  'backoff'::text AS kind,
+  b.template_version_id,
+  b.preset_id,
+  b.num_failed::integer AS num_failed,
+  max(b.created_at)::timestamptz AS last_build_at
+FROM backoff_ranked b
+WHERE b.rn <= b.desired_instances
+  AND b.job_status = 'failed'
+  AND b.created_at >= $1::timestamptz
+GROUP BY b.template_version_id, b.preset_id, b.num_failed
+UNION ALL
+SELECT
+  'hard_limit'::text AS kind,
+  h.template_version_id,
+  h.preset_id,
+  0::integer AS num_failed,
+  NULL::timestamptz AS last_build_at
+FROM hard_limit_ranked h
+WHERE h.rn <= $2::integer
+  AND h.job_status = 'failed'
+GROUP BY h.template_version_id, h.preset_id
+HAVING count(*) = $2::integer
+ORDER BY kind, preset_id`;
 
-export interface GetPresetsBackoffArgs {
+export interface GetPresetFailuresArgs {
     lookback: Date;
+    hardLimit: number;
 }
 
-export interface GetPresetsBackoffRow {
-    templateVersionId: string;
-    presetId: string;
+export interface GetPresetFailuresRow {
+    kind: string;
+    templateVersionId: string | null;
+    presetId: string | null;
     numFailed: number;
     lastBuildAt: Date;
 }
 
-export async function getPresetsBackoff(client: Client, args: GetPresetsBackoffArgs): Promise<GetPresetsBackoffRow[]> {
+export async function getPresetFailures(client: Client, args: GetPresetFailuresArgs): Promise<GetPresetFailuresRow[]> {
     const result = await client.query({
-        text: getPresetsBackoffQuery,
-        values: [args.lookback],
+        text: getPresetFailuresQuery,
+        values: [args.lookback, args.hardLimit],
         rowMode: "array"
     });
     return result.rows.map(row => {
         return {
-            templateVersionId: row[0],
-            presetId: row[1],
-            numFailed: row[2],
-            lastBuildAt: row[3]
-        };
-    });
-}
-
-export const getPresetsAtFailureLimitQuery = `-- name: GetPresetsAtFailureLimit :many
-WITH latest_builds AS MATERIALIZED (
-  SELECT lb.template_version_id, lb.template_version_preset_id, lb.created_at, pj.job_status
-  FROM workspaces w
-  CROSS JOIN LATERAL (
-    SELECT wb.template_version_id, wb.template_version_preset_id, wb.created_at, wb.job_id,
-      wb.transition
-    FROM workspace_builds wb
-    WHERE wb.workspace_id = w.id
-    ORDER BY wb.build_number DESC
-    LIMIT 1
-  ) lb
-  JOIN provisioner_jobs pj ON pj.id = lb.job_id
-  WHERE w.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
-    AND NOT w.deleted
-    AND lb.transition = 'start'
-),
-filtered_builds AS (
-  SELECT
-    lb.template_version_id,
-    lb.created_at,
-    tvp.id AS preset_id,
-    lb.job_status
-  FROM latest_builds lb
-  JOIN template_version_presets tvp ON tvp.id = lb.template_version_preset_id
-  JOIN template_versions tv ON tv.id = lb.template_version_id
-  JOIN templates t ON t.id = tv.template_id AND t.active_version_id = tv.id
-  WHERE tvp.desired_instances IS NOT NULL
-),
-time_sorted_builds AS (
-  SELECT
-    fb.template_version_id,
-    fb.preset_id,
-    fb.job_status,
-    row_number() OVER (PARTITION BY fb.preset_id ORDER BY fb.created_at DESC) AS rn
-  FROM filtered_builds fb
-)
-SELECT
-  tsb.template_version_id,
-  tsb.preset_id
-FROM time_sorted_builds tsb
-WHERE tsb.rn <= $1::integer
-  AND tsb.job_status = 'failed'
-GROUP BY tsb.template_version_id, tsb.preset_id
-HAVING count(*) = $1::integer
-ORDER BY tsb.preset_id`;
-
-export interface GetPresetsAtFailureLimitArgs {
-    hardLimit: number;
-}
-
-export interface GetPresetsAtFailureLimitRow {
-    templateVersionId: string;
-    presetId: string;
-}
-
-export async function getPresetsAtFailureLimit(client: Client, args: GetPresetsAtFailureLimitArgs): Promise<GetPresetsAtFailureLimitRow[]> {
-    const result = await client.query({
-        text: getPresetsAtFailureLimitQuery,
-        values: [args.hardLimit],
-        rowMode: "array"
-    });
-    return result.rows.map(row => {
-        return {
-            templateVersionId: row[0],
-            presetId: row[1]
+            kind: row[0],
+            templateVersionId: row[1],
+            presetId: row[2],
+            numFailed: row[3],
+            lastBuildAt: row[4]
         };
     });
 }
