@@ -3,40 +3,14 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { PREBUILDS_SYSTEM_USER_ID } from "../../../src/prebuildsUser.ts";
+import { JOB_STATES, type JobState, jobColumnsFor } from "../../fixtures/seed.ts";
+
+export { JOB_STATES, type JobState };
 
 export const PREBUILDS = PREBUILDS_SYSTEM_USER_ID;
 
-export type JobState = "pending" | "running" | "succeeded" | "failed" | "canceling" | "canceled";
 export type Transition = "start" | "stop" | "delete";
-
-export const JOB_STATES: readonly JobState[] = [
-  "pending",
-  "running",
-  "succeeded",
-  "failed",
-  "canceling",
-  "canceled",
-];
 export const TRANSITIONS: readonly Transition[] = ["start", "stop", "delete"];
-
-/** Timestamps that make the generated job_status come out as `state`. */
-function jobTimestamps(state: JobState, at: Date) {
-  const t = at.toISOString();
-  switch (state) {
-    case "pending":
-      return { started: null, completed: null, canceled: null, error: null };
-    case "running":
-      return { started: t, completed: null, canceled: null, error: null };
-    case "succeeded":
-      return { started: t, completed: t, canceled: null, error: null };
-    case "failed":
-      return { started: t, completed: t, canceled: null, error: "the build failed" };
-    case "canceling":
-      return { started: t, completed: null, canceled: t, error: null };
-    case "canceled":
-      return { started: t, completed: t, canceled: t, error: null };
-  }
-}
 
 export interface TemplateIds {
   readonly organizationId: string;
@@ -233,7 +207,7 @@ export class Seed {
     const buildId = randomUUID();
     const jobId = randomUUID();
     const at = options.createdAt ?? new Date();
-    const ts = jobTimestamps(options.job, at);
+    const ts = jobColumnsFor(options.job, at);
     const initiator = options.initiatorId ?? PREBUILDS;
     const worker =
       options.workerId !== undefined
@@ -248,9 +222,9 @@ export class Seed {
       [
         jobId,
         at,
-        ts.started,
-        ts.completed,
-        ts.canceled,
+        ts.startedAt,
+        ts.completedAt,
+        ts.canceledAt,
         ts.error,
         t.organizationId,
         initiator,
