@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type pg from "pg";
 import type { Config } from "../config/config.ts";
 import { registerDatabaseSecrets } from "../config/secrets.ts";
+import { embeddedDatabaseUrl } from "../db/embeddedUrl.ts";
 import { createPool as createPgPool } from "../db/pool.ts";
 import type { Logger } from "../observe/logger.ts";
 
@@ -15,11 +16,6 @@ export interface DatabaseHandle {
   /** Ends the pool, then stops the embedded server if this process started it. Idempotent. */
   readonly close: () => Promise<void>;
 }
-
-// The embedded server's fixed local credentials (src/db/embeddedPostgres.ts); it listens on
-// 127.0.0.1 only.
-const EMBEDDED_USER = "postgres";
-const EMBEDDED_PASSWORD = "prebuildsd-embedded";
 
 /** Port of a live embedded server in dataDir (postmaster.pid's 4th line), or null. */
 function runningEmbeddedPort(dataDir: string): number | null {
@@ -97,7 +93,7 @@ export async function openDatabase(
   const description = `embedded PostgreSQL in ${config.dataDir}`;
   const port = runningEmbeddedPort(config.dataDir);
   if (port !== null) {
-    const url = `postgres://${EMBEDDED_USER}:${EMBEDDED_PASSWORD}@127.0.0.1:${port}/postgres`;
+    const url = embeddedDatabaseUrl(port);
     const pool = createPool(url, config, logger);
     logger.debug({ dataDir: config.dataDir, port }, "using the running embedded PostgreSQL");
     return { pool, description, close: once(() => pool.end()) };

