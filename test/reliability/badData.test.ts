@@ -10,9 +10,11 @@ import {
   seedOrganization,
   seedPrebuild,
   seedPreset,
+  seedSchedule,
   seedTemplate,
   seedUser,
   seedWorkspace,
+  setPrebuildsSettings,
 } from "../fixtures/seed.ts";
 import { freshDatabase, type TestDatabase } from "../harness/freshDatabase.ts";
 import {
@@ -32,19 +34,7 @@ let daemon: Daemon | undefined;
 const ids: Record<string, string> = {};
 
 async function schedule(presetId: string, cron: string, desired: number): Promise<void> {
-  await db.pool.query(
-    `INSERT INTO template_version_preset_prebuild_schedules (preset_id, cron_expression, desired_instances)
-     VALUES ($1, $2, $3)`,
-    [presetId, cron, desired],
-  );
-}
-
-async function setSettings(value: string): Promise<void> {
-  await db.pool.query(
-    `INSERT INTO site_configs (key, value) VALUES ('prebuilds_settings', $1)
-     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`,
-    [value],
-  );
+  await seedSchedule(db.pool, { presetId, cron, desiredInstances: desired });
 }
 
 /** Error lines mentioning `text` (a preset or template id). */
@@ -130,7 +120,7 @@ beforeAll(async () => {
   ids.user = (await seedUser(db.pool)).id;
   ids.usersOwn = await seedWorkspace(db.pool, { template: dangling, ownerId: ids.user });
 
-  await setSettings("{not json");
+  await setPrebuildsSettings(db.pool, "{not json");
 });
 
 afterAll(async () => {
@@ -232,7 +222,7 @@ describe("malformed rows, with the daemon running", () => {
       ['{"reconciliation_paused":"yes"}', 'reconciliation_paused is "yes", not a boolean'],
       ["null", "is not a JSON object"],
     ] as const) {
-      await setSettings(value);
+      await setPrebuildsSettings(db.pool, value);
       await waitFor(`an error about ${value}`, async () =>
         logLines(daemon as Daemon).some(
           (l) =>
@@ -252,7 +242,7 @@ describe("malformed rows, with the daemon running", () => {
       return (await presetPools(db.pool)).find((p) => p.presetId === latePreset)?.live === 1;
     });
     // A valid document pauses as before.
-    await setSettings('{"reconciliation_paused": true}');
+    await setPrebuildsSettings(db.pool, '{"reconciliation_paused": true}');
     await waitFor("the paused gauge", async () => {
       const body = (await get(base, "/metrics")).body;
       return metric(body, "coderd_prebuilt_workspaces_reconciliation_paused") === 1;

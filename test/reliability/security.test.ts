@@ -12,6 +12,7 @@ import {
   seedPrebuild,
   seedPreset,
   seedTemplate,
+  seedTemplateParameter,
   seedUser,
   seedWorkspace,
 } from "../fixtures/seed.ts";
@@ -108,10 +109,7 @@ beforeAll(async () => {
     await seedPrebuild(db.pool, { template: flaky, presetId: flakyPreset, state: "failed" });
   }
   const strict = await seedTemplate(db.pool, { organizationId: org.id, name: "strict" });
-  await db.pool.query(
-    "INSERT INTO template_version_parameters (template_version_id, name, required) VALUES ($1, 'region', true)",
-    [strict.activeVersionId],
-  );
+  await seedTemplateParameter(db.pool, { versionId: strict.activeVersionId, name: "region" });
   await seedPreset(db.pool, { versionId: strict.activeVersionId, desiredInstances: 1 });
 
   login = await runtimeLoginRole(db.name);

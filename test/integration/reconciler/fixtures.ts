@@ -1,27 +1,43 @@
-// Seeding and inspection helpers for the reconciler's integration tests. Plain SQL (test seeding is
-// the one place besides queries/ that writes SQL), small rows, ids returned for assertions.
-import { randomUUID } from "node:crypto";
+// The reconciler tests' view of the seeding library (test/fixtures/seed.ts, which owns every row
+// insert): a `Seed` bound to a pool with the short names and defaults these tests read best in,
+// plus inspection helpers and the antagonist rows every scenario seeds beside itself.
 import type pg from "pg";
-import { PREBUILDS_SYSTEM_USER_ID } from "../../../src/prebuildsUser.ts";
-import { JOB_STATES, type JobState, jobColumnsFor } from "../../fixtures/seed.ts";
+import {
+  type AgentLifecycle,
+  type BuildOptions,
+  JOB_STATES,
+  type JobState,
+  PREBUILDS_USER,
+  promoteVersion,
+  type SeededBuild,
+  type SeededTemplate,
+  seedAgents,
+  seedBuild,
+  seedOrganization,
+  seedPreset,
+  seedProvisionerDaemon,
+  seedSchedule,
+  seedTemplate,
+  seedTemplateParameter,
+  seedUser,
+  seedVersion,
+  seedWorkspace,
+  setReconciliationPaused,
+  type Transition,
+} from "../../fixtures/seed.ts";
 
-export { JOB_STATES, type JobState };
+export { JOB_STATES, type JobState, type Transition };
 
-export const PREBUILDS = PREBUILDS_SYSTEM_USER_ID;
+export const PREBUILDS = PREBUILDS_USER;
 
-export type Transition = "start" | "stop" | "delete";
 export const TRANSITIONS: readonly Transition[] = ["start", "stop", "delete"];
 
-export interface TemplateIds {
-  readonly organizationId: string;
-  readonly templateId: string;
+/** A seeded template; `versionId` is its first version (active until another is promoted). */
+export interface TemplateIds extends SeededTemplate {
   readonly versionId: string;
 }
 
-export interface BuildIds {
-  readonly buildId: string;
-  readonly jobId: string;
-}
+export type BuildIds = SeededBuild;
 
 export class Seed {
   readonly pool: pg.Pool;
@@ -33,19 +49,15 @@ export class Seed {
     return this.pool.query(text, values);
   }
 
-  async organization(name = `org-${randomUUID().slice(0, 8)}`): Promise<string> {
-    const id = randomUUID();
-    await this.sql("INSERT INTO organizations (id, name) VALUES ($1, $2)", [id, name]);
-    return id;
+  async organization(name?: string): Promise<string> {
+    return (await seedOrganization(this.pool, { name })).id;
   }
 
-  async user(name = `user-${randomUUID().slice(0, 8)}`): Promise<string> {
-    const id = randomUUID();
-    await this.sql("INSERT INTO users (id, username) VALUES ($1, $2)", [id, name]);
-    return id;
+  async user(name?: string): Promise<string> {
+    return (await seedUser(this.pool, { username: name })).id;
   }
 
-  /** A template with one version, active. */
+  /** A template with one version, active, created now. */
   async template(
     options: {
       organizationId?: string;
@@ -54,64 +66,31 @@ export class Seed {
       deprecated?: string;
     } = {},
   ): Promise<TemplateIds> {
-    const organizationId = options.organizationId ?? (await this.organization());
-    const templateId = randomUUID();
-    const versionId = randomUUID();
-    await this.sql(
-      "INSERT INTO templates (id, organization_id, name, active_version_id, deleted, deprecated) VALUES ($1, $2, $3, $4, $5, $6)",
-      [
-        templateId,
-        organizationId,
-        options.name ?? `tpl-${templateId.slice(0, 8)}`,
-        versionId,
-        options.deleted ?? false,
-        options.deprecated ?? "",
-      ],
-    );
-    await this.sql(
-      "INSERT INTO template_versions (id, template_id, organization_id, name) VALUES ($1, $2, $3, 'v1')",
-      [versionId, templateId, organizationId],
-    );
-    return { organizationId, templateId, versionId };
+    const t = await seedTemplate(this.pool, { ...options, createdAt: new Date() });
+    return { ...t, versionId: t.activeVersionId };
   }
 
-  /** Another version of the template; active only if `activate`. */
+  /** Another version of the template, a second newer than now; active only if `activate`. */
   async version(
     t: TemplateIds,
     options: { name?: string; activate?: boolean } = {},
   ): Promise<string> {
-    const id = randomUUID();
-    await this.sql(
-      "INSERT INTO template_versions (id, template_id, organization_id, name, created_at) VALUES ($1, $2, $3, $4, now() + interval '1 second')",
-      [id, t.templateId, t.organizationId, options.name ?? `v-${id.slice(0, 6)}`],
-    );
-    if (options.activate) await this.promote(t.templateId, id);
-    return id;
+    return seedVersion(this.pool, t, { ...options, createdAt: new Date(Date.now() + 1000) });
   }
 
   async promote(templateId: string, versionId: string): Promise<void> {
-    await this.sql("UPDATE templates SET active_version_id = $2 WHERE id = $1", [
-      templateId,
-      versionId,
-    ]);
+    await promoteVersion(this.pool, templateId, versionId);
   }
 
   async setTemplate(
     templateId: string,
     fields: { deleted?: boolean; deprecated?: string },
   ): Promise<void> {
-    if (fields.deleted !== undefined) {
-      await this.sql("UPDATE templates SET deleted = $2 WHERE id = $1", [
-        templateId,
-        fields.deleted,
-      ]);
-    }
-    if (fields.deprecated !== undefined) {
-      await this.sql("UPDATE templates SET deprecated = $2 WHERE id = $1", [
-        templateId,
-        fields.deprecated,
-      ]);
-    }
+    await this.sql(
+      `UPDATE templates SET deleted = COALESCE($2, deleted), deprecated = COALESCE($3, deprecated)
+       WHERE id = $1`,
+      [templateId, fields.deleted ?? null, fields.deprecated ?? null],
+    );
   }
 
   async preset(
@@ -125,35 +104,19 @@ export class Seed {
       lastInvalidatedAt?: Date;
     } = {},
   ): Promise<string> {
-    const id = randomUUID();
-    await this.sql(
-      `INSERT INTO template_version_presets
-         (id, template_version_id, name, desired_instances, invalidate_after_secs, scheduling_timezone, last_invalidated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [
-        id,
-        versionId,
-        options.name ?? `preset-${id.slice(0, 6)}`,
-        options.desired === undefined ? 1 : options.desired,
-        options.ttlSeconds ?? 0,
-        options.timezone ?? "",
-        options.lastInvalidatedAt ?? null,
-      ],
-    );
-    for (const [name, value] of Object.entries(options.parameters ?? {})) {
-      await this.sql(
-        "INSERT INTO template_version_preset_parameters (template_version_preset_id, name, value) VALUES ($1, $2, $3)",
-        [id, name, value],
-      );
-    }
-    return id;
+    return seedPreset(this.pool, {
+      versionId,
+      desiredInstances: options.desired,
+      name: options.name,
+      invalidateAfterSecs: options.ttlSeconds,
+      schedulingTimezone: options.timezone,
+      parameters: options.parameters,
+      lastInvalidatedAt: options.lastInvalidatedAt,
+    });
   }
 
   async schedule(presetId: string, cron: string, desired: number): Promise<void> {
-    await this.sql(
-      "INSERT INTO template_version_preset_prebuild_schedules (preset_id, cron_expression, desired_instances) VALUES ($1, $2, $3)",
-      [presetId, cron, desired],
-    );
+    await seedSchedule(this.pool, { presetId, cron, desiredInstances: desired });
   }
 
   async templateParameter(
@@ -161,108 +124,40 @@ export class Seed {
     name: string,
     options: { required?: boolean; defaultValue?: string } = {},
   ): Promise<void> {
-    await this.sql(
-      "INSERT INTO template_version_parameters (template_version_id, name, required, default_value) VALUES ($1, $2, $3, $4)",
-      [versionId, name, options.required ?? true, options.defaultValue ?? ""],
-    );
+    await seedTemplateParameter(this.pool, { versionId, name, ...options });
   }
 
+  /** A workspace of the template, created now unless told otherwise. */
   async workspace(
     t: TemplateIds,
     options: { ownerId?: string; createdAt?: Date; deleted?: boolean; name?: string } = {},
   ): Promise<string> {
-    const id = randomUUID();
-    await this.sql(
-      `INSERT INTO workspaces (id, created_at, updated_at, owner_id, organization_id, template_id, name, deleted)
-       VALUES ($1, $2, $2, $3, $4, $5, $6, $7)`,
-      [
-        id,
-        options.createdAt ?? new Date(),
-        options.ownerId ?? PREBUILDS,
-        t.organizationId,
-        t.templateId,
-        options.name ?? `ws-${id.slice(0, 12)}`,
-        options.deleted ?? false,
-      ],
-    );
-    return id;
+    return seedWorkspace(this.pool, {
+      template: t,
+      ...options,
+      createdAt: options.createdAt ?? new Date(),
+    });
   }
 
+  /** A build and its job, created now unless told otherwise. */
   async build(
     t: TemplateIds,
-    options: {
-      workspaceId: string;
-      versionId: string;
-      buildNumber: number;
+    options: Omit<BuildOptions, "template" | "transition" | "job" | "agents"> & {
       transition: Transition;
       job: JobState;
-      presetId?: string | null;
-      initiatorId?: string;
-      createdAt?: Date;
-      workerId?: string | null;
-      /** Agents on the build's resources: lifecycle states (start builds; default one ready agent). */
-      agents?: readonly string[];
+      /** Agents on the build's resources: lifecycle states (start builds, whatever their job's
+       * state; default one ready agent). */
+      agents?: readonly AgentLifecycle[];
     },
   ): Promise<BuildIds> {
-    const buildId = randomUUID();
-    const jobId = randomUUID();
-    const at = options.createdAt ?? new Date();
-    const ts = jobColumnsFor(options.job, at);
-    const initiator = options.initiatorId ?? PREBUILDS;
-    const worker =
-      options.workerId !== undefined
-        ? options.workerId
-        : options.job === "pending"
-          ? null
-          : randomUUID();
-    await this.sql(
-      `INSERT INTO provisioner_jobs (id, created_at, updated_at, started_at, completed_at, canceled_at, error,
-         organization_id, initiator_id, type, input, worker_id)
-       VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, 'workspace_build', $9, $10)`,
-      [
-        jobId,
-        at,
-        ts.startedAt,
-        ts.completedAt,
-        ts.canceledAt,
-        ts.error,
-        t.organizationId,
-        initiator,
-        JSON.stringify({ workspace_build_id: buildId }),
-        worker,
-      ],
-    );
-    await this.sql(
-      `INSERT INTO workspace_builds (id, created_at, updated_at, workspace_id, template_version_id, build_number,
-         transition, initiator_id, job_id, template_version_preset_id)
-       VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [
-        buildId,
-        at,
-        options.workspaceId,
-        options.versionId,
-        options.buildNumber,
-        options.transition,
-        initiator,
-        jobId,
-        options.presetId ?? null,
-      ],
-    );
-    const agents = options.agents ?? (options.transition === "start" ? ["ready"] : []);
-    if (agents.length > 0) {
-      const resourceId = randomUUID();
-      await this.sql("INSERT INTO workspace_resources (id, job_id, name) VALUES ($1, $2, 'main')", [
-        resourceId,
-        jobId,
-      ]);
-      for (const state of agents) {
-        await this.sql(
-          "INSERT INTO workspace_agents (resource_id, lifecycle_state) VALUES ($1, $2::workspace_agent_lifecycle_state)",
-          [resourceId, state],
-        );
-      }
-    }
-    return { buildId, jobId };
+    const { agents, ...build } = options;
+    const lifecycles = agents ?? (options.transition === "start" ? ["ready" as const] : []);
+    return seedBuild(this.pool, {
+      template: t,
+      ...build,
+      createdAt: options.createdAt ?? new Date(),
+      agents: lifecycles.map((lifecycle) => ({ lifecycle })),
+    });
   }
 
   /**
@@ -288,36 +183,26 @@ export class Seed {
       createdAt,
       ...(options.ownerId !== undefined && { ownerId: options.ownerId }),
     });
-    const agents = options.ready === false ? ["starting"] : ["ready"];
-    const first = await this.build(t, {
+    const build = {
       workspaceId,
       versionId: options.versionId,
+      presetId: options.presetId,
+      createdAt,
+    };
+    const first = await this.build(t, {
+      ...build,
       buildNumber: 1,
       transition: "start",
       job: transition === "start" ? job : "succeeded",
-      presetId: options.presetId,
-      createdAt,
-      agents,
+      agents: [options.ready === false ? "starting" : "ready"],
     });
     if (transition === "start") return { workspaceId, latest: first };
-    const latest = await this.build(t, {
-      workspaceId,
-      versionId: options.versionId,
-      buildNumber: 2,
-      transition,
-      job,
-      presetId: options.presetId,
-      createdAt,
-      agents: [],
-    });
+    const latest = await this.build(t, { ...build, buildNumber: 2, transition, job, agents: [] });
     return { workspaceId, latest };
   }
 
   async provisionerDaemon(organizationId: string, lastSeenAt: Date | null): Promise<void> {
-    await this.sql(
-      "INSERT INTO provisioner_daemons (name, organization_id, last_seen_at) VALUES ('daemon', $1, $2)",
-      [organizationId, lastSeenAt],
-    );
+    await seedProvisionerDaemon(this.pool, { organizationId, lastSeenAt });
   }
 
   /** Removes an organization and everything in it (keeps a long-running test's database small). */
@@ -327,14 +212,10 @@ export class Seed {
   }
 
   async setPaused(paused: boolean): Promise<void> {
-    await this.sql(
-      `INSERT INTO site_configs (key, value) VALUES ('prebuilds_settings', $1)
-       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value`,
-      [JSON.stringify({ reconciliation_paused: paused })],
-    );
+    await setReconciliationPaused(this.pool, paused);
   }
 
-  /** Marks every pending/running job of the workspaces' latest builds as `state` (a provisioner). */
+  /** Completes the jobs as `state` (what a provisioner does); each gets a ready agent. */
   async finishJobs(
     jobIds: readonly string[],
     state: "succeeded" | "failed",
@@ -346,18 +227,14 @@ export class Seed {
        WHERE id = ANY($1::uuid[])`,
       [jobIds, at, state === "failed"],
     );
-    await this.sql(
-      `INSERT INTO workspace_resources (job_id, name)
-       SELECT j.id, 'main' FROM provisioner_jobs j WHERE j.id = ANY($1::uuid[])
+    const withoutAgents = await this.sql(
+      `SELECT j.id FROM provisioner_jobs j WHERE j.id = ANY($1::uuid[])
          AND NOT EXISTS (SELECT 1 FROM workspace_resources r WHERE r.job_id = j.id)`,
       [jobIds],
     );
-    await this.sql(
-      `INSERT INTO workspace_agents (resource_id, lifecycle_state)
-       SELECT r.id, 'ready' FROM workspace_resources r WHERE r.job_id = ANY($1::uuid[])
-         AND NOT EXISTS (SELECT 1 FROM workspace_agents a WHERE a.resource_id = r.id)`,
-      [jobIds],
-    );
+    for (const { id } of withoutAgents.rows) {
+      await seedAgents(this.pool, id, [{ lifecycle: "ready" }]);
+    }
   }
 }
 

@@ -3,6 +3,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { PlannedPreset } from "../../../src/plan/index.ts";
 import type { CycleReport } from "../../../src/reconciler/report.ts";
+import { setPrebuildsSettings } from "../../fixtures/seed.ts";
 import type { TestDatabase } from "../../harness/freshDatabase.ts";
 import {
   createdFor,
@@ -384,9 +385,7 @@ describe("reconciler scenarios (reference §10.2)", () => {
     const { db, seed } = await fresh();
     const t = await seed.template();
     const preset = await seed.preset(t.versionId, { desired: 1 });
-    await seed.sql(
-      "INSERT INTO site_configs (key, value) VALUES ('prebuilds_settings', 'not json')",
-    );
+    await setPrebuildsSettings(db.pool, "not json");
     const [report] = await runCycles(makeDeps(db.pool), 1);
     expect(report?.paused).toBe(false);
     expect(createdFor(await workspacesOf(db.pool, t.templateId), preset)).toHaveLength(1);
