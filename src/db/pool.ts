@@ -66,19 +66,6 @@ export function poolMaxSize(pool: pg.Pool): number {
   return typeof max === "number" && max > 0 ? max : DEFAULT_POOL_SIZE;
 }
 
-/** Wraps a pg client so every statement is reported to `onStatement` (or passes it through). */
-export function observedClient(
-  client: pg.ClientBase,
-  onStatement: ((text: string) => void) | undefined,
-): SqlClient {
-  return {
-    query: (config) => {
-      onStatement?.(config.text);
-      return client.query(config);
-    },
-  };
-}
-
 /** A statement outside any explicit transaction (it is its own transaction), on a pooled connection. */
 export function autocommit(db: Database): SqlClient {
   return {

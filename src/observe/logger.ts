@@ -49,7 +49,3 @@ export function createLogger(options: LoggerOptions): Logger {
 
 /** A logger that writes nothing, for tests and library use. */
 export const silentLogger: Logger = pino({ level: "silent" });
-
-export function defaultLogFormat(): LogFormat {
-  return process.stderr.isTTY ? "pretty" : "json";
-}

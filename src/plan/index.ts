@@ -24,6 +24,7 @@ export { type PlannedPreset, planAll } from "./planAll.ts";
 export { oldestFirst, type PlanOptions, type PresetPlan, planPreset } from "./planPreset.ts";
 export {
   type BackoffRow,
+  EMPTY_GLOBAL_SNAPSHOT,
   filterByPreset,
   type GlobalSnapshot,
   type InProgressCount,

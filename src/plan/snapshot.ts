@@ -78,6 +78,17 @@ export interface GlobalSnapshot {
   readonly hardLimitedPresetIds: ReadonlySet<string>;
 }
 
+/** A snapshot with nothing in it: no preset wants prebuilds. */
+export const EMPTY_GLOBAL_SNAPSHOT: GlobalSnapshot = {
+  presets: [],
+  schedules: [],
+  running: [],
+  inProgress: [],
+  pendingNonActive: [],
+  backoffs: [],
+  hardLimitedPresetIds: new Set(),
+};
+
 export interface PresetSnapshot {
   readonly preset: PresetRow;
   readonly schedules: readonly ScheduleRow[];

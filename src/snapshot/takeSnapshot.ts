@@ -14,7 +14,7 @@ import {
   getRunningPrebuiltWorkspaces,
   getTemplatePresetsWithPrebuilds,
 } from "../db/sql/snapshot_sql.ts";
-import type { GlobalSnapshot } from "../plan/index.ts";
+import { EMPTY_GLOBAL_SNAPSHOT, type GlobalSnapshot } from "../plan/index.ts";
 import {
   toBackoffRow,
   toHardLimitedPresetId,
@@ -41,16 +41,7 @@ export interface Snapshot extends GlobalSnapshot {
   readonly problems: readonly string[];
 }
 
-export const EMPTY_SNAPSHOT: Snapshot = {
-  problems: [],
-  presets: [],
-  schedules: [],
-  running: [],
-  inProgress: [],
-  pendingNonActive: [],
-  backoffs: [],
-  hardLimitedPresetIds: new Set(),
-};
+const EMPTY_SNAPSHOT: Snapshot = { ...EMPTY_GLOBAL_SNAPSHOT, problems: [] };
 
 function present<T>(value: T | null): value is T {
   return value !== null;

@@ -9,6 +9,7 @@ export interface TestDatabase {
   readonly url: string;
   /** A pool on the fresh database; closed by drop(). */
   readonly pool: pg.Pool;
+  /** Idempotent. */
   readonly drop: () => Promise<void>;
 }
 
@@ -29,11 +30,14 @@ async function createDatabase(template: string | null): Promise<TestDatabase> {
   const pool = new pg.Pool({ connectionString: url, max: 20 });
   // drop() terminates leftover connections (57P01); an idle client's error must not fail the run.
   pool.on("error", () => {});
+  let dropped = false;
   return {
     name,
     url,
     pool,
     drop: async () => {
+      if (dropped) return;
+      dropped = true;
       await pool.end();
       await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     },

@@ -2,31 +2,21 @@
 // so that each "must not cancel" row is an antagonist of the others; the multiple-templates case;
 // provisioner liveness; our deliberate difference for deprecated templates; the off switch; and a
 // failure injected into one preset's batch.
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { TestDatabase } from "../../harness/freshDatabase.ts";
 import {
   createdFor,
   type JobState,
   latestBuild,
   PREBUILDS,
-  Seed,
   type TemplateIds,
   type Transition,
   type WorkspaceView,
   workspacesOf,
 } from "./fixtures.ts";
-import { freshReconcilerDatabase, makeDeps, runCycles } from "./reconcilerHarness.ts";
+import { databasePerTest, makeDeps, runCycles } from "./reconcilerHarness.ts";
 
-let db: TestDatabase | undefined;
-afterEach(async () => {
-  await db?.drop();
-  db = undefined;
-});
-
-async function fresh(): Promise<{ db: TestDatabase; seed: Seed }> {
-  db = await freshReconcilerDatabase();
-  return { db, seed: new Seed(db.pool) };
-}
+const fresh = databasePerTest();
 
 // A fixed, whole-millisecond clock so canceled_at can be compared exactly.
 const NOW = new Date(Math.floor(Date.now() / 1000) * 1000);

@@ -2,7 +2,7 @@
 // that does not grow with presets, shutdown mid-cycle leaving nothing half-done (AbortSignal and
 // Effect interruption), and each cycle recorded for `status`.
 import { Effect, Fiber } from "effect";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { AbortedError } from "../../../src/db/transaction.ts";
 import { planNextCycle } from "../../../src/reconciler/planNextCycle.ts";
 import { reconcileCycle, reconcileOnce } from "../../../src/reconciler/reconcileOnce.ts";
@@ -14,18 +14,9 @@ import {
 } from "../../../src/reconciler/settings.ts";
 import type { TestDatabase } from "../../harness/freshDatabase.ts";
 import { createdFor, PREBUILDS, Seed, seedAntagonists, workspacesOf } from "./fixtures.ts";
-import { freshReconcilerDatabase, makeDeps, runCycles } from "./reconcilerHarness.ts";
+import { databasePerTest, makeDeps, runCycles } from "./reconcilerHarness.ts";
 
-let db: TestDatabase | undefined;
-afterEach(async () => {
-  await db?.drop();
-  db = undefined;
-});
-
-async function fresh(): Promise<{ db: TestDatabase; seed: Seed }> {
-  db = await freshReconcilerDatabase();
-  return { db, seed: new Seed(db.pool) };
-}
+const fresh = databasePerTest();
 
 async function pendingJobIds(db: TestDatabase): Promise<string[]> {
   const r = await db.pool.query(
@@ -96,7 +87,6 @@ describe("the reconciliation cycle", () => {
     };
     const ten = await statementsFor(10);
     const hundred = await statementsFor(100);
-    db = undefined;
     expect(hundred).toBe(ten);
     // BEGIN, lock, settings, 6 snapshot reads, COMMIT.
     expect(ten).toBe(10);

@@ -3,7 +3,7 @@
 // template with antagonists beside it, all seeded into one database and reconciled together for 8
 // cycles — once with working notifications and once with a notifier that always fails.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { TestDatabase } from "../../harness/freshDatabase.ts";
+import { freshDatabase, type TestDatabase } from "../../harness/freshDatabase.ts";
 import {
   createdFor,
   JOB_STATES,
@@ -16,13 +16,7 @@ import {
   type Transition,
   workspacesOf,
 } from "./fixtures.ts";
-import {
-  failingNotifier,
-  freshReconcilerDatabase,
-  makeDeps,
-  recordingNotifier,
-  runCycles,
-} from "./reconcilerHarness.ts";
+import { failingNotifier, makeDeps, recordingNotifier, runCycles } from "./reconcilerHarness.ts";
 
 interface Case {
   readonly transition: Transition;
@@ -86,7 +80,7 @@ describe.each([{ notifier: "working" as const }, { notifier: "failing" as const 
     const recorder = recordingNotifier();
 
     beforeAll(async () => {
-      db = await freshReconcilerDatabase();
+      db = await freshDatabase();
       const seed = new Seed(db.pool);
       const longAgo = new Date(Date.now() - 2 * 3_600_000); // outside the backoff lookback
       for (const c of CASES) {
@@ -201,7 +195,7 @@ describe.each([{ notifier: "working" as const }, { notifier: "failing" as const 
 describe("TestNoReconciliationActionsIfNoPresets / IfNoPrebuilds", () => {
   let db: TestDatabase;
   beforeAll(async () => {
-    db = await freshReconcilerDatabase();
+    db = await freshDatabase();
   });
   afterAll(async () => {
     await db?.drop();

@@ -1,32 +1,15 @@
 // Reference §10.2 scenarios beyond the matrix, each on its own fresh database with antagonists,
 // reconciled for 8 cycles (idempotence) with an injected clock.
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { PlannedPreset } from "../../../src/plan/index.ts";
 import type { CycleReport } from "../../../src/reconciler/report.ts";
 import { setPrebuildsSettings } from "../../fixtures/seed.ts";
 import type { TestDatabase } from "../../harness/freshDatabase.ts";
-import {
-  createdFor,
-  latestBuild,
-  PREBUILDS,
-  Seed,
-  seedAntagonists,
-  workspacesOf,
-} from "./fixtures.ts";
-import { freshReconcilerDatabase, makeDeps, runCycles } from "./reconcilerHarness.ts";
+import { createdFor, latestBuild, PREBUILDS, seedAntagonists, workspacesOf } from "./fixtures.ts";
+import { databasePerTest, makeDeps, runCycles } from "./reconcilerHarness.ts";
 
 const MINUTE = 60_000;
-let db: TestDatabase | undefined;
-
-async function fresh(): Promise<{ db: TestDatabase; seed: Seed }> {
-  db = await freshReconcilerDatabase();
-  return { db, seed: new Seed(db.pool) };
-}
-
-afterEach(async () => {
-  await db?.drop();
-  db = undefined;
-});
+const fresh = databasePerTest();
 
 async function jobIdsOf(db: TestDatabase, templateId: string, presetId: string): Promise<string[]> {
   const ws = createdFor(await workspacesOf(db.pool, templateId), presetId);

@@ -8,15 +8,15 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { reconcileOnce } from "../../../src/reconciler/reconcileOnce.ts";
-import type { TestDatabase } from "../../harness/freshDatabase.ts";
+import { freshDatabase, type TestDatabase } from "../../harness/freshDatabase.ts";
 import { PREBUILDS, Seed } from "./fixtures.ts";
-import { freshReconcilerDatabase, makeDeps } from "./reconcilerHarness.ts";
+import { makeDeps } from "./reconcilerHarness.ts";
 
 const ITERATIONS = 200;
 
 let db: TestDatabase;
 beforeAll(async () => {
-  db = await freshReconcilerDatabase();
+  db = await freshDatabase();
 });
 afterAll(async () => {
   await db?.drop();

@@ -1,12 +1,14 @@
 // Builds reconciler deps for a test database and runs cycles: a silent logger, a fixed clock by
 // default, and notifiers that work or always fail.
 import type pg from "pg";
+import { afterEach } from "vitest";
 import type { JobNotifier, PostedJob } from "../../../src/execute/notifier.ts";
 import { silentLogger } from "../../../src/observe/logger.ts";
 import type { ReconcilerOptions } from "../../../src/reconciler/options.ts";
 import { type ReconcilerDeps, reconcileOnce } from "../../../src/reconciler/reconcileOnce.ts";
 import type { CycleReport } from "../../../src/reconciler/report.ts";
 import { freshDatabase, type TestDatabase } from "../../harness/freshDatabase.ts";
+import { Seed } from "./fixtures.ts";
 
 /** A notifier that always fails: notifications are advisory, so nothing else may change. */
 export const failingNotifier: JobNotifier = {
@@ -46,12 +48,15 @@ export async function runCycles(deps: ReconcilerDeps, n = 8): Promise<CycleRepor
   return reports;
 }
 
-/**
- * A fresh database whose pool tolerates the FATAL its idle connections receive when drop() runs
- * DROP DATABASE ... WITH (FORCE) (without a listener pg reports it as an unhandled error).
- */
-export async function freshReconcilerDatabase(): Promise<TestDatabase> {
-  const db = await freshDatabase();
-  db.pool.on("error", () => {});
-  return db;
+/** Registers an afterEach that drops them; returns a function giving each test its own database. */
+export function databasePerTest(): () => Promise<{ db: TestDatabase; seed: Seed }> {
+  const open: TestDatabase[] = [];
+  afterEach(async () => {
+    for (const db of open.splice(0)) await db.drop();
+  });
+  return async () => {
+    const db = await freshDatabase();
+    open.push(db);
+    return { db, seed: new Seed(db.pool) };
+  };
 }

@@ -10,6 +10,7 @@ import type {
   RunningPrebuild,
   Transition,
 } from "../../../src/plan/index.ts";
+import { EMPTY_GLOBAL_SNAPSHOT } from "../../../src/plan/index.ts";
 
 export const NOW = new Date("2025-06-02T12:00:00Z"); // a Monday
 export const BACKOFF_INTERVAL = 5_000;
@@ -88,16 +89,7 @@ export function backoff(preset: PresetRow, numFailed: number, lastBuildAt: Date)
 }
 
 export function globalSnapshot(partial: Partial<GlobalSnapshot> = {}): GlobalSnapshot {
-  return {
-    presets: [],
-    schedules: [],
-    running: [],
-    inProgress: [],
-    pendingNonActive: [],
-    backoffs: [],
-    hardLimitedPresetIds: new Set(),
-    ...partial,
-  };
+  return { ...EMPTY_GLOBAL_SNAPSHOT, ...partial };
 }
 
 export function presetSnapshot(
