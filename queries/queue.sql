@@ -25,7 +25,7 @@ WHERE id = (
     AND pj.type = ANY(@types::provisioner_job_type[])
     AND CASE
       WHEN pj.tags - 'owner' = '{"scope": "organization"}'::jsonb AND coalesce(pj.tags ->> 'owner', '') = ''
-        THEN @provisioner_tags::jsonb - 'owner' = '{"scope": "organization"}'::jsonb
+        THEN (@provisioner_tags::jsonb) - 'owner' = '{"scope": "organization"}'::jsonb
           AND coalesce(@provisioner_tags::jsonb ->> 'owner', '') = ''
       ELSE @provisioner_tags::jsonb @> pj.tags
     END

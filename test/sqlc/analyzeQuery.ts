@@ -11,8 +11,8 @@ import {
   type OutputItem,
   outputItems,
 } from "./outputColumns.ts";
+import { type AstNode, parseStatement } from "./pgAst.ts";
 import { type AnnotatedStatement, type QueryCommand, stripComments } from "./queryFile.ts";
-import { ParsedSql, statementShape } from "./statementShape.ts";
 
 /** The fields of sqlc's plugin.Column the TypeScript plugin reads. */
 export interface PluginColumn {
@@ -50,11 +50,11 @@ export async function analyzeQuery(ctx: Context, q: AnnotatedStatement): Promise
   const fail = (why: string): never => {
     throw new QueryAnalysisError(`${q.name} (line ${q.line}): ${why}`);
   };
-  let parsed: ParsedSql;
+  let parsed: AstNode;
   let rewritten: ReturnType<typeof rewriteNamedParameters>;
   try {
-    parsed = new ParsedSql(q.raw);
-    rewritten = rewriteNamedParameters(parsed);
+    parsed = parseStatement(q.raw);
+    rewritten = rewriteNamedParameters(q.raw, parsed);
   } catch (e) {
     return fail((e as Error).message);
   }
@@ -90,8 +90,7 @@ export async function analyzeQuery(ctx: Context, q: AnnotatedStatement): Promise
     });
   }
 
-  const shape = statementShape(parsed, parsed.whole);
-  const items = outputItems(parsed, shape);
+  const items = outputItems(parsed);
   if ((q.cmd === ":one" || q.cmd === ":many") && described.columns.length === 0) {
     fail(`${q.cmd} needs output columns (a SELECT list or RETURNING); use :exec`);
   }
@@ -102,10 +101,15 @@ export async function analyzeQuery(ctx: Context, q: AnnotatedStatement): Promise
         "could not match the output list to PostgreSQL's columns (no SELECT * / t.*; list columns)",
       );
     }
-    const joins = joinNullability(parsed, shape);
+    let joins: JoinNullability;
+    try {
+      joins = joinNullability(parsed);
+    } catch (e) {
+      return fail((e as Error).message);
+    }
     for (const [i, column] of described.columns.entries()) {
       const item = (items as OutputItem[])[i] as OutputItem;
-      const where = `output column ${i + 1} (${parsed.source(item.expr)})`;
+      const where = `output column ${i + 1} (${item.alias ?? column.name})`;
       if (item.form.kind === "star") fail(`${where}: list the columns instead of *`);
       if (item.form.kind === "expression") {
         fail(
@@ -181,12 +185,11 @@ function viewColumnNotNull(ctx: Context, viewOid: number, attnum: number): Promi
 
 async function viewItemNotNull(ctx: Context, viewOid: number, attnum: number): Promise<boolean> {
   const definition = await ctx.catalog.viewDefinition(viewOid);
-  const parsed = new ParsedSql(definition);
-  const shape = statementShape(parsed, parsed.whole);
-  const items = outputItems(parsed, shape);
+  const parsed = parseStatement(definition);
+  const items = outputItems(parsed);
   const described = await describeStatement(ctx.client, definition);
   const item = items?.[attnum - 1];
   const column = described.columns[attnum - 1];
   if (!item || !column || items?.length !== described.columns.length) return false;
-  return itemNotNull(ctx, item, column, joinNullability(parsed, shape));
+  return itemNotNull(ctx, item, column, joinNullability(parsed));
 }

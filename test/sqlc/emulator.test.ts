@@ -3,14 +3,16 @@
 // classification, and the plugin's exact printed shape.
 import { describe, expect, it } from "vitest";
 import { type NamedParameter, rewriteNamedParameters } from "./namedParameters.ts";
-import { outputItems } from "./outputColumns.ts";
+import { joinNullability, outputItems } from "./outputColumns.ts";
+import { parseStatement } from "./pgAst.ts";
 import { adaptToProject, revertProjectAdaptations } from "./projectAdaptations.ts";
 import { splitQueryFile, stripComments } from "./queryFile.ts";
 import { fieldName, generatedFileName, renderPgFile } from "./renderPg.ts";
-import { ParsedSql, statementShape } from "./statementShape.ts";
+
+const rewriteSql = (sql: string) => rewriteNamedParameters(sql, parseStatement(sql));
 
 function rewrite(sql: string): { text: string; params: string[] } {
-  const r = rewriteNamedParameters(new ParsedSql(sql));
+  const r = rewriteSql(sql);
   return { text: r.text, params: r.parameters.map((p: NamedParameter) => `${p.number}:${p.name}`) };
 }
 
@@ -23,15 +25,13 @@ describe("named parameters", () => {
   });
 
   it("rewrites sqlc.arg and sqlc.narg, and only sqlc.narg is nullable", () => {
-    const r = rewriteNamedParameters(
-      new ParsedSql(
-        "UPDATE t SET a = sqlc.narg(a)::text, b = sqlc.arg('b')::int WHERE id = @id::uuid",
-      ),
+    const r = rewriteSql(
+      "UPDATE t SET a = sqlc.narg(a)::text, b = sqlc.arg('b')::int WHERE id = @id::uuid",
     );
     expect(r.text).toBe("UPDATE t SET a = $1::text, b = $2::int WHERE id = $3::uuid");
     expect(r.parameters.map((p) => [p.name, p.nullable, p.castType])).toEqual([
       ["a", true, "text"],
-      ["b", false, "int"],
+      ["b", false, "int4"],
       ["id", false, "uuid"],
     ]);
   });
@@ -55,15 +55,15 @@ describe("named parameters", () => {
   it("walks subqueries and nested WITH queries in place", () => {
     expect(
       rewrite(
-        "SELECT a FROM t WHERE a IN (WITH w AS (SELECT @inner::int AS i) SELECT w.i + @mid::int FROM w) AND b = @last::int",
+        "SELECT a FROM t WHERE a IN (WITH w AS (SELECT @deep::int AS i) SELECT w.i + @mid::int FROM w) AND b = @last::int",
       ).params,
-    ).toEqual(["1:mid", "2:inner", "3:last"]);
+    ).toEqual(["1:mid", "2:deep", "3:last"]);
   });
 
   it("leaves operators containing @ alone and folds unquoted names to lower case", () => {
-    expect(rewrite("SELECT a FROM t WHERE tags @> @Tags::jsonb AND x <@ @outer::jsonb")).toEqual({
+    expect(rewrite("SELECT a FROM t WHERE tags @> @Tags::jsonb AND x <@ @outside::jsonb")).toEqual({
       text: "SELECT a FROM t WHERE tags @> $1::jsonb AND x <@ $2::jsonb",
-      params: ["1:tags", "2:outer"],
+      params: ["1:tags", "2:outside"],
     });
   });
 
@@ -73,14 +73,22 @@ describe("named parameters", () => {
     ).toEqual(["1:yes"]);
   });
 
+  it("numbers a set operation's LIMIT before its arms, and counts bytes, not characters", () => {
+    expect(
+      rewrite("SELECT a FROM t WHERE a = @x::int UNION SELECT b FROM u LIMIT @n::int").params,
+    ).toEqual(["1:n", "2:x"]);
+    expect(rewrite("SELECT 'é→' AS s, @x::int AS x").text).toBe("SELECT 'é→' AS s, $1::int AS x");
+  });
+
   it.each([
     ["SELECT a FROM t WHERE a = $1", /positional parameter \$1/],
     ["SELECT a FROM t WHERE a = @a", /needs an explicit cast.*@a::uuid/],
     ["SELECT a FROM t WHERE a = sqlc.arg( a )::int", /one line without spaces/],
     ["SELECT a FROM t WHERE a = sqlc.narg(a)::int OR b = @a::int", /both as sqlc.narg/],
-    ["SELECT a FROM t UNION SELECT b FROM u LIMIT @n::int", /UNION/],
+    ["SELECT a FROM t WHERE @tags::jsonb - 'owner' = '{}'", /binds tighter.*\(@tags::type\)/],
+    ["SELECT a FROM t WHERE a = sqlc.slice(a)", /only sqlc.arg\(\) and sqlc.narg\(\)/],
   ])("refuses %s", (sql, error) => {
-    expect(() => rewriteNamedParameters(new ParsedSql(sql))).toThrow(error);
+    expect(() => rewriteSql(sql)).toThrow(error);
   });
 });
 
@@ -127,8 +135,7 @@ describe("query files", () => {
 
 describe("output columns", () => {
   const forms = (sql: string) => {
-    const p = new ParsedSql(sql);
-    const items = outputItems(p, statementShape(p, p.whole));
+    const items = outputItems(parseStatement(sql));
     return items === null ? null : items.map((i) => ({ alias: i.alias, ...i.form }));
   };
 
@@ -156,6 +163,19 @@ describe("output columns", () => {
     ]);
     expect(forms("WITH w AS (SELECT 1) SELECT x.a FROM x UNION SELECT 1")).toHaveLength(1);
     expect(forms("DELETE FROM t WHERE a = 1")).toBeNull();
+  });
+
+  it("finds the relations a LEFT JOIN makes nullable, through nested joins, and refuses RIGHT/FULL", () => {
+    const nullable = (sql: string) => [...joinNullability(parseStatement(sql)).nullable].sort();
+    expect(
+      nullable(
+        "SELECT a.x FROM a LEFT JOIN b ON true JOIN c ON true LEFT JOIN (d JOIN e AS ee ON true) ON true",
+      ),
+    ).toEqual(["b", "d", "ee"]);
+    expect(
+      nullable("UPDATE t SET x = 1 FROM a LEFT JOIN unnest(@ids::uuid[]) ON true RETURNING t.x"),
+    ).toEqual(["unnest"]);
+    expect(() => nullable("SELECT a.x FROM a FULL JOIN b ON true")).toThrow(/RIGHT\/FULL/);
   });
 });
 

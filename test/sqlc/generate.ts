@@ -5,7 +5,8 @@
 // against a live, freshly migrated database: TEST_DATABASE_URL's server when set, else an embedded
 // PostgreSQL. The emulator reproduces the plugin's output shape byte for byte (renderPg.ts) and
 // sqlc's analysis by these rules, which the query files must follow (violations are errors that
-// name the fix):
+// name the fix). Statements are parsed by PostgreSQL's own parser (libpg-query, the pg_query
+// library sqlc parses with), and walked in sqlc's order (pgAst.ts):
 //
 // Statements  `-- name: Foo :one|:many|:exec` on its own line; other sqlc commands are refused
 //   (the pg driver of 0.1.3 does not generate them). Text as sqlc rewrites it: the statement
@@ -18,7 +19,9 @@
 //   FROM after its WHERE, and OFFSET before LIMIT (namedParameters.ts). Where sqlc first meets a
 //   parameter it must be cast (`@now::timestamptz`, `@ids::uuid[]`): sqlc types a parameter from
 //   that cast and calls it NOT NULL; `sqlc.narg` makes it `| null`. PostgreSQL's own inference
-//   (ParameterDescription) must agree with the cast, else cast every occurrence.
+//   (ParameterDescription) must agree with the cast, else cast every occurrence. `@x` is a
+//   prefix operator to the parser: where a tighter operator follows (`@x::jsonb - 'k'` reads as
+//   `@(x::jsonb - 'k')`, which sqlc would take as one parameter), parenthesise: `(@x::jsonb) - 'k'`.
 // Columns  Names and types come from PostgreSQL's RowDescription for the statement (Parse +
 //   Describe, nothing executes). Each output item must be one of
 //     - a plain column reference `col` / `t.col` (optionally `AS name`): NOT NULL when it resolves

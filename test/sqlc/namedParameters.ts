@@ -1,21 +1,7 @@
 // sqlc's named parameters (`@name`, `sqlc.arg(name)`, `sqlc.narg(name)`) rewritten to `$1..$n`
-// exactly as sqlc does it: one number per name, numbered in the order sqlc's AST walk
-// (internal/sql/astutils/rewrite.go) first meets each name. That walk is textual order except
-// that a statement's WITH queries come after its body, an UPDATE's FROM comes after its WHERE,
-// and OFFSET comes before LIMIT.
-
-import { identName, keyword, type Token } from "./sqlTokens.ts";
-import {
-  clauses,
-  INSERT_CLAUSES,
-  insertSourceStart,
-  type ParsedSql,
-  type Range,
-  SELECT_CLAUSES,
-  setOperationArms,
-  statementShape,
-  UPDATE_CLAUSES,
-} from "./statementShape.ts";
+// exactly as sqlc does it (internal/sql/rewrite/parameters.go): one number per name, in the order
+// sqlc's AST walk first meets each name, each occurrence's text replaced at its byte location.
+import { type AstNode, fieldsIf, names, SqlSyntaxError, Utf8Text, walk } from "./pgAst.ts";
 
 export interface NamedParameter {
   /** The name as sqlc sees it (unquoted names fold to lower case). */
@@ -24,7 +10,7 @@ export interface NamedParameter {
   readonly number: number;
   /** `sqlc.narg(name)`: the TypeScript type gets `| null`. */
   readonly nullable: boolean;
-  /** The type written in the explicit cast that sqlc types the parameter from (`timestamptz`, `uuid[]`). */
+  /** The type of the explicit cast sqlc types the parameter from (`timestamptz`, `uuid[]`, `int4`). */
   readonly castType: string;
 }
 
@@ -34,206 +20,119 @@ export interface RewrittenParameters {
   readonly parameters: NamedParameter[];
 }
 
+export class ParameterError extends Error {}
+
 interface Occurrence {
   readonly name: string;
   readonly nullable: boolean;
-  /** Token index range of the occurrence in `ParsedSql.sig`. */
+  /** Byte range of the text sqlc replaces. */
   readonly lo: number;
   readonly hi: number;
+  readonly castType: string | null;
 }
 
-export class ParameterError extends Error {}
-
-function adjacent(a: Token | undefined, b: Token | undefined): boolean {
-  return a !== undefined && b !== undefined && a.end === b.start;
+/** A TypeName as a type PostgreSQL resolves (`pg_catalog.int4` -> `int4`, bounds -> `[]`). */
+function typeNameText(typeName: unknown): string {
+  const t = typeName as { names?: unknown; arrayBounds?: unknown[] } | undefined;
+  const parts = names(t?.names);
+  if (parts[0] === "pg_catalog") parts.shift();
+  return parts.join(".") + "[]".repeat(t?.arrayBounds?.length ?? 0);
 }
 
-function findOccurrences(p: ParsedSql): Occurrence[] {
-  const out: Occurrence[] = [];
-  const sig = p.sig;
-  for (let i = 0; i < sig.length; i++) {
-    const t = sig[i] as Token;
-    if (t.kind === "positionalParam") {
+function castTypeOf(castFields: Record<string, unknown> | null): string | null {
+  return castFields ? typeNameText(castFields.typeName) : null;
+}
+
+/** The name inside `sqlc.arg(...)` (a column reference or a string constant). */
+function funcArgName(args: unknown): { name: string; quoted: boolean } | null {
+  const [arg] = Array.isArray(args) ? args : [];
+  const column = fieldsIf(arg, "ColumnRef");
+  if (column) return { name: names(column.fields).join("."), quoted: false };
+  const constant = fieldsIf(arg, "A_Const") as { sval?: { sval?: string } } | null;
+  if (typeof constant?.sval?.sval === "string") return { name: constant.sval.sval, quoted: true };
+  return null;
+}
+
+/** The column name at the far left of an operator expression (`x::jsonb - 'owner'` -> x). */
+function leftOperandName(value: unknown): string | null {
+  const expr = fieldsIf(value, "A_Expr");
+  if (expr) return leftOperandName(expr.lexpr);
+  const cast = fieldsIf(value, "TypeCast");
+  if (cast) return leftOperandName(cast.arg);
+  return names(fieldsIf(value, "ColumnRef")?.fields).join(".") || null;
+}
+
+function findOccurrences(source: Utf8Text, statement: AstNode): Occurrence[] {
+  const found: Occurrence[] = [];
+  walk(statement, (kind, fields, parent) => {
+    const location = Number(fields.location ?? 0);
+    if (kind === "ParamRef") {
       throw new ParameterError(
-        `positional parameter ${t.text}: name every parameter (@name, or sqlc.narg(name) when it may be NULL)`,
+        `positional parameter $${String(fields.number)}: name it (@name or sqlc.arg(name)) so the generated code has named arguments`,
       );
     }
-    const name = sig[i + 1];
-    if (
-      t.kind === "op" &&
-      t.text === "@" &&
-      (name?.kind === "ident" || name?.kind === "quotedIdent") &&
-      adjacent(t, name)
-    ) {
-      out.push({ name: identName(name), nullable: false, lo: i, hi: i + 2 });
-      i++;
-      continue;
-    }
-    if (keyword(t) === "SQLC" && p.isPunct(i + 1, ".")) {
-      const fn = keyword(sig[i + 2]);
-      const arg = sig[i + 4];
-      const exact =
-        p.isPunct(i + 3, "(") &&
-        p.isPunct(i + 5, ")") &&
-        [t, sig[i + 1], sig[i + 2], sig[i + 3], arg].every((tok, n, all) =>
-          adjacent(tok, all[n + 1] ?? sig[i + 5]),
-        );
-      if (fn === "SLICE" || fn === "EMBED") {
-        throw new ParameterError(`sqlc.${fn.toLowerCase()}() is not supported for PostgreSQL here`);
-      }
-      if ((fn !== "ARG" && fn !== "NARG") || !exact || arg === undefined) {
-        throw new ParameterError(
-          `write sqlc.arg(name) / sqlc.narg(name) on one line without spaces (near offset ${t.start})`,
-        );
-      }
-      const argName =
-        arg.kind === "string" ? arg.text.slice(1, -1) : arg.kind === "ident" ? identName(arg) : "";
-      if (argName === "") throw new ParameterError(`bad sqlc.${fn.toLowerCase()}() argument`);
-      out.push({ name: argName, nullable: fn === "NARG", lo: i, hi: i + 6 });
-      i += 5;
-    }
-  }
-  return out;
-}
-
-/** Occurrences in the order sqlc's AST walk visits them. */
-function sqlcOrder(p: ParsedSql, occurrences: readonly Occurrence[]): Occurrence[] {
-  const at = new Map(occurrences.map((o) => [o.lo, o]));
-  const out: Occurrence[] = [];
-
-  const visitExpr = (r: Range): void => {
-    for (let i = r.lo; i < r.hi; i++) {
-      const o = at.get(i);
-      if (o) {
-        out.push(o);
-        i = o.hi - 1;
-      } else if (p.isOpen(i)) {
-        const inner = { lo: i + 1, hi: p.close(i) };
-        if (p.isPunct(i, "(") && p.opensQuery(i)) visitStatement(inner);
-        else visitExpr(inner);
-        i = p.close(i);
-      }
-    }
-  };
-
-  const SELECT_RANK: Record<string, number> = {
-    "": 0,
-    SELECT: 1,
-    INTO: 2,
-    FROM: 3,
-    WHERE: 4,
-    GROUP: 5,
-    HAVING: 6,
-    WINDOW: 7,
-    ORDER: 8,
-    OFFSET: 9,
-    LIMIT: 10,
-    FETCH: 10,
-    FOR: 11,
-  };
-  const UPDATE_RANK: Record<string, number> = { "": 0, SET: 1, WHERE: 2, FROM: 3, RETURNING: 4 };
-
-  const visitClauses = (list: ReturnType<typeof clauses>, rank: Record<string, number>): void => {
-    const sorted = [...list].sort((a, b) => (rank[a.keyword] ?? 0) - (rank[b.keyword] ?? 0));
-    for (const c of sorted) visitExpr(c.body);
-  };
-
-  const hasOccurrence = (r: Range): boolean => occurrences.some((o) => o.lo >= r.lo && o.lo < r.hi);
-
-  const visitStatement = (r: Range): void => {
-    const shape = statementShape(p, r);
-    const visitCtes = () => {
-      for (const c of shape.ctes) visitStatement(c);
-    };
-    const main = shape.main;
-    switch (shape.kind) {
-      case "select": {
-        const arms = setOperationArms(p, main);
-        if (arms.length === 1) {
-          if (p.isPunct(main.lo, "(") && p.close(main.lo) === main.hi - 1) {
-            visitStatement(main);
-          } else {
-            visitClauses(clauses(p, main, SELECT_CLAUSES), SELECT_RANK);
-          }
-          visitCtes();
-          return;
-        }
-        const last = arms[arms.length - 1] as Range;
-        const trailing = clauses(p, last, ["ORDER", "LIMIT", "OFFSET", "FETCH"]).filter(
-          (c) => c.keyword !== "",
-        );
-        if (trailing.some((c) => hasOccurrence(c.body))) {
+    if (kind === "A_Expr" && names(fields.name).join(".") === "@" && fields.lexpr === undefined) {
+      const cast = fieldsIf(fields.rexpr, "TypeCast");
+      const operand = cast ? cast.arg : fields.rexpr;
+      const name = names(fieldsIf(operand, "ColumnRef")?.fields).join(".");
+      if (!name) {
+        const lhs = leftOperandName(fields.rexpr);
+        if (lhs) {
           throw new ParameterError(
-            "a named parameter in the ORDER BY/LIMIT/OFFSET of a UNION/INTERSECT/EXCEPT is numbered out of text order by sqlc; move the set operation into a subquery",
+            `@${lhs} is followed by an operator that binds tighter than the prefix @ (PostgreSQL reads @(${lhs} ...), and sqlc would take the whole expression as one parameter): write (@${lhs}::type)`,
           );
         }
-        // sqlc visits the set operation's WITH before its arms.
-        visitCtes();
-        for (const arm of arms) visitStatement(arm);
-        return;
+        return true; // `@ expr`: the absolute-value operator, not a parameter
       }
-      case "insert": {
-        const source = insertSourceStart(p, main);
-        visitExpr({ lo: main.lo, hi: source });
-        for (const c of clauses(p, { lo: source, hi: main.hi }, INSERT_CLAUSES)) {
-          if (c.keyword === "") visitStatement(c.body);
-          else visitExpr(c.body);
-        }
-        visitCtes();
-        return;
-      }
-      case "update":
-        visitClauses(clauses(p, main, UPDATE_CLAUSES), UPDATE_RANK);
-        visitCtes();
-        return;
-      default:
-        visitExpr(main);
-        visitCtes();
+      found.push({
+        name,
+        nullable: false,
+        lo: location,
+        hi: location + 1 + Buffer.byteLength(name),
+        castType: castTypeOf(cast),
+      });
+      return false;
     }
-  };
-
-  visitStatement(p.whole);
-  if (out.length !== occurrences.length) {
-    throw new ParameterError("internal: the statement walk missed a named parameter");
-  }
-  return out;
+    if (kind === "FuncCall") {
+      const [schema, fn] = names(fields.funcname);
+      if (schema !== "sqlc" || fn === undefined) return true;
+      if (fn !== "arg" && fn !== "narg") {
+        throw new ParameterError(
+          `sqlc.${fn}(): only sqlc.arg() and sqlc.narg() are supported (the pg driver of sqlc-gen-typescript 0.1.3 has no slices)`,
+        );
+      }
+      const arg = funcArgName(fields.args);
+      const written = arg && `sqlc.${fn}(${arg.quoted ? `'${arg.name}'` : arg.name})`;
+      if (
+        !arg ||
+        !written ||
+        source.slice(location, location + Buffer.byteLength(written)) !== written
+      ) {
+        throw new ParameterError(
+          `write sqlc.${fn}(name) on one line without spaces: sqlc replaces exactly that text`,
+        );
+      }
+      const parentCast = parent ? fieldsIf(parent, "TypeCast") : null;
+      found.push({
+        name: arg.name,
+        nullable: fn === "narg",
+        lo: location,
+        hi: location + Buffer.byteLength(written),
+        castType: castTypeOf(parentCast),
+      });
+      return false;
+    }
+    return true;
+  });
+  return found;
 }
 
-const MULTIWORD_TYPE_TAILS: Record<string, string[][]> = {
-  TIMESTAMP: [
-    ["WITH", "TIME", "ZONE"],
-    ["WITHOUT", "TIME", "ZONE"],
-  ],
-  TIME: [
-    ["WITH", "TIME", "ZONE"],
-    ["WITHOUT", "TIME", "ZONE"],
-  ],
-  DOUBLE: [["PRECISION"]],
-  CHARACTER: [["VARYING"]],
-  BIT: [["VARYING"]],
-};
-
-/** The type name written after `::` at token `i`, or null when there is no cast there. */
-export function castTypeAt(p: ParsedSql, i: number): { text: string; end: number } | null {
-  if (!p.isPunct(i, "::")) return null;
-  let j = i + 1;
-  const first = p.sig[j];
-  if (!first || (first.kind !== "ident" && first.kind !== "quotedIdent")) return null;
-  j++;
-  if (p.isPunct(j, ".") && p.sig[j + 1]) j += 2; // schema-qualified
-  for (const tail of MULTIWORD_TYPE_TAILS[keyword(first)] ?? []) {
-    if (tail.every((word, n) => keyword(p.sig[j + n]) === word)) j += tail.length;
-  }
-  if (p.isPunct(j, "(")) j = p.close(j) + 1; // typmod
-  while (p.isPunct(j, "[")) j = p.close(j) + 1;
-  return { text: p.source({ lo: i + 1, hi: j }), end: j };
-}
-
-export function rewriteNamedParameters(p: ParsedSql): RewrittenParameters {
-  const occurrences = findOccurrences(p);
-  const ordered = sqlcOrder(p, occurrences);
+/** Numbers `statement`'s named parameters as sqlc does and rewrites `sql` (its source) to `$n`. */
+export function rewriteNamedParameters(sql: string, statement: AstNode): RewrittenParameters {
+  const source = new Utf8Text(sql);
+  const occurrences = findOccurrences(source, statement);
   const byName = new Map<string, NamedParameter>();
-  for (const o of ordered) {
+  for (const o of occurrences) {
     const known = byName.get(o.name);
     if (known) {
       if (known.nullable !== o.nullable) {
@@ -243,9 +142,8 @@ export function rewriteNamedParameters(p: ParsedSql): RewrittenParameters {
       }
       continue;
     }
-    const cast = castTypeAt(p, o.hi);
-    if (!cast) {
-      const written = p.source({ lo: o.lo, hi: o.hi });
+    if (o.castType === null) {
+      const written = source.slice(o.lo, o.hi);
       throw new ParameterError(
         `parameter ${written} needs an explicit cast where sqlc first meets it, e.g. ${written}::uuid (sqlc types and null-checks parameters from that cast)`,
       );
@@ -254,16 +152,17 @@ export function rewriteNamedParameters(p: ParsedSql): RewrittenParameters {
       name: o.name,
       number: byName.size + 1,
       nullable: o.nullable,
-      castType: cast.text,
+      castType: o.castType,
     });
   }
-  // Apply the edits back to front so earlier offsets stay valid.
-  let text = p.text;
-  for (const o of [...occurrences].sort((a, b) => b.lo - a.lo)) {
+  const pieces: Buffer[] = [];
+  let at = 0;
+  for (const o of [...occurrences].sort((a, b) => a.lo - b.lo)) {
+    if (o.lo < at) throw new SqlSyntaxError("overlapping parameters");
     const param = byName.get(o.name) as NamedParameter;
-    const start = (p.sig[o.lo] as Token).start;
-    const end = (p.sig[o.hi - 1] as Token).end;
-    text = `${text.slice(0, start)}$${param.number}${text.slice(end)}`;
+    pieces.push(source.bytes.subarray(at, o.lo), Buffer.from(`$${param.number}`));
+    at = o.hi;
   }
-  return { text, parameters: [...byName.values()] };
+  pieces.push(source.bytes.subarray(at));
+  return { text: Buffer.concat(pieces).toString("utf8"), parameters: [...byName.values()] };
 }

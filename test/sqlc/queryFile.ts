@@ -1,7 +1,7 @@
 // Splits a queries/*.sql file into its annotated statements the way sqlc does: each statement
 // runs from just after the previous top-level `;` to its own, and carries a `-- name: Foo :cmd`
 // comment line.
-import { tokenize } from "./sqlTokens.ts";
+import { statementRanges, Utf8Text } from "./pgAst.ts";
 
 export type QueryCommand = ":one" | ":many" | ":exec";
 
@@ -63,31 +63,26 @@ function nameAndCommand(raw: string, file: string, firstLine: number): Annotated
   return null;
 }
 
+/** The file's statements, each from after the previous `;` to its own (sqlc's RawStmt ranges). */
 export function splitQueryFile(text: string, file: string): AnnotatedStatement[] {
-  const out: AnnotatedStatement[] = [];
-  let start = 0;
-  const take = (end: number) => {
-    const raw = text.slice(start, end);
-    const firstLine = text.slice(0, start).split("\n").length;
-    const hasCode = tokenize(raw).some((t) => t.kind !== "space" && t.kind !== "comment");
-    if (hasCode) {
-      const statement = nameAndCommand(raw, file, firstLine);
-      if (!statement) {
-        throw new QueryFileError(
-          `${file}:${firstLine}: a statement without a "-- name: Foo :one|:many|:exec" comment line`,
-        );
-      }
-      out.push(statement);
-    }
-  };
-  for (const t of tokenize(text)) {
-    if (t.kind === "punct" && t.text === ";") {
-      take(t.start);
-      start = t.end;
-    }
+  const source = new Utf8Text(text);
+  let ranges: { lo: number; hi: number }[];
+  try {
+    ranges = statementRanges(text);
+  } catch (e) {
+    throw new QueryFileError(`${file}: ${(e as Error).message}`);
   }
-  take(text.length);
-  return out;
+  return ranges.map(({ lo, hi }) => {
+    const raw = source.slice(lo, hi);
+    const firstLine = source.slice(0, lo).split("\n").length;
+    const statement = nameAndCommand(raw, file, firstLine);
+    if (!statement) {
+      throw new QueryFileError(
+        `${file}:${firstLine}: a statement without a "-- name: Foo :one|:many|:exec" comment line`,
+      );
+    }
+    return statement;
+  });
 }
 
 /**

@@ -20,7 +20,7 @@ WHERE id = (
     AND pj.type = ANY($4::provisioner_job_type[])
     AND CASE
       WHEN pj.tags - 'owner' = '{"scope": "organization"}'::jsonb AND coalesce(pj.tags ->> 'owner', '') = ''
-        THEN $5::jsonb - 'owner' = '{"scope": "organization"}'::jsonb
+        THEN ($5::jsonb) - 'owner' = '{"scope": "organization"}'::jsonb
           AND coalesce($5::jsonb ->> 'owner', '') = ''
       ELSE $5::jsonb @> pj.tags
     END
