@@ -3,17 +3,19 @@
 -- 'c42fdf75-3097-471c-8c33-fb52454d81c0' is the prebuilds system user (src/prebuildsUser.ts).
 
 -- name: AcquireProvisionerJob :one
--- Hands the next job to a provisioner and marks it started by that worker. Human-initiated jobs
--- go before the reconciler's (false sorts first), then oldest first. Unlike the reference, a job
--- that was canceled or completed while pending is never handed out. The inner WHERE matches
--- provisioner_jobs_pending_idx's predicate, so the queue is read from that partial index. SKIP
--- LOCKED lets concurrent acquirers pass each other; a row another acquirer just started fails
--- the re-check PostgreSQL does on the locked row version. A job carrying only the default tags
--- ("untagged") goes only to an untagged provisioner; any other job to a provisioner whose tags
--- contain all of the job's.
+-- Hands the next job to a provisioner and marks it started by that worker (database clock).
+-- Human-initiated jobs go before the reconciler's (false sorts first), then oldest first. Only a
+-- truly pending job is handed out: never one that was canceled or completed while pending, and
+-- never one whose error alone makes it failed (unlike the reference, issue #12). The inner WHERE
+-- matches provisioner_jobs_pending_idx's predicate, so the queue is read from that partial index.
+-- SKIP LOCKED lets concurrent acquirers (and cancelJob, which locks the row) pass each other; a
+-- row another acquirer just started fails the re-check PostgreSQL does on the locked row version.
+-- Tags match by the reference's rules (provisioner_tagset_contains, migration 0041): an untagged
+-- job goes only to an untagged provisioner, any other job to a provisioner whose tags contain all
+-- of the job's. transition is '' for jobs that are not workspace builds.
 UPDATE provisioner_jobs
-SET started_at = @now::timestamptz,
-    updated_at = @now::timestamptz,
+SET started_at = now(),
+    updated_at = now(),
     worker_id = @worker_id::uuid
 WHERE id = (
   SELECT pj.id
@@ -21,19 +23,18 @@ WHERE id = (
   WHERE pj.started_at IS NULL
     AND pj.canceled_at IS NULL
     AND pj.completed_at IS NULL
+    AND coalesce(pj.error, '') = ''
     AND pj.organization_id = @organization_id::uuid
     AND pj.type = ANY(@types::provisioner_job_type[])
-    AND CASE
-      WHEN pj.tags - 'owner' = '{"scope": "organization"}'::jsonb AND coalesce(pj.tags ->> 'owner', '') = ''
-        THEN (@provisioner_tags::jsonb) - 'owner' = '{"scope": "organization"}'::jsonb
-          AND coalesce(@provisioner_tags::jsonb ->> 'owner', '') = ''
-      ELSE @provisioner_tags::jsonb @> pj.tags
-    END
+    AND provisioner_tagset_contains(@provisioner_tags::jsonb, pj.tags)
   ORDER BY pj.initiator_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid, pj.created_at, pj.id
   FOR UPDATE SKIP LOCKED
   LIMIT 1
 )
-RETURNING id, created_at, started_at, organization_id, initiator_id, type, input, tags;
+RETURNING id, created_at, started_at, organization_id, initiator_id, type, input, tags,
+  coalesce((
+    SELECT wb.transition::text FROM workspace_builds wb WHERE wb.job_id = provisioner_jobs.id
+  ), '')::text AS transition;
 
 -- name: GetWorkspaceBuildByJobID :one
 -- What a provisioner needs to run a workspace-build job.
@@ -58,13 +59,22 @@ CROSS JOIN unnest(
 ) AS agent (name, lifecycle_state);
 
 -- name: CompleteProvisionerJob :one
--- Finishes a job as succeeded (error NULL) or failed (error set). Only the worker that holds the
--- job can finish it, and only once; no row back means it was not ours or was already finished.
--- A job canceled while it ran finishes as canceled (job_status derives from canceled_at).
+-- Finishes a job (database clock) as succeeded (error NULL) or failed (error set). Only the worker
+-- that holds the job can finish it, and only once; no row back means it was not ours or was
+-- already finished. A job canceled while it ran always finishes as canceled, never succeeded or
+-- failed: its error stays empty and the handler's error (or the force-abort note) goes to
+-- cancel_detail. A job whose error was already set stays failed (issue #12).
 UPDATE provisioner_jobs
-SET completed_at = @now::timestamptz,
-    updated_at = @now::timestamptz,
-    error = sqlc.narg(error)::text
+SET completed_at = now(),
+    updated_at = now(),
+    error = CASE
+      WHEN coalesce(error, '') <> '' THEN error
+      WHEN canceled_at IS NOT NULL THEN NULL
+      ELSE sqlc.narg(error)::text
+    END,
+    cancel_detail = CASE
+      WHEN canceled_at IS NOT NULL AND coalesce(error, '') = '' THEN sqlc.narg(error)::text
+    END
 WHERE id = @job_id::uuid
   AND worker_id = @worker_id::uuid
   AND started_at IS NOT NULL

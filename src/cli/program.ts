@@ -3,6 +3,7 @@
 import { Command } from "commander";
 import type { SettingKey } from "../config/settings.ts";
 import { commandContext } from "./commandContext.ts";
+import { cancelJobs, cancelsJson, checkJobIds, describeCancels } from "./commands/cancel.ts";
 import { describeInvalidation, invalidate } from "./commands/invalidate.ts";
 import { applyMigrations, describeMigrations } from "./commands/migrate.ts";
 import { setPaused } from "./commands/pause.ts";
@@ -160,6 +161,23 @@ export function buildProgram(
         print(
           describeInvalidation(await withDatabase(context, (pool) => invalidate(pool, template))),
         );
+        return EXIT_OK;
+      }),
+    );
+
+  sub(
+    "cancel",
+    "Cancel provisioner jobs: a pending one at once, a running one by telling its worker (exit 0 for every result)",
+    ONE_SHOT,
+  )
+    .argument("<job-id...>", "provisioner job ids (UUIDs)")
+    .option("--json", 'print {"results":[{"jobId","result"}]}')
+    .action(
+      action(async (jobIds: string[], options: Record<string, unknown>) => {
+        checkJobIds(jobIds);
+        const context = commandContext(options, ONE_SHOT);
+        const outcomes = await withDatabase(context, (pool) => cancelJobs(pool, jobIds));
+        print(options.json ? cancelsJson(outcomes) : describeCancels(outcomes));
         return EXIT_OK;
       }),
     );

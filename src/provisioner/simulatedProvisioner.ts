@@ -206,7 +206,6 @@ export class SimulatedProvisioner {
       const since = this.wakeGeneration;
       try {
         const job = await acquireProvisionerJob(this.options.pool, {
-          now: this.now(),
           workerId,
           organizationId: this.options.organizationId,
           types: ["workspace_build", "template_version_import", "template_version_dry_run"],
@@ -257,7 +256,7 @@ export class SimulatedProvisioner {
     try {
       await client.query("BEGIN");
       const now = this.now();
-      const done = await completeProvisionerJob(client, { now, jobId, workerId, error });
+      const done = await completeProvisionerJob(client, { jobId, workerId, error });
       if (done?.jobStatus === "succeeded" && transition === "start") {
         await insertWorkspaceResourceWithAgents(client, {
           jobId,

@@ -45,7 +45,6 @@ describe("job queue", () => {
     options: { workerId?: string; tags?: Record<string, string>; client?: pg.ClientBase } = {},
   ) {
     return acquireProvisionerJob(options.client ?? db.pool, {
-      now: new Date(),
       workerId: options.workerId ?? randomUUID(),
       organizationId,
       types: ["workspace_build"],
@@ -64,6 +63,8 @@ describe("job queue", () => {
   }
 
   const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000);
+  const dbNow = async (): Promise<Date> =>
+    (await db.pool.query("SELECT clock_timestamp() AS now")).rows[0].now;
 
   describe("AcquireProvisionerJob", () => {
     let org: string;
@@ -132,28 +133,54 @@ describe("job queue", () => {
       expect(await drain(org)).toEqual([wanted]);
     });
 
-    it("marks the job started by the acquiring worker", async () => {
+    it("marks the job started by the acquiring worker, on the database clock", async () => {
       const jobId = await seedJob(db.pool, { organizationId: org });
       const workerId = randomUUID();
-      const now = new Date("2026-03-01T12:00:00Z");
-      const job = await acquireProvisionerJob(db.pool, {
-        now,
-        workerId,
-        organizationId: org,
-        types: ["workspace_build"],
-        provisionerTags: UNTAGGED,
-      });
-      expect(job).toMatchObject({ id: jobId, startedAt: now, initiatorId: PREBUILDS_USER });
+      const before = await dbNow();
+      const job = await acquire(org, { workerId });
+      const after = await dbNow();
+      expect(job).toMatchObject({ id: jobId, initiatorId: PREBUILDS_USER, transition: "" });
       const { rows } = await db.pool.query(
         "SELECT started_at, updated_at, worker_id, job_status FROM provisioner_jobs WHERE id = $1",
         [jobId],
       );
-      expect(rows[0]).toEqual({
-        started_at: now,
-        updated_at: now,
-        worker_id: workerId,
-        job_status: "running",
+      expect(rows[0]).toMatchObject({ worker_id: workerId, job_status: "running" });
+      expect(rows[0].started_at).toEqual(job?.startedAt);
+      expect(rows[0].updated_at).toEqual(job?.startedAt);
+      expect(rows[0].started_at.getTime()).toBeGreaterThanOrEqual(before.getTime());
+      expect(rows[0].started_at.getTime()).toBeLessThanOrEqual(after.getTime());
+    });
+
+    it("never hands out a job whose error alone makes it failed (issue #12)", async () => {
+      const failed = await seedJob(db.pool, {
+        organizationId: org,
+        initiatorId: human,
+        createdAt: minutesAgo(9),
+        columns: { error: "the platform gave up on it" },
       });
+      const blankError = await seedJob(db.pool, {
+        organizationId: org,
+        createdAt: minutesAgo(8),
+        columns: { error: "" },
+      });
+      const { rows } = await db.pool.query(
+        "SELECT job_status FROM provisioner_jobs WHERE id = $1",
+        [failed],
+      );
+      expect(rows[0]?.job_status).toBe("failed");
+      expect(await drain(org)).toEqual([blankError]); // an empty error is no error: still pending
+    });
+
+    it("tells a workspace build's transition", async () => {
+      const template = await seedTemplate(db.pool);
+      const preset = await seedPreset(db.pool, { versionId: template.activeVersionId });
+      const prebuild = await seedPrebuild(db.pool, {
+        template,
+        presetId: preset,
+        state: "pending",
+      });
+      const job = await acquire(template.organizationId);
+      expect(job).toMatchObject({ id: prebuild.builds[0]?.jobId, transition: "start" });
     });
 
     it("matches tags: untagged jobs only to untagged provisioners, tagged jobs to provisioners with all their tags", async () => {
@@ -219,7 +246,6 @@ describe("job queue", () => {
       try {
         await client.query("BEGIN");
         const { rows } = await client.query(`EXPLAIN (FORMAT JSON) ${acquireProvisionerJobQuery}`, [
-          new Date(),
           randomUUID(),
           busy,
           ["workspace_build"],
@@ -244,7 +270,7 @@ describe("job queue", () => {
       await acquire(org, { workerId: worker });
     });
     const complete = (workerId: string, error: string | null = null) =>
-      completeProvisionerJob(db.pool, { now: new Date(), jobId, workerId, error });
+      completeProvisionerJob(db.pool, { jobId, workerId, error });
 
     it("finishes a job as succeeded, once", async () => {
       expect(await complete(worker)).toEqual({ id: jobId, jobStatus: "succeeded" });
@@ -267,9 +293,33 @@ describe("job queue", () => {
       expect(rows[0]?.job_status).toBe("running");
     });
 
-    it("finishes a job canceled while it ran as canceled", async () => {
+    it("finishes a job canceled while it ran as canceled, never succeeded", async () => {
       await db.pool.query("UPDATE provisioner_jobs SET canceled_at = now() WHERE id = $1", [jobId]);
       expect(await complete(worker)).toEqual({ id: jobId, jobStatus: "canceled" });
+    });
+
+    it("finishes a canceled job that reports an error as canceled, keeping the error in cancel_detail", async () => {
+      await db.pool.query("UPDATE provisioner_jobs SET canceled_at = now() WHERE id = $1", [jobId]);
+      expect(await complete(worker, "terraform interrupted")).toEqual({
+        id: jobId,
+        jobStatus: "canceled",
+      });
+      const { rows } = await db.pool.query(
+        "SELECT error, cancel_detail FROM provisioner_jobs WHERE id = $1",
+        [jobId],
+      );
+      expect(rows[0]).toEqual({ error: null, cancel_detail: "terraform interrupted" });
+    });
+
+    it("keeps a running job whose error was already set failed, whatever the worker reports", async () => {
+      await db.pool.query("UPDATE provisioner_jobs SET error = 'out of quota' WHERE id = $1", [
+        jobId,
+      ]);
+      expect(await complete(worker)).toEqual({ id: jobId, jobStatus: "failed" });
+      const { rows } = await db.pool.query("SELECT error FROM provisioner_jobs WHERE id = $1", [
+        jobId,
+      ]);
+      expect(rows[0]?.error).toBe("out of quota");
     });
   });
 

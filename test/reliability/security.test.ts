@@ -155,8 +155,11 @@ describe("the prebuildsd_runtime role", () => {
       WHERE grantee = 'prebuildsd_runtime' AND privilege_type = 'UPDATE'
       ORDER BY 1`);
     expect(columns.rows.map((r) => r.grant)).toEqual([
+      "provisioner_jobs.cancel_detail",
       "provisioner_jobs.canceled_at",
       "provisioner_jobs.completed_at",
+      "provisioner_jobs.error",
+      "provisioner_jobs.updated_at",
       "site_configs.value",
       "template_version_presets.last_invalidated_at",
       "template_version_presets.prebuild_status",
@@ -177,7 +180,7 @@ describe("the prebuildsd_runtime role", () => {
         "TRUNCATE provisioner_jobs",
         "DELETE FROM workspaces",
         "UPDATE workspaces SET owner_id = gen_random_uuid()",
-        "UPDATE provisioner_jobs SET error = 'x'",
+        "UPDATE provisioner_jobs SET worker_id = gen_random_uuid(), started_at = now()",
         "INSERT INTO users (username) VALUES ('intruder')",
         "SELECT prebuildsd_grant_runtime_privileges()",
         "CREATE ROLE intruder",
@@ -207,6 +210,23 @@ describe("the prebuildsd_runtime role", () => {
       "validation_failed",
     ]);
     expect((await run(["promote", world.templateId, "v2"])).code).toBe(0);
+    // cancel writes canceled_at, completed_at and updated_at (a job of its own organization, removed
+    // again so the daemon test below counts only the cycle's cancels).
+    const org = await db.pool.query<{ id: string }>(
+      "INSERT INTO organizations (name) VALUES ('cancel-org') RETURNING id",
+    );
+    const job = await db.pool.query<{ id: string }>(
+      `INSERT INTO provisioner_jobs (organization_id, initiator_id, type)
+       VALUES ($1, gen_random_uuid(), 'workspace_build') RETURNING id`,
+      [org.rows[0]?.id],
+    );
+    const jobId = job.rows[0]?.id as string;
+    const canceled = await run(["cancel", "--json", jobId]);
+    expect(canceled.code).toBe(0);
+    expect(JSON.parse(canceled.stdout)).toEqual({
+      results: [{ jobId, result: "canceled_while_pending" }],
+    });
+    await db.pool.query("DELETE FROM organizations WHERE name = 'cancel-org'");
   });
 
   it("runs the daemon as that role: cancels, orphan-deletes, deletes and creates with no failure", async () => {

@@ -7,31 +7,29 @@ interface Client {
 export const acquireProvisionerJobQuery = `-- name: AcquireProvisionerJob :one
 
 UPDATE provisioner_jobs
-SET started_at = $1::timestamptz,
-    updated_at = $1::timestamptz,
-    worker_id = $2::uuid
+SET started_at = now(),
+    updated_at = now(),
+    worker_id = $1::uuid
 WHERE id = (
   SELECT pj.id
   FROM provisioner_jobs pj
   WHERE pj.started_at IS NULL
     AND pj.canceled_at IS NULL
     AND pj.completed_at IS NULL
-    AND pj.organization_id = $3::uuid
-    AND pj.type = ANY($4::provisioner_job_type[])
-    AND CASE
-      WHEN pj.tags - 'owner' = '{"scope": "organization"}'::jsonb AND coalesce(pj.tags ->> 'owner', '') = ''
-        THEN ($5::jsonb) - 'owner' = '{"scope": "organization"}'::jsonb
-          AND coalesce($5::jsonb ->> 'owner', '') = ''
-      ELSE $5::jsonb @> pj.tags
-    END
+    AND coalesce(pj.error, '') = ''
+    AND pj.organization_id = $2::uuid
+    AND pj.type = ANY($3::provisioner_job_type[])
+    AND provisioner_tagset_contains($4::jsonb, pj.tags)
   ORDER BY pj.initiator_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid, pj.created_at, pj.id
   FOR UPDATE SKIP LOCKED
   LIMIT 1
 )
-RETURNING id, created_at, started_at, organization_id, initiator_id, type, input, tags`;
+RETURNING id, created_at, started_at, organization_id, initiator_id, type, input, tags,
+  coalesce((
+    SELECT wb.transition::text FROM workspace_builds wb WHERE wb.job_id = provisioner_jobs.id
+  ), '')::text AS transition`;
 
 export interface AcquireProvisionerJobArgs {
-    now: Date;
     workerId: string;
     organizationId: string;
     types: string[];
@@ -47,12 +45,13 @@ export interface AcquireProvisionerJobRow {
     type: string;
     input: any;
     tags: any;
+    transition: string;
 }
 
 export async function acquireProvisionerJob(client: Client, args: AcquireProvisionerJobArgs): Promise<AcquireProvisionerJobRow | null> {
     const result = await client.query({
         text: acquireProvisionerJobQuery,
-        values: [args.now, args.workerId, args.organizationId, args.types, args.provisionerTags],
+        values: [args.workerId, args.organizationId, args.types, args.provisionerTags],
         rowMode: "array"
     });
     if (result.rows.length !== 1) {
@@ -70,7 +69,8 @@ export async function acquireProvisionerJob(client: Client, args: AcquireProvisi
         initiatorId: row[4],
         type: row[5],
         input: row[6],
-        tags: row[7]
+        tags: row[7],
+        transition: row[8]
     };
 }
 
@@ -148,17 +148,23 @@ export async function insertWorkspaceResourceWithAgents(client: Client, args: In
 
 export const completeProvisionerJobQuery = `-- name: CompleteProvisionerJob :one
 UPDATE provisioner_jobs
-SET completed_at = $1::timestamptz,
-    updated_at = $1::timestamptz,
-    error = $2::text
-WHERE id = $3::uuid
-  AND worker_id = $4::uuid
+SET completed_at = now(),
+    updated_at = now(),
+    error = CASE
+      WHEN coalesce(error, '') <> '' THEN error
+      WHEN canceled_at IS NOT NULL THEN NULL
+      ELSE $1::text
+    END,
+    cancel_detail = CASE
+      WHEN canceled_at IS NOT NULL AND coalesce(error, '') = '' THEN $1::text
+    END
+WHERE id = $2::uuid
+  AND worker_id = $3::uuid
   AND started_at IS NOT NULL
   AND completed_at IS NULL
 RETURNING id, job_status`;
 
 export interface CompleteProvisionerJobArgs {
-    now: Date;
     error: string | null;
     jobId: string;
     workerId: string;
@@ -172,7 +178,7 @@ export interface CompleteProvisionerJobRow {
 export async function completeProvisionerJob(client: Client, args: CompleteProvisionerJobArgs): Promise<CompleteProvisionerJobRow | null> {
     const result = await client.query({
         text: completeProvisionerJobQuery,
-        values: [args.now, args.error, args.jobId, args.workerId],
+        values: [args.error, args.jobId, args.workerId],
         rowMode: "array"
     });
     if (result.rows.length !== 1) {
