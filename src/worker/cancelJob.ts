@@ -1,9 +1,10 @@
 // cancelJob: the idempotent cancel API a platform (and `prebuildsd cancel`) calls (issue #12).
+
+import type { SqlClient } from "../db/pool.ts";
 import { cancelProvisionerJob } from "../db/sql/jobs_sql.ts";
 import { type CancelResult, isCancelResult } from "./cancelResult.ts";
 import { InvalidJobIdError, isJobId } from "./jobId.ts";
 import type { WorkerMetrics } from "./metrics.ts";
-import type { SqlClient } from "../db/pool.ts";
 
 /**
  * Cancels one provisioner job in one statement (queries/jobs.sql CancelProvisionerJob), race-free

@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { acquireProvisionerJob, completeProvisionerJob } from "../../../src/db/sql/queue_sql.ts";
 import { cancelJob } from "../../../src/worker/cancelJob.ts";
 import type { CancelResult } from "../../../src/worker/cancelResult.ts";
-import { InvalidJobIdError } from "../../../src/worker/jobId.ts";
 import { JOB_CANCELED_CHANNEL } from "../../../src/worker/channels.ts";
+import { InvalidJobIdError } from "../../../src/worker/jobId.ts";
 import { type JobState, PREBUILDS_USER, seedJob, seedOrganization } from "../../fixtures/seed.ts";
 import { freshDatabase, type TestDatabase } from "../../harness/freshDatabase.ts";
 
