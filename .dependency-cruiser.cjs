@@ -5,7 +5,8 @@
 //   http                 /metrics, /healthz, /readyz and the status page
 //   reconciler           one cycle: read, plan, execute, record
 //   execute, snapshot    the writes and the per-cycle reads (neither imports the other)
-//   worker, provisioner  the job side a platform imports
+//   provisioner          the simulated provisioner (demo, tests, bench), a worker on the runtime
+//   worker               the job side a platform imports (prebuildsd/worker)
 //   plan                 pure: no I/O, no clock, nothing from src/ outside plan/
 //   config               settings, read once and validated
 //   db, observe          foundations
@@ -17,7 +18,8 @@ const ROOMS = [
   ["http"],
   ["reconciler"],
   ["execute", "snapshot"],
-  ["worker", "provisioner"],
+  ["provisioner"],
+  ["worker"],
   ["plan"],
   ["config"],
   ["db", "observe"],

@@ -198,7 +198,6 @@ async function runOnce(
     jobDurationMs: options.jobDurationMs,
     failureRate: 0,
     pollIntervalMs: 50,
-    listen: true,
     heartbeatIntervalMs: 5_000,
     onError: (error) => provisionerErrors.push(error),
   });

@@ -124,6 +124,7 @@ SET name = excluded.name,
 -- the next prebuild too. The reconciler stamps deleting_at on a prebuild in the statement that
 -- queues its delete build (InsertPrebuildDeleteBuild), so requiring deleting_at IS NULL on the
 -- locked row skips a prebuild whose delete committed after this statement's snapshot.
+-- now NULL means the database clock (claimPrebuild); a platform may pass its own.
 WITH claimable AS MATERIALIZED (
   SELECT candidate.id
   FROM workspace_prebuilds p
@@ -145,8 +146,8 @@ WITH claimable AS MATERIALIZED (
 UPDATE workspaces w
 SET owner_id = @new_user_id::uuid,
     name = @new_name::text,
-    updated_at = @now::timestamptz,
-    last_used_at = @now::timestamptz,
+    updated_at = coalesce(sqlc.narg(now)::timestamptz, now()),
+    last_used_at = coalesce(sqlc.narg(now)::timestamptz, now()),
     autostart_schedule = sqlc.narg(autostart_schedule)::text,
     next_start_at = sqlc.narg(next_start_at)::timestamptz,
     ttl = sqlc.narg(ttl)::bigint,

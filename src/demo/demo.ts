@@ -178,7 +178,12 @@ export async function runDemo(
       );
       const provisioners = yield* Effect.acquireRelease(
         Effect.promise(() =>
-          startDemoProvisioners(database.pool, world, demo.provisioners, logger),
+          startDemoProvisioners(database.pool, world, demo.provisioners, logger, (jobId, ms) =>
+            state.milestones.push({
+              at: new Date(),
+              text: `the running build ${jobId.slice(0, 8)} heard its cancel ${ms.toFixed(0)} ms after cancelJob and stopped: its job ends canceled`,
+            }),
+          ),
         ),
         (pool) => Effect.promise(() => pool.stop()),
       );
@@ -259,6 +264,16 @@ export async function runDemo(
             at: new Date(),
             text: `promoted v2 while ${queuedOld} job(s) of v1 were still queued: the next cycle cancels them`,
           });
+          // And a running build of v1 is cancelled the way an operator would (prebuildsd cancel):
+          // the worker hears it by NOTIFY and its build stops.
+          const v1 = world.versions.find((v) => v.name === "v1");
+          const canceled = v1 ? await provisioners.cancelRunningBuildOf(v1.id) : null;
+          if (canceled) {
+            state.milestones.push({
+              at: new Date(),
+              text: `cancelJob(${canceled.jobId.slice(0, 8)}), a running build of v1: ${canceled.result}`,
+            });
+          }
         }
         const frame = renderView(
           {

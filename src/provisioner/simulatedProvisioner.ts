@@ -1,21 +1,28 @@
-// A stand-in for provisioner daemons, for the demo, the tests and the benchmark: N workers take
-// jobs from the queue (queries/queue.sql), "build" for jobDurationMs, then finish them as a real
-// provisioner would — a start build gets a resource with one ready agent, a delete build deletes
-// its workspace — or fail them with probability failureRate. Each worker is a provisioner_daemons
-// row with a heartbeat. Workers poll, and wake early on `provisioner_job_posted` notifications
-// when `listen` is on.
-import { randomUUID } from "node:crypto";
+// A stand-in for provisioner daemons, for the demo, the tests and the benchmark, built on the
+// worker runtime a platform uses (src/worker/, issue #12): N workers, each a provisioner_daemons
+// row with its own heartbeat and LISTEN connection, take jobs from the queue, "build" for
+// jobDurationMs, then finish them as a real provisioner would — a start build gets a resource
+// with one ready agent, a delete build deletes its workspace — or fail them with probability
+// failureRate. A build honours its cancel signal at once; a `stubborn` one ignores it and is
+// force-aborted by the runtime after `cancelGraceMs`.
 import type pg from "pg";
+import type { Registry } from "prom-client";
 import {
-  acquireProvisionerJob,
-  completeProvisionerJob,
   getWorkspaceBuildByJobID,
   insertWorkspaceResourceWithAgents,
   markWorkspaceDeletedByJob,
-  upsertProvisionerDaemon,
 } from "../db/sql/queue_sql.ts";
+import { JOB_POSTED_CHANNEL } from "../worker/channels.ts";
+import {
+  type AcquiredJob,
+  JobCanceledError,
+  type JobHandler,
+  type JobResult,
+} from "../worker/job.ts";
+import type { ProvisionerTags } from "../worker/provisionerTags.ts";
+import { startWorker, type Worker, type WorkerLogger } from "../worker/worker.ts";
 
-export const JOB_POSTED_CHANNEL = "provisioner_job_posted";
+export { JOB_POSTED_CHANNEL };
 
 export interface SimulatedProvisionerOptions {
   readonly pool: pg.Pool;
@@ -25,20 +32,25 @@ export interface SimulatedProvisionerOptions {
   readonly jobDurationMs: number;
   /** Probability in [0, 1] that a job fails instead of succeeding. */
   readonly failureRate: number;
-  /** How often an idle worker looks for work; default 200 ms. */
+  /** How often an idle worker looks for work (new-job notifications wake it); default 200 ms. */
   readonly pollIntervalMs?: number;
-  /** LISTEN on provisioner_job_posted to wake idle workers at once; default false. */
-  readonly listen?: boolean;
-  /** How often each worker records last_seen_at; default 10 s. */
+  /** How often each worker heartbeats (last_seen_at, held jobs, cancel check); default 10 s. */
   readonly heartbeatIntervalMs?: number;
+  /** How long a canceled build may take to stop before it is force-aborted; default 5 s. */
+  readonly cancelGraceMs?: number;
+  /** Ignore the cancel signal and build to the end (the runtime force-aborts it). */
+  readonly stubborn?: boolean;
   /** Provisioner tags; default untagged ({"scope": "organization"}). */
-  readonly tags?: Readonly<Record<string, string>>;
+  readonly tags?: ProvisionerTags;
   /** Name prefix of the provisioner_daemons rows; default "simulated". */
   readonly name?: string;
   /** Uniform random numbers in [0, 1); inject a seeded one for reproducible failures. */
   readonly random?: () => number;
-  readonly now?: () => Date;
-  /** Database errors inside a worker; the worker waits a poll interval and carries on. */
+  /** Where the worker metrics go (prebuildsd_worker_*). */
+  readonly registry?: Registry;
+  /** A build's signal aborted because its job was canceled; `at` is performance.now(). */
+  readonly onCanceled?: (jobId: string, at: number) => void;
+  /** Database errors and abandoned jobs inside a worker; the worker carries on. */
   readonly onError?: (error: unknown) => void;
 }
 
@@ -46,7 +58,7 @@ export interface JobCounts {
   started: number;
   succeeded: number;
   failed: number;
-  /** Finished by someone else (canceled) or abandoned at stop. */
+  /** Finished by someone else, canceled, or abandoned at stop. */
   other: number;
 }
 
@@ -56,25 +68,25 @@ export interface ProvisionerCounters {
   readonly byTemplateVersion: ReadonlyMap<string, JobCounts>;
 }
 
-const ABANDONED = "abandoned: the provisioner stopped before the job finished";
+/** A build in progress. */
+export interface RunningBuild {
+  readonly jobId: string;
+  /** null for a job that is not a workspace build. */
+  readonly templateVersionId: string | null;
+}
+
 const SIMULATED_FAILURE = "simulated provisioner failure";
+/** setTimeout's largest delay: "wait for every job" on a graceful stop. */
+const FOREVER_MS = 2_147_483_647;
 
 const zero = (): JobCounts => ({ started: 0, succeeded: 0, failed: 0, other: 0 });
 
 export class SimulatedProvisioner {
   private readonly options: SimulatedProvisionerOptions;
-  private readonly workerIds: string[];
   private readonly total = zero();
   private readonly byVersion = new Map<string, JobCounts>();
-  private running: Promise<void>[] = [];
-  private stopping = false;
-  /** Aborts in-flight jobs when stop() abandons them. */
-  private abandon = new AbortController();
-  private wakers = new Set<() => void>();
-  /** Bumped by every wake-up, so a worker that was busy when one came does not then sleep through it. */
-  private wakeGeneration = 0;
-  private listener: pg.PoolClient | null = null;
-  private heartbeat: NodeJS.Timeout | null = null;
+  private readonly builds = new Map<string, RunningBuild>();
+  private workers: Worker[] = [];
 
   constructor(options: SimulatedProvisionerOptions) {
     if (!(options.failureRate >= 0 && options.failureRate <= 1)) {
@@ -84,48 +96,47 @@ export class SimulatedProvisioner {
       throw new Error(`workers must be a positive integer (got ${options.workers})`);
     }
     this.options = options;
-    this.workerIds = Array.from({ length: options.workers }, () => randomUUID());
-  }
-
-  private now(): Date {
-    return this.options.now?.() ?? new Date();
-  }
-
-  private get tags(): Readonly<Record<string, string>> {
-    return this.options.tags ?? { scope: "organization" };
   }
 
   /** Registers the workers as provisioner daemons and starts them. */
   async start(): Promise<void> {
-    if (this.running.length > 0) throw new Error("the simulated provisioner is already running");
-    this.stopping = false;
-    this.abandon = new AbortController();
-    await this.beat();
-    if (this.options.listen) await this.startListening();
-    this.heartbeat = setInterval(() => {
-      this.beat().catch((e) => this.options.onError?.(e));
-    }, this.options.heartbeatIntervalMs ?? 10_000);
-    this.running = this.workerIds.map((id) => this.work(id));
+    if (this.workers.length > 0) throw new Error("the simulated provisioner is already running");
+    const prefix = this.options.name ?? "simulated";
+    const logger = this.logger();
+    const started: Worker[] = [];
+    try {
+      for (let i = 0; i < this.options.workers; i++) {
+        started.push(
+          await startWorker({
+            pool: this.options.pool,
+            organizationId: this.options.organizationId,
+            handler: this.build,
+            tags: this.options.tags ?? { scope: "organization" },
+            name: `${prefix}-${i + 1}`,
+            pollInterval: this.options.pollIntervalMs ?? 200,
+            heartbeatInterval: this.options.heartbeatIntervalMs ?? 10_000,
+            cancelGrace: this.options.cancelGraceMs ?? 5_000,
+            ...(this.options.registry && { registry: this.options.registry }),
+            logger,
+          }),
+        );
+      }
+    } catch (error) {
+      await Promise.all(started.map((w) => w.stop({ grace: 1 })));
+      throw error;
+    }
+    this.workers = started;
   }
 
   /**
-   * Stops taking jobs. By default waits for in-flight jobs to finish; with `abandon`, fails
-   * them at once with an error saying so (a job is never left running with nobody on it).
+   * Stops taking jobs. By default waits for in-flight jobs to finish; with `abandon`, fails them
+   * at once with an error saying the worker shut down (a job is never left running with nobody
+   * on it).
    */
   async stop(options: { abandon?: boolean } = {}): Promise<void> {
-    this.stopping = true;
-    if (options.abandon) this.abandon.abort();
-    this.wakeAll();
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = null;
-    await Promise.all(this.running);
-    this.running = [];
-    if (this.listener) {
-      const listener = this.listener;
-      this.listener = null;
-      await listener.query(`UNLISTEN ${JOB_POSTED_CHANNEL}`).catch(() => {});
-      listener.release();
-    }
+    const workers = this.workers;
+    this.workers = [];
+    await Promise.all(workers.map((w) => w.stop({ grace: options.abandon ? 1 : FOREVER_MS })));
   }
 
   /** A copy of the counters so far. */
@@ -134,6 +145,20 @@ export class SimulatedProvisioner {
       total: { ...this.total },
       byTemplateVersion: new Map([...this.byVersion].map(([k, v]) => [k, { ...v }])),
     };
+  }
+
+  /** The builds running now. */
+  runningBuilds(): RunningBuild[] {
+    return [...this.builds.values()];
+  }
+
+  private logger(): WorkerLogger {
+    const onError = this.options.onError;
+    const report = (fields: object, message: string) => {
+      const err = (fields as { err?: unknown }).err;
+      onError?.(err ?? new Error(message));
+    };
+    return { info: () => {}, warn: report, error: report };
   }
 
   private count(versionId: string | null, outcome: keyof JobCounts): void {
@@ -147,150 +172,74 @@ export class SimulatedProvisioner {
     counts[outcome]++;
   }
 
-  private async beat(): Promise<void> {
-    const prefix = this.options.name ?? "simulated";
-    await Promise.all(
-      this.workerIds.map((id, i) =>
-        upsertProvisionerDaemon(this.options.pool, {
-          id,
-          name: `${prefix}-${i + 1}`,
-          organizationId: this.options.organizationId,
-          tags: this.tags,
-          now: this.now(),
-        }),
-      ),
-    );
-  }
-
-  private async startListening(): Promise<void> {
-    const client = await this.options.pool.connect();
-    client.on("notification", (msg) => {
-      if (msg.channel !== JOB_POSTED_CHANNEL) return;
-      try {
-        const payload = JSON.parse(msg.payload ?? "{}") as { organization_id?: string };
-        if (payload.organization_id && payload.organization_id !== this.options.organizationId)
-          return;
-      } catch {
-        // A malformed payload still means "there may be work".
-      }
-      this.wakeAll();
-    });
-    await client.query(`LISTEN ${JOB_POSTED_CHANNEL}`);
-    this.listener = client;
-  }
-
-  private wakeAll(): void {
-    this.wakeGeneration++;
-    for (const wake of this.wakers) wake();
-    this.wakers.clear();
-  }
-
-  /** Resolves after `ms`, or earlier on a notification or stop (including one since `since`). */
-  private idle(ms: number, since: number): Promise<void> {
-    if (this.stopping || this.wakeGeneration !== since) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const wakers = this.wakers;
-      function done() {
-        clearTimeout(timer);
-        wakers.delete(done);
-        resolve();
-      }
-      wakers.add(done);
-    });
-  }
-
-  private async work(workerId: string): Promise<void> {
-    const pollMs = this.options.pollIntervalMs ?? 200;
-    while (!this.stopping) {
-      const since = this.wakeGeneration;
-      try {
-        const job = await acquireProvisionerJob(this.options.pool, {
-          workerId,
-          organizationId: this.options.organizationId,
-          types: ["workspace_build", "template_version_import", "template_version_dry_run"],
-          provisionerTags: this.tags,
-        });
-        if (!job) {
-          await this.idle(pollMs, since);
-          continue;
-        }
-        await this.run(workerId, job.id);
-      } catch (error) {
-        this.options.onError?.(error);
-        await this.idle(pollMs, this.wakeGeneration);
-      }
-    }
-  }
-
-  private async run(workerId: string, jobId: string): Promise<void> {
-    const build = await getWorkspaceBuildByJobID(this.options.pool, { jobId });
+  /** The handler every worker runs. */
+  private readonly build: JobHandler = async (job: AcquiredJob, signal: AbortSignal) => {
+    const build = await getWorkspaceBuildByJobID(this.options.pool, { jobId: job.id });
     const versionId = build?.templateVersionId ?? null;
+    this.builds.set(job.id, { jobId: job.id, templateVersionId: versionId });
     this.count(versionId, "started");
-    const finishedInTime = await sleep(this.options.jobDurationMs, this.abandon.signal);
-    const random = this.options.random ?? Math.random;
-    const error = !finishedInTime
-      ? ABANDONED
-      : random() < this.options.failureRate
-        ? SIMULATED_FAILURE
-        : null;
-    const status = await this.finish(workerId, jobId, build?.transition ?? null, error);
-    this.count(
-      versionId,
-      status === "succeeded"
-        ? "succeeded"
-        : status === "failed" && error === SIMULATED_FAILURE
-          ? "failed"
-          : "other",
-    );
-  }
-
-  /** Completes the job and writes what its build produced, in one transaction. */
-  private async finish(
-    workerId: string,
-    jobId: string,
-    transition: string | null,
-    error: string | null,
-  ): Promise<string | null> {
-    const client = await this.options.pool.connect();
+    const onAbort = () => {
+      if (signal.reason instanceof JobCanceledError) {
+        this.options.onCanceled?.(job.id, performance.now());
+      }
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
     try {
-      await client.query("BEGIN");
-      const now = this.now();
-      const done = await completeProvisionerJob(client, { jobId, workerId, error });
-      if (done?.jobStatus === "succeeded" && transition === "start") {
-        await insertWorkspaceResourceWithAgents(client, {
-          jobId,
-          resourceName: "main",
-          agentNames: ["main"],
-          lifecycleStates: ["ready"],
-        });
+      const finished = await sleep(
+        this.options.jobDurationMs,
+        this.options.stubborn ? null : signal,
+      );
+      if (!finished || signal.aborted) {
+        // Canceled, lost or abandoned: the runtime records how the job ended.
+        this.count(versionId, "other");
+        throw signal.reason ?? new Error("the build was interrupted");
       }
-      if (done?.jobStatus === "succeeded" && transition === "delete") {
-        await markWorkspaceDeletedByJob(client, { now, jobId });
-      }
-      await client.query("COMMIT");
-      return done?.jobStatus ?? null;
-    } catch (e) {
-      await client.query("ROLLBACK").catch(() => {});
-      throw e;
+      const random = this.options.random ?? Math.random;
+      const error = random() < this.options.failureRate ? SIMULATED_FAILURE : null;
+      const result: JobResult = {
+        error,
+        onComplete: async (client, status) => {
+          if (status === "succeeded" && job.transition === "start") {
+            await insertWorkspaceResourceWithAgents(client, {
+              jobId: job.id,
+              resourceName: "main",
+              agentNames: ["main"],
+              lifecycleStates: ["ready"],
+            });
+          }
+          if (status === "succeeded" && job.transition === "delete") {
+            await markWorkspaceDeletedByJob(client, { now: new Date(), jobId: job.id });
+          }
+          this.count(
+            versionId,
+            status === "succeeded"
+              ? "succeeded"
+              : status === "failed" && error
+                ? "failed"
+                : "other",
+          );
+        },
+      };
+      return result;
     } finally {
-      client.release();
+      signal.removeEventListener("abort", onAbort);
+      this.builds.delete(job.id);
     }
-  }
+  };
 }
 
-/** Resolves true after `ms`, or false as soon as `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
+/** Resolves true after `ms`, or false as soon as `signal` aborts (never, without a signal). */
+function sleep(ms: number, signal: AbortSignal | null): Promise<boolean> {
+  if (signal?.aborted) return Promise.resolve(false);
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
+      signal?.removeEventListener("abort", onAbort);
       resolve(true);
     }, ms);
     function onAbort() {
       clearTimeout(timer);
       resolve(false);
     }
-    signal.addEventListener("abort", onAbort, { once: true });
+    signal?.addEventListener("abort", onAbort, { once: true });
   });
 }

@@ -2,8 +2,13 @@
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export function isJobId(value: string): boolean {
+/** Whether `value` is a UUID in its usual 8-4-4-4-12 hex form (any case). */
+export function isUuid(value: string): boolean {
   return UUID.test(value);
+}
+
+export function isJobId(value: string): boolean {
+  return isUuid(value);
 }
 
 /** A job id that is not a UUID (e.g. `prebuildsd cancel 42`). */

@@ -1,12 +1,14 @@
 // The simulated provisioner against a real PostgreSQL: it finishes builds the way the reconciler
 // expects to observe them (ready prebuilds, deleted workspaces, failed jobs with an error),
 // heartbeats, wakes on notifications, and stops either gracefully or by abandoning its jobs.
+
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   JOB_POSTED_CHANNEL,
   SimulatedProvisioner,
   type SimulatedProvisionerOptions,
 } from "../../src/provisioner/simulatedProvisioner.ts";
+import { cancelJob } from "../../src/worker/cancelJob.ts";
 import {
   type SeededTemplate,
   seedJob,
@@ -142,7 +144,7 @@ describe("SimulatedProvisioner", () => {
     const template = await seedTemplate(db.pool);
     const version = await seedVersion(db.pool, template, { activate: true });
     const preset = await seedPreset(db.pool, { versionId: version });
-    const sim = provisioner(template, { workers: 1, pollIntervalMs: 3_600_000, listen: true });
+    const sim = provisioner(template, { workers: 1, pollIntervalMs: 3_600_000 });
     await sim.start();
     try {
       await new Promise((r) => setTimeout(r, 50)); // let the worker go idle on its long poll
@@ -186,8 +188,51 @@ describe("SimulatedProvisioner", () => {
     await slow.stop({ abandon: true });
     expect(await status(abandoned)).toEqual({
       job_status: "failed",
-      error: "abandoned: the provisioner stopped before the job finished",
+      error:
+        "the provisioner worker shut down before the job finished (its shutdown grace ran out)",
     });
     expect(slow.counters().total).toEqual({ started: 1, succeeded: 0, failed: 0, other: 1 });
+  });
+
+  it("stops a canceled build at once, or, when stubborn, only when the runtime force-aborts it", async () => {
+    const template = await seedTemplate(db.pool);
+    const preset = await seedPreset(db.pool, { versionId: template.activeVersionId });
+    const jobOf = async () =>
+      (await seedPrebuild(db.pool, { template, presetId: preset, state: "pending" })).builds[0]
+        ?.jobId as string;
+    const status = async (jobId: string) =>
+      (
+        await db.pool.query(
+          "SELECT job_status, cancel_detail FROM provisioner_jobs WHERE id = $1",
+          [jobId],
+        )
+      ).rows[0];
+
+    for (const stubborn of [false, true]) {
+      const jobId = await jobOf();
+      const heard: string[] = [];
+      const sim = provisioner(template, {
+        workers: 1,
+        jobDurationMs: 3_600_000,
+        stubborn,
+        cancelGraceMs: 200,
+        onCanceled: (id) => heard.push(id),
+      });
+      await sim.start();
+      try {
+        await eventually(async () => sim.runningBuilds().some((b) => b.jobId === jobId));
+        expect(await cancelJob(db.pool, jobId)).toBe("cancel_requested_while_running");
+        await eventually(async () => (await status(jobId))?.job_status === "canceled");
+        expect(heard).toEqual([jobId]);
+        expect((await status(jobId)).cancel_detail).toBe(
+          stubborn
+            ? "force-aborted: the handler did not stop within 200 ms of the cancellation"
+            : `job ${jobId} was canceled`,
+        );
+        expect(sim.counters().total).toMatchObject({ started: 1, succeeded: 0 });
+      } finally {
+        await sim.stop({ abandon: true });
+      }
+    }
   });
 });

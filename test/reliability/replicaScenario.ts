@@ -124,7 +124,6 @@ export async function runReplicaScenario(
     jobDurationMs: options.jobDurationMs ?? 200,
     failureRate: 0,
     pollIntervalMs: 100,
-    listen: true,
   });
   await provisioner.start();
 

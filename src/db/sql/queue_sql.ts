@@ -271,8 +271,8 @@ WITH claimable AS MATERIALIZED (
 UPDATE workspaces w
 SET owner_id = $1::uuid,
     name = $2::text,
-    updated_at = $3::timestamptz,
-    last_used_at = $3::timestamptz,
+    updated_at = coalesce($3::timestamptz, now()),
+    last_used_at = coalesce($3::timestamptz, now()),
     autostart_schedule = $4::text,
     next_start_at = $5::timestamptz,
     ttl = $6::bigint,
@@ -288,7 +288,7 @@ RETURNING w.id, w.name`;
 export interface ClaimPrebuiltWorkspaceArgs {
     newUserId: string;
     newName: string;
-    now: Date;
+    now: Date | null;
     autostartSchedule: string | null;
     nextStartAt: Date | null;
     ttl: string | null;

@@ -1,0 +1,87 @@
+// The claim API (issue #12; reference §7): hands a ready prebuild of a preset to a user, over the
+// shipped ClaimPrebuiltWorkspace query (queries/queue.sql).
+
+import type { SqlClient } from "../db/pool.ts";
+import { claimPrebuiltWorkspace } from "../db/sql/queue_sql.ts";
+import { isUuid } from "./jobId.ts";
+
+export interface ClaimRequest {
+  /** template_version_presets.id the user chose. */
+  readonly presetId: string;
+  /** users.id of the new owner. */
+  readonly userId: string;
+  /** The workspace's new name (unique per owner, case-insensitively; at most 64 characters). */
+  readonly workspaceName: string;
+  /** workspaces.autostart_schedule to set (e.g. "CRON_TZ=UTC 0 9 * * 1-5"); default none. */
+  readonly autostartSchedule?: string | null;
+  /** workspaces.next_start_at to set; default none. */
+  readonly nextStartAt?: Date | null;
+  /** workspaces.ttl in nanoseconds, as the reference stores it; default none. */
+  readonly ttlNanoseconds?: bigint | null;
+}
+
+/**
+ * What a claim did: `claimed` — the workspace is now the user's (owner, name, schedule and
+ * last_used_at set, dormancy and deleting_at cleared, on the database clock); `none_available` —
+ * the preset has no eligible prebuild now (none ready, all claimed, or its version is no longer
+ * active): the platform builds a workspace the ordinary way.
+ */
+export type ClaimResult =
+  | { readonly status: "claimed"; readonly workspaceId: string; readonly workspaceName: string }
+  | { readonly status: "none_available"; readonly presetId: string };
+
+/** The user already has a workspace with that name. */
+export class WorkspaceNameTakenError extends Error {
+  override readonly name = "WorkspaceNameTakenError";
+  readonly workspaceName: string;
+  constructor(workspaceName: string) {
+    super(
+      `the user already has a workspace named ${JSON.stringify(workspaceName)}: pick another name`,
+    );
+    this.workspaceName = workspaceName;
+  }
+}
+
+/**
+ * Claims one eligible prebuild of `presetId` for `userId` in one statement: its latest build is a
+ * succeeded start on the template's active version, every top-level agent is ready, the template
+ * is not deleted, and no delete is queued for it. Concurrent claims never get the same workspace
+ * (FOR UPDATE SKIP LOCKED), and a claim racing the reconciler's delete either wins (the delete is
+ * skipped) or finds the prebuild gone. Which eligible prebuild is taken is unspecified.
+ *
+ * @throws WorkspaceNameTakenError when the user already owns a workspace named `workspaceName`
+ *   (nothing is claimed); TypeError for a preset or user id that is not a UUID, or an empty name.
+ */
+export async function claimPrebuild(db: SqlClient, request: ClaimRequest): Promise<ClaimResult> {
+  for (const [field, value] of [
+    ["presetId", request.presetId],
+    ["userId", request.userId],
+  ] as const) {
+    if (!isUuid(value))
+      throw new TypeError(`${field} must be a UUID (got ${JSON.stringify(value)})`);
+  }
+  if (request.workspaceName.trim() === "" || request.workspaceName.length > 64) {
+    throw new TypeError(
+      `workspaceName must be 1 to 64 characters (got ${JSON.stringify(request.workspaceName)})`,
+    );
+  }
+  try {
+    const row = await claimPrebuiltWorkspace(db, {
+      presetId: request.presetId,
+      newUserId: request.userId,
+      newName: request.workspaceName,
+      now: null,
+      autostartSchedule: request.autostartSchedule ?? null,
+      nextStartAt: request.nextStartAt ?? null,
+      ttl: request.ttlNanoseconds == null ? null : request.ttlNanoseconds.toString(),
+    });
+    return row
+      ? { status: "claimed", workspaceId: row.id, workspaceName: row.name }
+      : { status: "none_available", presetId: request.presetId };
+  } catch (error) {
+    if ((error as { code?: string }).code === "23505") {
+      throw new WorkspaceNameTakenError(request.workspaceName);
+    }
+    throw error;
+  }
+}
