@@ -118,7 +118,9 @@ export function daemonProgram(options: DaemonOptions): Effect.Effect<void, Error
         try: () => prepareSchema(database, config, logger),
         catch: (cause) => toError("checking the database schema failed", cause),
       });
-      const metrics = new PrebuildMetrics();
+      const metrics = new PrebuildMetrics({
+        reconciliationIntervalMs: config.reconciliationInterval,
+      });
       const readiness = readinessCheck(database.pool);
       const http = yield* Effect.acquireRelease(
         Effect.tryPromise({

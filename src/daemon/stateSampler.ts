@@ -2,13 +2,14 @@
 // snapshot outside the reconciliation lock, on its own schedule). A scrape reads the last sample.
 import type { Config } from "../config/config.ts";
 import { autocommit, type Database } from "../db/pool.ts";
-import { getPrebuildMetrics } from "../db/sql/metrics_sql.ts";
+import { getPrebuildMetrics, getRegularWorkspaceCreations } from "../db/sql/metrics_sql.ts";
 import { withTransaction } from "../db/transaction.ts";
 import type { PresetLabels, StateSample } from "../observe/metrics.ts";
 import { withSpan } from "../observe/tracing.ts";
 import { planAll } from "../plan/index.ts";
 import { readPrebuildsSettings } from "../snapshot/settings.ts";
 import { takeSnapshot } from "../snapshot/takeSnapshot.ts";
+import { sampleJobQueue } from "./jobQueueSample.ts";
 
 export async function sampleState(
   db: Database,
@@ -30,6 +31,8 @@ export async function sampleState(
       }),
     );
     const totals = await getPrebuildMetrics(autocommit(db));
+    const regularCreations = await getRegularWorkspaceCreations(autocommit(db));
+    const jobQueue = await sampleJobQueue(db);
     // Only presets of active versions of live templates report (reference §12.21).
     const reported = planAll(snapshot, now, { backoffInterval: config.backoffInterval }).filter(
       (p) => p.preset.usingActiveVersion && !p.preset.templateDeleted,
@@ -59,6 +62,13 @@ export async function sampleState(
         failed: t.failedCount,
         claimed: t.claimedCount,
       })),
+      regularCreations: regularCreations.map((r) => ({
+        templateName: r.templateName,
+        presetName: r.presetName,
+        organizationName: r.organizationName,
+        created: r.createdCount,
+      })),
+      jobQueue,
       paused,
       takenAt: now,
     };

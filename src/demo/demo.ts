@@ -159,7 +159,9 @@ export async function runDemo(
         },
         catch: (cause) => new Error(`preparing the demo database failed: ${String(cause)}`),
       });
-      const metrics = new PrebuildMetrics();
+      const metrics = new PrebuildMetrics({
+        reconciliationIntervalMs: config.reconciliationInterval,
+      });
       const http = yield* Effect.acquireRelease(
         Effect.promise(() =>
           startHttpServer(

@@ -22,6 +22,26 @@ export interface PresetTotals extends PresetLabels {
   readonly claimed: number;
 }
 
+/** Successful first builds of workspaces users created themselves (not prebuilds), per
+ *  template, preset (`""` when none) and organization: the denominator of the claim hit rate. */
+export interface RegularCreations extends PresetLabels {
+  readonly created: number;
+}
+
+/** Who initiated a provisioner job: the prebuilds system user, or anyone else. */
+export const JOB_INITIATORS = ["prebuilds", "user"] as const;
+export type JobInitiator = (typeof JOB_INITIATORS)[number];
+export const QUEUED_JOB_STATUSES = ["pending", "running"] as const;
+export type QueuedJobStatus = (typeof QUEUED_JOB_STATUSES)[number];
+
+/** The provisioner queue as the sampler saw it (issue #14): job counts by status and initiator,
+ *  and the age in seconds of the oldest pending job per initiator (0 when none is pending),
+ *  measured by the database clock. */
+export interface JobQueueSample {
+  readonly jobs: Readonly<Record<QueuedJobStatus, Readonly<Record<JobInitiator, number>>>>;
+  readonly oldestPendingAgeSeconds: Readonly<Record<JobInitiator, number>>;
+}
+
 /** What the state gauges show, taken outside the reconciliation lock. */
 export interface StateSample {
   /** Active presets of non-deleted templates only (reference §12.21). */
@@ -29,6 +49,8 @@ export interface StateSample {
   readonly hardLimited: readonly PresetLabels[];
   readonly validationFailed: readonly PresetLabels[];
   readonly totals: readonly PresetTotals[];
+  readonly regularCreations: readonly RegularCreations[];
+  readonly jobQueue: JobQueueSample;
   readonly paused: boolean;
   readonly takenAt: Date;
 }
@@ -43,6 +65,13 @@ export type ActionOutcome = (typeof ACTION_OUTCOMES)[number];
  *  cycle itself could not run (database away, snapshot failed). */
 export const CYCLE_OUTCOMES = ["completed", "paused", "not_leader", "failed"] as const;
 export type CycleOutcome = (typeof CYCLE_OUTCOMES)[number];
+
+/** prom-client default metrics that are gauges named like counters (issue #14). */
+export const MISNAMED_DEFAULT_METRICS = [
+  "nodejs_active_handles_total",
+  "nodejs_active_requests_total",
+  "nodejs_active_resources_total",
+] as const;
 
 const PRESET_LABELS = ["template_name", "preset_name", "organization_name"] as const;
 type PresetLabelName = (typeof PRESET_LABELS)[number];
@@ -60,6 +89,11 @@ type Fill = (
   sample: StateSample,
 ) => void;
 
+const regularCreations: Fill = (metric, sample) => {
+  for (const r of sample.regularCreations) {
+    (metric as Counter<PresetLabelName>).inc(labelsOf(r), r.created);
+  }
+};
 const totals =
   (pick: (t: PresetTotals) => number): Fill =>
   (metric, sample) => {
@@ -100,6 +134,12 @@ const CACHED_SERIES: readonly {
     name: "coderd_prebuilt_workspaces_claimed_total",
     help: "Total number of prebuilt workspaces which were claimed by users.",
     fill: totals((t) => t.claimed),
+  },
+  {
+    kind: "counter",
+    name: "coderd_workspace_creation_total",
+    help: "Total regular (non-prebuilt) workspace creations, counted from successful first builds not initiated by the prebuilds user.",
+    fill: regularCreations,
   },
   {
     kind: "gauge",
@@ -148,8 +188,17 @@ export class PrebuildMetrics {
   readonly lockHeld: Gauge;
   readonly lastSuccessfulCycle: Gauge;
   readonly stateRefreshErrors: Counter;
+  private readonly provisionerJobs: Gauge<"status" | "initiator">;
+  private readonly oldestPendingJobAge: Gauge<"initiator">;
 
-  constructor(options: { readonly processMetrics?: boolean } = {}) {
+  /**
+   * `reconciliationIntervalMs`: the configured PREBUILDS_RECONCILIATION_INTERVAL, exported so
+   * alerts can speak in intervals (deploy/prometheus/alerts.yml); 0 when not given.
+   * `processMetrics`: register prom-client's Node.js process metrics (default true).
+   */
+  constructor(
+    options: { readonly processMetrics?: boolean; readonly reconciliationIntervalMs?: number } = {},
+  ) {
     const registers = [this.registry];
     const metrics = this;
     for (const series of CACHED_SERIES) {
@@ -221,12 +270,52 @@ export class PrebuildMetrics {
       registers,
     });
     this.lastSuccessfulCycle.set(0);
+    new Gauge({
+      name: "prebuildsd_reconciliation_interval_seconds",
+      help: "The configured time between the end of one cycle and the start of the next (PREBUILDS_RECONCILIATION_INTERVAL).",
+      registers,
+    }).set((options.reconciliationIntervalMs ?? 0) / 1000);
     this.stateRefreshErrors = new Counter({
       name: "prebuildsd_metrics_refresh_errors_total",
       help: "Failed refreshes of the cached state behind the coderd_prebuilt_workspaces_* gauges.",
       registers,
     });
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    this.provisionerJobs = new Gauge({
+      name: "prebuildsd_provisioner_jobs",
+      help: "Provisioner jobs pending or running (status), initiated by the prebuilds user or anyone else (initiator), as of the cached sample.",
+      labelNames: ["status", "initiator"],
+      registers,
+      collect: () => {
+        this.provisionerJobs.reset();
+        const queue = this.sample?.jobQueue;
+        if (!queue) return;
+        for (const status of QUEUED_JOB_STATUSES) {
+          for (const initiator of JOB_INITIATORS) {
+            this.provisionerJobs.set({ status, initiator }, queue.jobs[status][initiator]);
+          }
+        }
+      },
+    });
+    this.oldestPendingJobAge = new Gauge({
+      name: "prebuildsd_provisioner_job_oldest_pending_age_seconds",
+      help: "Seconds the oldest pending provisioner job of each initiator had waited when the cached sample was taken (0 when none is pending).",
+      labelNames: ["initiator"],
+      registers,
+      collect: () => {
+        this.oldestPendingJobAge.reset();
+        const queue = this.sample?.jobQueue;
+        if (!queue) return;
+        for (const initiator of JOB_INITIATORS) {
+          this.oldestPendingJobAge.set({ initiator }, queue.oldestPendingAgeSeconds[initiator]);
+        }
+      },
+    });
+    if (options.processMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry });
+      // Gauges whose names end in _total, which Prometheus reserves for counters (`promtool check
+      // metrics` rejects them); the same numbers per type stay in nodejs_active_{handles,requests,resources}.
+      for (const name of MISNAMED_DEFAULT_METRICS) this.registry.removeSingleMetric(name);
+    }
   }
 
   /** Replace the cached state the preset gauges and totals are served from. */
