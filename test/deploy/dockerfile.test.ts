@@ -63,7 +63,7 @@ describe("Dockerfile", () => {
     expect([...execForm(entrypoint), ...execForm(cmd)]).toEqual(["prebuildsd", "run"]);
     const bin = (
       JSON.parse(readFileSync(join(projectRoot, "package.json"), "utf8")) as {
-        bin: Record<string, string>;
+        bin: { prebuildsd: string };
       }
     ).bin.prebuildsd;
     expect(keyword(finalStage, "RUN").map(args).join("\n")).toContain(
