@@ -12,8 +12,9 @@ import { startHttpServer } from "../http/server.ts";
 import type { Logger } from "../observe/logger.ts";
 import { PrebuildMetrics } from "../observe/metrics.ts";
 import { startTracing } from "../observe/otel.ts";
+import { abortable } from "./abortable.ts";
 import { type DatabaseHandle, openDatabase } from "./database.ts";
-import { type Cycle, reconcileLoop } from "./reconcileLoop.ts";
+import { CYCLE_SETTLE_TIMEOUT_MS, type Cycle, reconcileLoop } from "./reconcileLoop.ts";
 import { listenForShutdown } from "./signals.ts";
 import { sampleState } from "./stateSampler.ts";
 
@@ -34,6 +35,9 @@ export interface DaemonOptions {
 }
 
 const METRICS_REFRESH_TIMEOUT_MS = 10_000;
+/** Waiting for the pool (and an embedded server) to close on shutdown; the whole graceful stop
+ *  stays well inside the signal handler's 15 s deadline even when the database is silent. */
+const CLOSE_TIMEOUT_MS = 4000;
 
 /** Brings an embedded database to the current schema; warns when an external one lags behind. */
 async function prepareSchema(database: DatabaseHandle, config: Config, logger: Logger) {
@@ -63,33 +67,41 @@ export function metricsRefreshLoop(
   config: Config,
   logger: Logger,
 ): Effect.Effect<void> {
-  const refresh = Effect.callback<void>((resume) => {
-    const controller = new AbortController();
-    const timer = setTimeout(
-      () => controller.abort(new Error("metrics refresh timed out")),
-      METRICS_REFRESH_TIMEOUT_MS,
-    );
-    const done = sampleState({ pool: database.pool }, config, new Date(), controller.signal)
-      .then(
-        (sample) => metrics.setStateSample(sample),
-        (error: unknown) => {
-          metrics.stateRefreshErrors.inc();
-          logger.warn(
-            { err: error },
-            "refreshing the cached prebuild metrics failed; serving the last sample",
-          );
-        },
-      )
-      .finally(() => {
-        clearTimeout(timer);
-        resume(Effect.void);
-      });
-    return Effect.promise(() => {
-      controller.abort(new Error("stopping"));
-      return done;
-    });
-  });
+  const refresh = abortable(async (stopping) => {
+    const signal = AbortSignal.any([stopping, AbortSignal.timeout(METRICS_REFRESH_TIMEOUT_MS)]);
+    try {
+      metrics.setStateSample(
+        await sampleState({ pool: database.pool }, config, new Date(), signal),
+      );
+    } catch (error) {
+      if (stopping.aborted) return;
+      metrics.stateRefreshErrors.inc();
+      logger.warn(
+        { err: error },
+        "refreshing the cached prebuild metrics failed; serving the last sample",
+      );
+    }
+  }, CYCLE_SETTLE_TIMEOUT_MS);
   return Effect.asVoid(Effect.repeat(refresh, Schedule.spaced(config.metricsRefreshInterval)));
+}
+
+/** Closes the database, waiting at most CLOSE_TIMEOUT_MS (a silent server must not hold exit). */
+function closeDatabase(db: DatabaseHandle, logger: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      logger.warn(
+        { timeoutMs: CLOSE_TIMEOUT_MS },
+        "the database did not close in time; exiting without waiting for it",
+      );
+      resolve();
+    }, CLOSE_TIMEOUT_MS);
+  });
+  const closed = db.close().then(
+    () => logger.info("database closed"),
+    (error: unknown) => logger.warn({ err: error }, "closing the database failed"),
+  );
+  return Promise.race([closed, gaveUp]).finally(() => clearTimeout(timer));
 }
 
 export function daemonProgram(options: DaemonOptions): Effect.Effect<void, Error> {
@@ -106,13 +118,7 @@ export function daemonProgram(options: DaemonOptions): Effect.Effect<void, Error
           try: () => openDatabase(config, logger, { startEmbedded: true }),
           catch: (cause) => toError("opening the database failed", cause),
         }),
-        (db) =>
-          Effect.promise(() =>
-            db.close().then(
-              () => logger.info("database closed"),
-              (error: unknown) => logger.warn({ err: error }, "closing the database failed"),
-            ),
-          ),
+        (db) => Effect.promise(() => closeDatabase(db, logger)),
       );
       yield* Effect.tryPromise({
         try: () => prepareSchema(database, config, logger),

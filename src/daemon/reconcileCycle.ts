@@ -13,6 +13,14 @@ export function reconcileCycleFactory(config: Config): CycleFactory {
     const options = reconcilerOptions(config);
     return async (signal) => {
       const started = performance.now();
+      // Issue #11: a cycle that blocks must be visible while it blocks, not only when it ends.
+      const overrun = setTimeout(() => {
+        logger.warn(
+          { intervalMs: config.reconciliationInterval },
+          "reconciliation cycle still running after its interval; the next one starts only after it ends (a slow or silent database?)",
+        );
+      }, config.reconciliationInterval);
+      overrun.unref();
       try {
         const report = await reconcileOnce(
           { pool: database.pool, logger, options, observer },
@@ -33,6 +41,7 @@ export function reconcileCycleFactory(config: Config): CycleFactory {
         metrics.recordCycle("failed", (performance.now() - started) / 1000, new Date());
         logger.debug({ err: error }, "cycle failed; retrying after the interval");
       } finally {
+        clearTimeout(overrun);
         metrics.lockHeld.set(0);
       }
     };

@@ -3,36 +3,21 @@
 // through its AbortSignal and waits for it to unwind (its transaction rolls back, the lock is
 // released) before the interruption completes.
 import { Effect, Schedule } from "effect";
+import { abortable } from "./abortable.ts";
 
 /** One cycle. It must handle its own failures (log, count); a rejection is treated as a bug. */
 export type Cycle = (signal: AbortSignal) => Promise<void>;
 
-/** A cycle as an Effect whose interruption aborts the cycle and waits for it to settle. */
-export function abortableCycle(cycle: Cycle, settleTimeoutMs: number): Effect.Effect<void> {
-  return Effect.callback<void>((resume) => {
-    const controller = new AbortController();
-    const settled = cycle(controller.signal).then(
-      () => resume(Effect.void),
-      (error: unknown) => resume(Effect.die(error)),
-    );
-    return Effect.promise(() => {
-      controller.abort();
-      // Never hang shutdown on a cycle that ignores its signal: give up waiting after a while.
-      return Promise.race([
-        settled,
-        new Promise<void>((resolve) => setTimeout(resolve, settleTimeoutMs).unref()),
-      ]);
-    });
-  });
-}
+/** How long an interrupted cycle may take to unwind; its writes cancel within about 2 s. */
+export const CYCLE_SETTLE_TIMEOUT_MS = 5000;
 
 /** Runs `cycle` now and then every `intervalMs` after the previous one ended, until interrupted. */
 export function reconcileLoop(
   cycle: Cycle,
   intervalMs: number,
-  settleTimeoutMs = 8000,
+  settleTimeoutMs = CYCLE_SETTLE_TIMEOUT_MS,
 ): Effect.Effect<void> {
   return Effect.asVoid(
-    Effect.repeat(abortableCycle(cycle, settleTimeoutMs), Schedule.spaced(intervalMs)),
+    Effect.repeat(abortable(cycle, settleTimeoutMs), Schedule.spaced(intervalMs)),
   );
 }

@@ -3,12 +3,9 @@
 import type { Config } from "../config/config.ts";
 import { autocommit, type Database } from "../db/pool.ts";
 import { getPrebuildMetrics, getRegularWorkspaceCreations } from "../db/sql/metrics_sql.ts";
-import { withTransaction } from "../db/transaction.ts";
 import type { PresetLabels, StateSample } from "../observe/metrics.ts";
 import { withSpan } from "../observe/tracing.ts";
-import { planAll } from "../plan/index.ts";
-import { readPrebuildsSettings } from "../snapshot/settings.ts";
-import { takeSnapshot } from "../snapshot/takeSnapshot.ts";
+import { readCycleInputs } from "../reconciler/cycleInputs.ts";
 import { sampleJobQueue } from "./jobQueueSample.ts";
 
 export async function sampleState(
@@ -18,23 +15,21 @@ export async function sampleState(
   signal?: AbortSignal,
 ): Promise<StateSample> {
   return withSpan("metrics.sampleState", {}, async (setAttributes) => {
-    const { snapshot, paused } = await withTransaction(
-      db,
-      { isolation: "repeatable read", readOnly: true, signal },
-      async (client) => ({
-        paused: (await readPrebuildsSettings(client)).reconciliationPaused,
-        snapshot: await takeSnapshot(client, {
-          now,
-          backoffLookback: config.backoffLookback,
-          failureHardLimit: config.failureHardLimit,
-        }),
-      }),
-    );
+    const inputs = await readCycleInputs(db, {
+      options: {
+        backoffInterval: config.backoffInterval,
+        backoffLookback: config.backoffLookback,
+        failureHardLimit: config.failureHardLimit,
+        now: () => now,
+      },
+      signal,
+    });
+    const paused = inputs.settings.reconciliationPaused;
     const totals = await getPrebuildMetrics(autocommit(db));
     const regularCreations = await getRegularWorkspaceCreations(autocommit(db));
     const jobQueue = await sampleJobQueue(db);
     // Only presets of active versions of live templates report (reference §12.21).
-    const reported = planAll(snapshot, now, { backoffInterval: config.backoffInterval }).filter(
+    const reported = inputs.planned.filter(
       (p) => p.preset.usingActiveVersion && !p.preset.templateDeleted,
     );
     const labels = (p: (typeof reported)[number]): PresetLabels => ({
@@ -70,7 +65,7 @@ export async function sampleState(
       })),
       jobQueue,
       paused,
-      takenAt: now,
+      takenAt: inputs.at,
     };
   });
 }

@@ -3,6 +3,7 @@
 
 import type { QueryArrayConfig, QueryArrayResult } from "pg";
 import pg from "pg";
+import { checkout, invalidatesConnections, release } from "./connectionHealth.ts";
 
 /** What the generated query functions (src/db/sql) need: one array-mode query method. */
 export interface SqlClient {
@@ -31,6 +32,16 @@ export interface PoolOptions {
 export const DEFAULT_POOL_SIZE = 10;
 // A database that stops answering without closing sockets must fail a cycle, not hang it.
 const CONNECT_TIMEOUT_MS = 10_000;
+/** Client-side deadline beyond the server's statement_timeout: long enough that a statement the
+ *  server times out reports the server's error (57014), short enough that a silent server (process
+ *  stopped, network partition) fails the statement instead of hanging the cycle (issue #11). */
+export const QUERY_TIMEOUT_MARGIN_MS = 2_000;
+/** TCP keepalive probes start after this much silence (Linux default: 2 h). */
+const KEEPALIVE_IDLE_MS = 10_000;
+/** How often the server checks, while a statement runs, that its client is still connected
+ *  (client_connection_check_interval, PostgreSQL ≥ 14): a statement whose client died (SIGKILL,
+ *  lost host) is canceled instead of committing later (issue #11). */
+export const CLIENT_CONNECTION_CHECK_INTERVAL_MS = 1_000;
 
 export function createPool(options: PoolOptions): pg.Pool {
   const pool = new pg.Pool({
@@ -39,9 +50,12 @@ export function createPool(options: PoolOptions): pg.Pool {
     application_name: options.applicationName ?? "prebuildsd",
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     keepAlive: true,
-    // JIT compiles the snapshot's large plans on every cycle (160–600 ms per query at fleet L on
-    // PostgreSQL 15) to save less than that: every statement here is planned for index lookups.
-    options: withJitOff(options.connectionString),
+    keepAliveInitialDelayMillis: KEEPALIVE_IDLE_MS,
+    // No statement_timeout (the operator disabled it): no client-side deadline either.
+    ...(options.statementTimeoutMs
+      ? { query_timeout: options.statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS }
+      : {}),
+    options: withSessionSettings(options.connectionString),
     ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
     ...(options.lockTimeoutMs ? { lock_timeout: options.lockTimeoutMs } : {}),
   });
@@ -49,15 +63,21 @@ export function createPool(options: PoolOptions): pg.Pool {
   return pool;
 }
 
-/** `-c jit=off`, after any `options` the connection string already sets (pg would drop those). */
-function withJitOff(connectionString: string): string {
+/**
+ * The session settings every connection starts with, after any `options` the connection string
+ * already sets (pg would drop those). JIT compiles the snapshot's large plans on every cycle
+ * (160–600 ms per query at fleet L on PostgreSQL 15) to save less than that: every statement here
+ * is planned for index lookups. client_connection_check_interval: see its constant.
+ */
+function withSessionSettings(connectionString: string): string {
   let fromUrl: string | null = null;
   try {
     fromUrl = new URL(connectionString).searchParams.get("options");
   } catch {
     // Not a URL (a socket path, say): it carries no options.
   }
-  return fromUrl ? `${fromUrl} -c jit=off` : "-c jit=off";
+  const ours = `-c jit=off -c client_connection_check_interval=${CLIENT_CONNECTION_CHECK_INTERVAL_MS}`;
+  return fromUrl ? `${fromUrl} ${ours}` : ours;
 }
 
 /** The pool's configured maximum number of connections. */
@@ -69,9 +89,18 @@ export function poolMaxSize(pool: pg.Pool): number {
 /** A statement outside any explicit transaction (it is its own transaction), on a pooled connection. */
 export function autocommit(db: Database): SqlClient {
   return {
-    query: (config) => {
+    query: async (config) => {
       db.onStatement?.(config.text);
-      return db.pool.query(config);
+      const client = await checkout(db.pool);
+      let failure: Error | undefined;
+      try {
+        return await client.query(config);
+      } catch (error) {
+        if (invalidatesConnections(error)) failure = error as Error;
+        throw error;
+      } finally {
+        release(db.pool, client, failure);
+      }
     },
   };
 }

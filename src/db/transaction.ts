@@ -1,11 +1,14 @@
 // Transactions that never leave half-done work: the body's client stops accepting statements the
-// moment the transaction is aborted (AbortSignal, or the interruption of an Effect fiber), and the
-// transaction ROLLs BACK once the body has settled. COMMIT happens only after a body that finished
-// without being aborted.
-import { Data, Effect } from "effect";
+// moment the transaction is aborted (its AbortSignal), and the transaction ROLLs BACK once the body
+// has settled. COMMIT happens only after a body that finished without being aborted. A connection
+// that failed in a way that leaves it unfit (connectionHealth.ts) is closed, not reused.
 import type pg from "pg";
 import type { QueryArrayConfig } from "pg";
+import { checkout, invalidatesConnections, release } from "./connectionHealth.ts";
 import type { Database, SqlClient } from "./pool.ts";
+import { sqlState } from "./sqlState.ts";
+
+export { sqlState } from "./sqlState.ts";
 
 export type Isolation = "read committed" | "repeatable read" | "serializable";
 
@@ -14,6 +17,12 @@ export interface TransactionOptions {
   readonly readOnly?: boolean;
   /** Aborting rolls the transaction back; statements the body sends afterwards are refused. */
   readonly signal?: AbortSignal | undefined;
+  /**
+   * Called once if the session ends or errors while the transaction is open, even between
+   * statements (terminated by the server, idle-in-transaction timeout, socket lost): whatever it
+   * held (an advisory lock) is gone. The reconciler aborts its cycle from here (issue #11).
+   */
+  readonly onSessionLost?: ((error: Error) => void) | undefined;
 }
 
 /** A statement was sent after its transaction had ended (it was aborted or already finished). */
@@ -24,40 +33,77 @@ export class TransactionClosedError extends Error {
   }
 }
 
-/** The work was abandoned because its AbortSignal fired (shutdown, or the fiber was interrupted). */
+/** The work was abandoned because its AbortSignal fired (shutdown, lock loss, deadline). */
 export class AbortedError extends Error {
   constructor(reason?: unknown) {
-    super(`aborted${reason instanceof Error ? `: ${reason.message}` : ""}`);
+    super(`aborted${reason instanceof Error ? `: ${reason.message}` : ""}`, { cause: reason });
     this.name = "AbortedError";
   }
 }
 
-/** A database operation failed; `code` is PostgreSQL's SQLSTATE when the server sent one. */
-export class DbError extends Data.TaggedError("DbError")<{
-  readonly message: string;
-  readonly code: string | undefined;
-  readonly cause: unknown;
-}> {}
-
-export function toDbError(cause: unknown): DbError {
-  return new DbError({
-    message: cause instanceof Error ? cause.message : String(cause),
-    code: sqlState(cause),
-    cause,
-  });
-}
-
-/** PostgreSQL's SQLSTATE of an error from pg, e.g. "23505" for a unique violation. */
-export function sqlState(error: unknown): string | undefined {
-  if (typeof error === "object" && error !== null && "code" in error) {
-    const code = (error as { code: unknown }).code;
-    if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return code;
-  }
-  return undefined;
-}
-
 function beginStatement(options: TransactionOptions): string {
   return `BEGIN ISOLATION LEVEL ${options.isolation.toUpperCase()}${options.readOnly ? " READ ONLY" : ""}`;
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/**
+ * A checked-out connection whose running statement can be abandoned: `abandon()` asks the server
+ * to cancel it (pg_cancel_backend on another connection) and, if that cannot be confirmed within
+ * CANCEL_WAIT_MS (a silent or unreachable server), destroys the socket so the statement's promise
+ * settles at once; the server then ends the orphaned statement itself (client_connection_check_interval,
+ * set on every connection by createPool). `settle()` resolves to a reason the connection must be
+ * closed instead of reused, if any.
+ */
+interface Session {
+  readonly raw: pg.PoolClient;
+  send(config: QueryArrayConfig): Promise<pg.QueryArrayResult>;
+  abandon(): void;
+  settle(): Promise<Error | undefined>;
+}
+
+async function openSession(db: Database): Promise<Session> {
+  const raw = await checkout(db.pool);
+  let inFlight = 0;
+  let unfit: Error | undefined;
+  let canceling: Promise<void> = Promise.resolve();
+  return {
+    raw,
+    send: async (config) => {
+      db.onStatement?.(config.text);
+      inFlight++;
+      try {
+        return await raw.query(config);
+      } catch (error) {
+        if (invalidatesConnections(error)) unfit ??= asError(error);
+        throw error;
+      } finally {
+        inFlight--;
+      }
+    },
+    abandon: () => {
+      if (inFlight === 0) return;
+      canceling = cancelRunningStatement(db, raw).then((sent) => {
+        if (sent) return;
+        // A cancel still on its way must not hit the connection's next user, and a silent
+        // server must not hold the caller: end the connection (the server ends the statement).
+        unfit ??= new Error("statement cancel not confirmed; connection closed");
+        destroySocket(raw);
+      });
+    },
+    settle: async () => {
+      await canceling;
+      return unfit;
+    },
+  };
+}
+
+function destroySocket(raw: pg.PoolClient): void {
+  (
+    raw as unknown as { connection?: { stream?: { destroy(): void } } }
+  ).connection?.stream?.destroy();
 }
 
 /**
@@ -73,62 +119,67 @@ export async function withTransaction<A>(
 ): Promise<A> {
   const { signal } = options;
   if (signal?.aborted) throw new AbortedError(signal.reason);
-  const raw: pg.PoolClient = await db.pool.connect();
+  const session = await openSession(db);
   let open = true;
-  let inFlight = 0;
-  const send = async (config: QueryArrayConfig) => {
-    db.onStatement?.(config.text);
-    inFlight++;
-    try {
-      return await raw.query(config);
-    } finally {
-      inFlight--;
-    }
+  let lost: Error | undefined;
+  const onLost = (error: Error): void => {
+    if (!open || lost !== undefined) return;
+    lost = error;
+    options.onSessionLost?.(error);
   };
+  const onEnd = (): void => onLost(new Error("the database session ended"));
+  session.raw.on("error", onLost);
+  session.raw.once("end", onEnd);
   const client: SqlClient = {
-    query: (config) => (open ? send(config) : Promise.reject(new TransactionClosedError())),
+    query: (config) => (open ? session.send(config) : Promise.reject(new TransactionClosedError())),
   };
   // Issue #8: a statement already sent when the abort comes (a 1000-row INSERT, a write waiting
   // on a row lock for up to lock_timeout) would otherwise run to its end before the rollback, and
-  // SIGTERM would wait for it. Ask the server to cancel it; awaited before the connection goes
-  // back to the pool, so the cancel can never hit another caller's statement.
-  let canceling: Promise<boolean> = Promise.resolve(true);
+  // SIGTERM would wait for it.
   const close = (): void => {
     open = false;
-    if (inFlight > 0) canceling = cancelRunningStatement(db, raw);
+    session.abandon();
   };
   signal?.addEventListener("abort", close, { once: true });
-  let broken: Error | undefined;
+  let unfit: Error | undefined;
   try {
-    await send({ text: beginStatement(options), rowMode: "array" });
+    await session.send({ text: beginStatement(options), rowMode: "array" });
     let result: A;
     try {
       result = await body(client);
     } catch (error) {
       const abandoned =
-        error instanceof TransactionClosedError || sqlState(error) === QUERY_CANCELED;
+        error instanceof TransactionClosedError ||
+        sqlState(error) === QUERY_CANCELED ||
+        invalidatesConnections(error);
       throw signal?.aborted && abandoned ? new AbortedError(signal.reason) : error;
     }
     if (signal?.aborted) throw new AbortedError(signal.reason);
     open = false;
-    await send({ text: "COMMIT", rowMode: "array" });
+    await session.send({ text: "COMMIT", rowMode: "array" });
     return result;
   } catch (error) {
     open = false;
-    // Also after a failed COMMIT (the server already ended the transaction; this is a no-op then).
-    try {
-      await send({ text: "ROLLBACK", rowMode: "array" });
-    } catch (rollbackError) {
-      // The connection is unusable (server gone): it must not go back to the pool.
-      broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+    // Also after a failed COMMIT (the server already ended the transaction; a no-op then). Not on
+    // a connection already known to be gone: the ROLLBACK would queue behind a statement that
+    // may never answer.
+    if (lost === undefined && !invalidatesConnections(error)) {
+      try {
+        await session.send({ text: "ROLLBACK", rowMode: "array" });
+      } catch (rollbackError) {
+        unfit = asError(rollbackError);
+      }
+    } else {
+      unfit = lost ?? asError(error);
     }
     throw error;
   } finally {
+    open = false;
     signal?.removeEventListener("abort", close);
-    // A cancel that could not be sent in time may still run later: this connection must then
-    // not be reused (destroying it also ends whatever it was doing on the server).
-    if (!(await canceling)) broken ??= new Error("statement cancel not confirmed");
-    raw.release(broken);
+    session.raw.removeListener("error", onLost);
+    session.raw.removeListener("end", onEnd);
+    unfit = (await session.settle()) ?? unfit;
+    release(db.pool, session.raw, unfit);
   }
 }
 
@@ -155,40 +206,26 @@ export async function withSingleStatement<A>(
 ): Promise<A> {
   const { signal } = options;
   if (signal?.aborted) throw new AbortedError(signal.reason);
-  const raw: pg.PoolClient = await db.pool.connect();
+  const session = await openSession(db);
   let sent = false;
-  let inFlight = false;
   const client: SqlClient = {
     query: async (config) => {
       if (sent) throw new SecondStatementError();
       if (signal?.aborted) throw new AbortedError(signal.reason);
       sent = true;
-      db.onStatement?.(config.text);
-      inFlight = true;
-      try {
-        return await raw.query(config);
-      } finally {
-        inFlight = false;
-      }
+      return session.send(config);
     },
   };
-  let canceling: Promise<boolean> = Promise.resolve(true);
-  const cancel = (): void => {
-    if (inFlight) canceling = cancelRunningStatement(db, raw);
-  };
-  signal?.addEventListener("abort", cancel, { once: true });
-  let broken: Error | undefined;
+  const abandon = (): void => session.abandon();
+  signal?.addEventListener("abort", abandon, { once: true });
   try {
     return await body(client);
   } catch (error) {
-    throw signal?.aborted && sqlState(error) === QUERY_CANCELED
-      ? new AbortedError(signal.reason)
-      : error;
+    const abandoned = sqlState(error) === QUERY_CANCELED || invalidatesConnections(error);
+    throw signal?.aborted && abandoned ? new AbortedError(signal.reason) : error;
   } finally {
-    signal?.removeEventListener("abort", cancel);
-    // As in withTransaction: a cancel still on its way must not hit the connection's next user.
-    if (!(await canceling)) broken = new Error("statement cancel not confirmed");
-    raw.release(broken);
+    signal?.removeEventListener("abort", abandon);
+    release(db.pool, session.raw, await session.settle());
   }
 }
 
@@ -198,9 +235,9 @@ const QUERY_CANCELED = "57014";
 const CANCEL_WAIT_MS = 2000;
 
 /**
- * pg_cancel_backend on another pooled connection. Resolves true once the cancel was sent (or
- * failed for good: the server is gone), false if it is still waiting for a free connection after
- * CANCEL_WAIT_MS (a full pool must not deadlock shutdown).
+ * pg_cancel_backend on another pooled connection. Resolves true once the cancel was sent; false if
+ * it failed, or is still waiting for a free connection after CANCEL_WAIT_MS (a full pool or a
+ * silent server must not hold up shutdown).
  */
 function cancelRunningStatement(db: Database, raw: pg.PoolClient): Promise<boolean> {
   // processID is the backend pid pg learned at connect time (not in @types/pg).
@@ -208,53 +245,12 @@ function cancelRunningStatement(db: Database, raw: pg.PoolClient): Promise<boole
   if (typeof pid !== "number") return Promise.resolve(false);
   const sent = db.pool.query({ text: "SELECT pg_cancel_backend($1::int)", values: [pid] }).then(
     () => true,
-    // Unreachable server: the statement dies with its connection, or ends at its timeout.
-    () => true,
+    // Not sent (server unreachable): the caller closes the connection instead.
+    () => false,
   );
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<boolean>((resolve) => {
     timer = setTimeout(() => resolve(false), CANCEL_WAIT_MS);
   });
   return Promise.race([sent, timeout]).finally(() => clearTimeout(timer));
-}
-
-/**
- * An Effect over a promise-returning function that honours an AbortSignal. Interrupting the fiber
- * aborts the signal and then WAITS for the promise to settle, so cleanup inside it (a ROLLBACK)
- * has finished before the interruption completes: structured concurrency across the boundary.
- */
-export function fromAbortable<A, E>(
-  run: (signal: AbortSignal) => Promise<A>,
-  mapError: (cause: unknown) => E,
-): Effect.Effect<A, E> {
-  return Effect.callback<A, E>((resume) => {
-    const controller = new AbortController();
-    let promise: Promise<A>;
-    try {
-      promise = run(controller.signal);
-    } catch (error) {
-      resume(Effect.fail(mapError(error)));
-      return;
-    }
-    promise.then(
-      (value) => resume(Effect.succeed(value)),
-      (error) => resume(Effect.fail(mapError(error))),
-    );
-    return Effect.promise(() => {
-      controller.abort(new AbortedError());
-      return promise.then(
-        () => undefined,
-        () => undefined,
-      );
-    });
-  });
-}
-
-/** `withTransaction` as an Effect: interrupting the fiber rolls the transaction back. */
-export function transaction<A>(
-  db: Database,
-  options: Omit<TransactionOptions, "signal">,
-  body: (client: SqlClient) => Promise<A>,
-): Effect.Effect<A, DbError> {
-  return fromAbortable((signal) => withTransaction(db, { ...options, signal }, body), toDbError);
 }

@@ -2,11 +2,8 @@
 // lock is taken (a dry run must not hold off the real reconciler); the reads still share one
 // REPEATABLE READ snapshot.
 import type pg from "pg";
-import type { Database } from "../db/pool.ts";
-import { withTransaction } from "../db/transaction.ts";
-import { type PlannedPreset, planAll } from "../plan/index.ts";
-import { readPrebuildsSettings } from "../snapshot/settings.ts";
-import { takeSnapshot } from "../snapshot/takeSnapshot.ts";
+import type { PlannedPreset } from "../plan/index.ts";
+import { readCycleInputs } from "./cycleInputs.ts";
 import { DEFAULT_RECONCILER_OPTIONS, type ReconcilerOptions } from "./options.ts";
 
 export interface PlanPreview {
@@ -33,26 +30,19 @@ export async function planNextCycle(
   deps: PlanNextCycleDeps,
   request: { readonly at?: Date } = {},
 ): Promise<PlanPreview> {
-  const options = { ...DEFAULT_RECONCILER_OPTIONS, ...deps.options };
-  const at = request.at ?? options.now();
-  const db: Database = { pool: deps.pool };
-  return withTransaction(
-    db,
-    { isolation: "repeatable read", readOnly: true, signal: deps.signal },
-    async (client) => {
-      const settings = await readPrebuildsSettings(client);
-      const snapshot = await takeSnapshot(client, {
-        now: at,
-        backoffLookback: options.backoffLookback,
-        failureHardLimit: options.failureHardLimit,
-        everyPreset: true,
-      });
-      return {
-        at,
-        paused: settings.reconciliationPaused,
-        ...(settings.problem !== undefined && { settingsProblem: settings.problem }),
-        presets: planAll(snapshot, at, { backoffInterval: options.backoffInterval }),
-      };
+  const inputs = await readCycleInputs(
+    { pool: deps.pool },
+    {
+      options: { ...DEFAULT_RECONCILER_OPTIONS, ...deps.options },
+      everyPreset: true,
+      signal: deps.signal,
+      ...(request.at !== undefined && { at: request.at }),
     },
   );
+  return {
+    at: inputs.at,
+    paused: inputs.settings.reconciliationPaused,
+    ...(inputs.settings.problem !== undefined && { settingsProblem: inputs.settings.problem }),
+    presets: inputs.planned,
+  };
 }

@@ -1,29 +1,24 @@
-// One reconciliation cycle end to end (reference §2.1): in a read-only REPEATABLE READ transaction,
-// take the advisory lock (lost race: quiet return), read the pause setting, snapshot in a constant
-// number of statements, plan, then execute presets in parallel with bounded concurrency while the
-// lock transaction stays open. Writes use other pooled connections, each in a short transaction.
-// Interrupting the Effect (or aborting the signal) stops new work, rolls back every open
-// transaction, and only then releases the lock.
+// One reconciliation cycle (reference §2.1) as a handful of named steps:
+//   beginCycle      the cycle's clock, statement counter and abort signal (shutdown or lost lock)
+//   readAndAct      withCycleInputs (lock, pause, snapshot, plan; cycleInputs.ts) then, while the
+//                   lock transaction stays open, executePlan (executePlan.ts)
+//   finishCycle     the report, its log line and its row in prebuild_reconciliation_runs
+//   failCycle       a cycle that could not run: logged at error level with its cause, recorded
+// Writes use other pooled connections, each in a short transaction. Aborting (shutdown) or losing
+// the lock session stops new writes, cancels the ones in flight, rolls back every open
+// transaction and only then releases the lock. Concurrency model: plain Promises and one
+// AbortSignal per cycle; Effect only at the daemon's edge (docs/architecture.md).
 import { hostname } from "node:os";
-import { context } from "@opentelemetry/api";
-import { Data, Effect } from "effect";
 import type pg from "pg";
 import { type Database, poolMaxSize } from "../db/pool.ts";
-import { AbortedError, fromAbortable, withTransaction } from "../db/transaction.ts";
-import { executePreset } from "../execute/executePreset.ts";
-import {
-  type BufferedNotifier,
-  bufferedNotifier,
-  type JobNotifier,
-  pgJobNotifier,
-} from "../execute/notifier.ts";
+import { AbortedError } from "../db/transaction.ts";
+import { type JobNotifier, pgJobNotifier } from "../execute/notifier.ts";
 import type { ActionEvent } from "../execute/outcome.ts";
 import type { Logger } from "../observe/logger.ts";
 import { withSpan } from "../observe/tracing.ts";
-import { type PlannedPreset, planAll } from "../plan/index.ts";
-import { readPrebuildsSettings } from "../snapshot/settings.ts";
-import { takeSnapshot } from "../snapshot/takeSnapshot.ts";
-import { tryAcquireReconciliationLock } from "./lock.ts";
+import { type CycleInputs, withCycleInputs } from "./cycleInputs.ts";
+import { executePlan, needsWork } from "./executePlan.ts";
+import { LockLostError } from "./lockLoss.ts";
 import { NO_OBSERVER, type ReconcilerObserver } from "./observer.ts";
 import { type ReconcilerOptions, resolveOptions } from "./options.ts";
 import { type CycleReport, emptyActionCounts, outcomeTotals, summarizeEvents } from "./report.ts";
@@ -41,15 +36,9 @@ export interface ReconcilerDeps {
   readonly onStatement?: (text: string) => void;
 }
 
-/** The cycle itself could not run (database unreachable, snapshot failed); actions never fail it. */
-export class ReconcileError extends Data.TaggedError("ReconcileError")<{
-  readonly message: string;
-  readonly cause: unknown;
-}> {}
-
 export const REPLICA = `${hostname()}:${process.pid}`;
 
-type CycleBody =
+type CycleResult =
   | { readonly kind: "lock_not_acquired" }
   | { readonly kind: "paused" }
   | {
@@ -60,6 +49,60 @@ type CycleBody =
       readonly warnings: readonly string[];
     };
 
+interface Cycle {
+  readonly options: ReconcilerOptions & { readonly concurrency: number };
+  readonly logger: Logger;
+  readonly observer: ReconcilerObserver;
+  readonly pool: pg.Pool;
+  /** Counts the statements the cycle sends. */
+  readonly db: Database;
+  readonly notifier: JobNotifier;
+  /** Aborts on shutdown (the caller's signal) or when the lock session is lost. */
+  readonly signal: AbortSignal;
+  readonly loseLock: (cause: Error) => void;
+  readonly lockLost: () => LockLostError | undefined;
+  readonly statements: () => number;
+  readonly startedAt: Date;
+  readonly clockStart: number;
+  readonly end: () => void;
+}
+
+function beginCycle(deps: ReconcilerDeps, outer: AbortSignal | undefined): Cycle {
+  const options = resolveOptions(deps.options, poolMaxSize(deps.pool));
+  let statements = 0;
+  const db: Database = {
+    pool: deps.pool,
+    onStatement: (text) => {
+      statements++;
+      deps.onStatement?.(text);
+    },
+  };
+  const controller = new AbortController();
+  const onOuterAbort = (): void => controller.abort(outer?.reason);
+  if (outer?.aborted) onOuterAbort();
+  outer?.addEventListener("abort", onOuterAbort, { once: true });
+  let lost: LockLostError | undefined;
+  return {
+    options,
+    logger: deps.logger,
+    observer: deps.observer ?? NO_OBSERVER,
+    pool: deps.pool,
+    db,
+    notifier: deps.notifier ?? pgJobNotifier(db),
+    signal: controller.signal,
+    loseLock: (cause) => {
+      if (controller.signal.aborted) return;
+      lost = new LockLostError(cause);
+      controller.abort(lost);
+    },
+    lockLost: () => lost,
+    statements: () => statements,
+    startedAt: options.now(),
+    clockStart: performance.now(),
+    end: () => outer?.removeEventListener("abort", onOuterAbort),
+  };
+}
+
 function notify<T>(logger: Logger, hook: ((value: T) => void) | undefined, value: T): void {
   if (hook === undefined) return;
   try {
@@ -69,190 +112,112 @@ function notify<T>(logger: Logger, hook: ((value: T) => void) | undefined, value
   }
 }
 
-/** After every write of the cycle committed; advisory (provisioners poll too), so never throws. */
-async function notifyProvisioners(logger: Logger, notifier: BufferedNotifier): Promise<void> {
-  try {
-    await notifier.flush();
-  } catch (error) {
-    logger.warn(
-      { err: error },
-      "could not notify provisioners of new jobs; they will find them by polling",
-    );
+/** Logs what the read found and tells the observer (lock, pause, plan). */
+function observeInputs(cycle: Cycle, inputs: CycleInputs): void {
+  const { logger, observer } = cycle;
+  notify(logger, observer.onLock, inputs.kind !== "lock_not_acquired");
+  if (inputs.kind === "lock_not_acquired") {
+    logger.debug("another replica holds the reconciliation lock; skipping this cycle");
+    return;
   }
+  if (inputs.settings.problem !== undefined) logger.error(inputs.settings.problem);
+  notify(logger, observer.onPaused, inputs.settings.reconciliationPaused);
+  if (inputs.kind === "paused") {
+    logger.info(
+      "reconciliation is paused: doing nothing (queued jobs keep running); `prebuildsd resume` to act again",
+    );
+    return;
+  }
+  // Bad data (issue #8): each sentence names its row and the fallback taken. Logged as errors,
+  // every cycle, because only an operator fixing the row makes them stop.
+  for (const warning of inputs.warnings) logger.error(warning);
+  const { onPlanned } = observer;
+  if (onPlanned)
+    notify(logger, (p: typeof inputs.planned) => onPlanned(p, inputs.at), inputs.planned);
 }
 
-/** A preset needs a worker slot when it has actions, or a hard limit to persist. */
-function needsWork(p: PlannedPreset): boolean {
-  if (p.skipped) return false;
-  return (
-    p.plan.actions.length > 0 ||
-    (p.snapshot.isHardLimited && p.preset.prebuildStatus !== "hard_limited")
-  );
+/** Reads the inputs under the lock and, with the lock transaction still open, acts on them. */
+function readAndAct(
+  cycle: Cycle,
+  setAttributes: (attributes: Record<string, string | number>) => void,
+): Promise<CycleResult> {
+  const { options } = cycle;
+  const request = {
+    options,
+    lock: true,
+    stopWhenPaused: true,
+    signal: cycle.signal,
+    onSessionLost: cycle.loseLock,
+  };
+  return withCycleInputs(cycle.db, request, async (inputs): Promise<CycleResult> => {
+    observeInputs(cycle, inputs);
+    if (inputs.kind !== "read") return inputs;
+    const work = inputs.planned.filter(needsWork);
+    setAttributes({
+      "prebuilds.presets_total": inputs.planned.length,
+      "prebuilds.presets_with_work": work.length,
+      "prebuilds.concurrency": options.concurrency,
+    });
+    const events = await executePlan(
+      {
+        db: cycle.db,
+        options,
+        logger: cycle.logger,
+        notifier: cycle.notifier,
+        onAction: (event) => notify(cycle.logger, cycle.observer.onAction, event),
+        signal: cycle.signal,
+      },
+      work,
+    );
+    return {
+      kind: "completed",
+      presetsTotal: inputs.planned.length,
+      presetsReconciled: inputs.planned.filter((p) => !p.skipped).length,
+      events,
+      warnings: inputs.warnings,
+    };
+  });
 }
 
 /**
- * Runs one cycle. Resolves with what it did (lock lost and paused included); rejects only when
- * the cycle could not run, or with AbortedError when `signal` aborted it (everything rolled back).
+ * A cycle that could not run. Shutdown: AbortedError, nothing recorded. Otherwise (the database
+ * failed, the lock was lost) the cause is logged at error level and recorded as a failed run;
+ * returns the error for the caller to throw.
  */
-export async function reconcileOnce(
-  deps: ReconcilerDeps,
-  run: { readonly signal?: AbortSignal } = {},
-): Promise<CycleReport> {
-  const options = resolveOptions(deps.options, poolMaxSize(deps.pool));
-  const { logger } = deps;
-  const observer = deps.observer ?? NO_OBSERVER;
-  const signal = run.signal ?? new AbortController().signal;
-  let statements = 0;
-  const db: Database = {
-    pool: deps.pool,
-    onStatement: (text) => {
-      statements++;
-      deps.onStatement?.(text);
-    },
-  };
-  // Writes report their jobs here; they are sent in one go once every preset is done.
-  const notifier = bufferedNotifier(deps.notifier ?? pgJobNotifier(db));
-  const startedAt = options.now();
-  const clockStart = performance.now();
-
-  let body: CycleBody;
-  try {
-    body = await withSpan("prebuilds.reconcile", {}, async (setCycleAttributes) => {
-      const parentContext = context.active();
-      const result = await withTransaction(
-        db,
-        { isolation: "repeatable read", readOnly: true, signal },
-        async (lockClient): Promise<CycleBody> => {
-          const acquired = await tryAcquireReconciliationLock(lockClient);
-          notify(logger, observer.onLock, acquired);
-          if (!acquired) {
-            logger.debug("another replica holds the reconciliation lock; skipping this cycle");
-            return { kind: "lock_not_acquired" };
-          }
-          const settings = await readPrebuildsSettings(lockClient);
-          if (settings.problem !== undefined) logger.error(settings.problem);
-          notify(logger, observer.onPaused, settings.reconciliationPaused);
-          if (settings.reconciliationPaused) {
-            logger.info(
-              "reconciliation is paused: doing nothing (queued jobs keep running); `prebuildsd resume` to act again",
-            );
-            return { kind: "paused" };
-          }
-          const now = options.now();
-          const snapshot = await withSpan("prebuilds.snapshot", {}, async (setAttributes) => {
-            const s = await takeSnapshot(lockClient, {
-              now,
-              backoffLookback: options.backoffLookback,
-              failureHardLimit: options.failureHardLimit,
-            });
-            setAttributes({
-              "prebuilds.presets": s.presets.length,
-              "prebuilds.running": s.running.length,
-              "prebuilds.pending_non_active": s.pendingNonActive.length,
-              "prebuilds.backoffs": s.backoffs.length,
-              "prebuilds.hard_limited": s.hardLimitedPresetIds.size,
-            });
-            return s;
-          });
-          const planned = planAll(snapshot, now, { backoffInterval: options.backoffInterval });
-          // Bad data (issue #8): each sentence names its row and the fallback taken. Logged as
-          // errors, every cycle, because only an operator fixing the row makes them stop.
-          const warnings = [...snapshot.problems, ...planned.flatMap((p) => p.plan.warnings)];
-          for (const warning of warnings) logger.error(warning);
-          const onPlanned = observer.onPlanned;
-          if (onPlanned)
-            notify(logger, (p: readonly PlannedPreset[]) => onPlanned(p, now), planned);
-          const work = planned.filter(needsWork);
-          setCycleAttributes({
-            "prebuilds.presets_total": planned.length,
-            "prebuilds.presets_with_work": work.length,
-            "prebuilds.concurrency": options.concurrency,
-          });
-          const events: ActionEvent[] = [];
-          const reconcilePreset = (p: PlannedPreset) =>
-            fromAbortable(
-              (presetSignal) =>
-                context.with(parentContext, () =>
-                  executePreset({
-                    db,
-                    planned: p,
-                    options,
-                    logger,
-                    notifier,
-                    onAction: (event) => notify(logger, observer.onAction, event),
-                    signal: presetSignal,
-                  }).then(
-                    (presetEvents) => {
-                      events.push(...presetEvents);
-                    },
-                    (error: unknown) => {
-                      // Isolation: one preset's unexpected failure never stops the others.
-                      if (error instanceof AbortedError || presetSignal.aborted) throw error;
-                      logger.error(
-                        {
-                          err: error,
-                          preset: p.preset.presetName,
-                          presetId: p.preset.presetId,
-                          template: p.preset.templateName,
-                        },
-                        "reconciling preset failed unexpectedly",
-                      );
-                    },
-                  ),
-                ),
-              (cause) => cause,
-            );
-          await Effect.runPromise(
-            Effect.forEach(work, reconcilePreset, {
-              concurrency: options.concurrency,
-              discard: true,
-            }),
-            { signal },
-          );
-          await notifyProvisioners(logger, notifier);
-          return {
-            kind: "completed",
-            presetsTotal: planned.length,
-            presetsReconciled: planned.filter((p) => !p.skipped).length,
-            events,
-            warnings,
-          };
-        },
-      );
-      setCycleAttributes({ "prebuilds.statements": statements, "prebuilds.outcome": result.kind });
-      return result;
-    });
-  } catch (error) {
-    const aborted = error instanceof AbortedError || signal.aborted;
-    if (!aborted) {
-      logger.error({ err: error }, "reconciliation cycle failed; the next cycle retries");
-      notify(logger, observer.onCycleError, error);
-      if (options.recordRuns) {
-        await recordReconciliationRun(deps.pool, {
-          startedAt,
-          finishedAt: options.now(),
-          outcome: "failed",
-          replica: REPLICA,
-          error: error instanceof Error ? error.message : String(error),
-          keepRuns: options.keepRuns,
-        }).catch((recordError: unknown) =>
-          logger.warn({ err: recordError }, "could not record the failed cycle"),
-        );
-      }
-    }
-    throw aborted && !(error instanceof AbortedError) ? new AbortedError(signal.reason) : error;
+async function failCycle(cycle: Cycle, error: unknown): Promise<unknown> {
+  const lost = cycle.lockLost();
+  if (lost === undefined && (error instanceof AbortedError || cycle.signal.aborted)) {
+    return error instanceof AbortedError ? error : new AbortedError(cycle.signal.reason);
   }
+  const failure = lost ?? error;
+  cycle.logger.error({ err: failure }, "reconciliation cycle failed; the next cycle retries");
+  notify(cycle.logger, cycle.observer.onCycleError, failure);
+  if (cycle.options.recordRuns) {
+    await recordReconciliationRun(cycle.pool, {
+      startedAt: cycle.startedAt,
+      finishedAt: cycle.options.now(),
+      outcome: "failed",
+      replica: REPLICA,
+      error: failure instanceof Error ? failure.message : String(failure),
+      keepRuns: cycle.options.keepRuns,
+    }).catch((recordError: unknown) =>
+      cycle.logger.warn({ err: recordError }, "could not record the failed cycle"),
+    );
+  }
+  return failure;
+}
 
-  const finishedAt = options.now();
-  const summary = body.kind === "completed" ? summarizeEvents(body.events) : null;
-  const report: CycleReport = {
-    startedAt,
+function cycleReport(cycle: Cycle, result: CycleResult, finishedAt: Date): CycleReport {
+  const completed = result.kind === "completed" ? result : undefined;
+  const summary = completed ? summarizeEvents(completed.events) : undefined;
+  return {
+    startedAt: cycle.startedAt,
     finishedAt,
-    durationMs: performance.now() - clockStart,
-    lockAcquired: body.kind !== "lock_not_acquired",
-    paused: body.kind === "paused",
-    presetsTotal: body.kind === "completed" ? body.presetsTotal : 0,
-    presetsReconciled: body.kind === "completed" ? body.presetsReconciled : 0,
+    durationMs: performance.now() - cycle.clockStart,
+    lockAcquired: result.kind !== "lock_not_acquired",
+    paused: result.kind === "paused",
+    presetsTotal: completed?.presetsTotal ?? 0,
+    presetsReconciled: completed?.presetsReconciled ?? 0,
     actions: summary?.actions ?? emptyActionCounts(),
     effects: summary?.effects ?? {
       created: 0,
@@ -262,11 +227,17 @@ export async function reconcileOnce(
       lostRaces: 0,
     },
     failures: summary?.failures ?? 0,
-    statements,
-    warnings: body.kind === "completed" ? body.warnings : [],
+    statements: cycle.statements(),
+    warnings: completed?.warnings ?? [],
   };
-  if (body.kind === "completed") {
-    const totals = outcomeTotals(report.actions);
+}
+
+/** The report of a cycle that ran: logged (info when it acted), recorded, observed. */
+async function finishCycle(cycle: Cycle, result: CycleResult): Promise<CycleReport> {
+  const { logger, options } = cycle;
+  const report = cycleReport(cycle, result, options.now());
+  const totals = outcomeTotals(report.actions);
+  if (result.kind === "completed") {
     const acted = totals.success + totals.failure + totals.skipped > 0;
     (acted ? logger.info.bind(logger) : logger.debug.bind(logger))(
       {
@@ -277,16 +248,15 @@ export async function reconcileOnce(
         actionsSucceeded: totals.success,
         actionsFailed: totals.failure,
         actionsSkipped: totals.skipped,
-        statements,
+        statements: report.statements,
       },
       "reconciliation cycle completed",
     );
   }
   if (report.lockAcquired && options.recordRuns) {
-    const totals = outcomeTotals(report.actions);
-    await recordReconciliationRun(deps.pool, {
-      startedAt,
-      finishedAt,
+    await recordReconciliationRun(cycle.pool, {
+      startedAt: report.startedAt,
+      finishedAt: report.finishedAt,
       outcome: report.paused ? "paused" : "completed",
       replica: REPLICA,
       presetsTotal: report.presetsTotal,
@@ -297,7 +267,7 @@ export async function reconcileOnce(
       prebuildsCreated: report.effects.created,
       prebuildsDeleted: report.effects.deleted + report.effects.orphanDeleted,
       jobsCanceled: report.effects.canceledJobs,
-      statements,
+      statements: report.statements,
       keepRuns: options.keepRuns,
     }).catch((error: unknown) =>
       logger.warn(
@@ -306,21 +276,32 @@ export async function reconcileOnce(
       ),
     );
   }
-  notify(logger, observer.onCycle, report);
+  notify(logger, cycle.observer.onCycle, report);
   return report;
 }
 
 /**
- * The cycle as an Effect, for the daemon's loop. Interrupting the fiber aborts the cycle: open
- * write transactions roll back, then the lock transaction; the interruption completes after that.
+ * Runs one cycle. Resolves with what it did (lock held by another replica and paused included).
+ * Rejects when the cycle could not run (the database failed, the lock session was lost:
+ * LockLostError), or with AbortedError when `signal` aborted it; either way every write it had
+ * in flight was canceled or rolled back first.
  */
-export function reconcileCycle(deps: ReconcilerDeps): Effect.Effect<CycleReport, ReconcileError> {
-  return fromAbortable(
-    (signal) => reconcileOnce(deps, { signal }),
-    (cause) =>
-      new ReconcileError({
-        message: `reconciliation cycle failed: ${cause instanceof Error ? cause.message : String(cause)}`,
-        cause,
-      }),
-  );
+export async function reconcileOnce(
+  deps: ReconcilerDeps,
+  run: { readonly signal?: AbortSignal } = {},
+): Promise<CycleReport> {
+  const cycle = beginCycle(deps, run.signal);
+  let result: CycleResult;
+  try {
+    result = await withSpan("prebuilds.reconcile", {}, async (setAttributes) => {
+      const r = await readAndAct(cycle, setAttributes);
+      setAttributes({ "prebuilds.statements": cycle.statements(), "prebuilds.outcome": r.kind });
+      return r;
+    });
+  } catch (error) {
+    throw await failCycle(cycle, error);
+  } finally {
+    cycle.end();
+  }
+  return finishCycle(cycle, result);
 }

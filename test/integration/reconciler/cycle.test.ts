@@ -3,9 +3,10 @@
 // Effect interruption), and each cycle recorded for `status`.
 import { Effect, Fiber } from "effect";
 import { describe, expect, it } from "vitest";
+import { abortable } from "../../../src/daemon/abortable.ts";
 import { AbortedError } from "../../../src/db/transaction.ts";
 import { planNextCycle } from "../../../src/reconciler/planNextCycle.ts";
-import { reconcileCycle, reconcileOnce } from "../../../src/reconciler/reconcileOnce.ts";
+import { reconcileOnce } from "../../../src/reconciler/reconcileOnce.ts";
 import type { CycleReport } from "../../../src/reconciler/report.ts";
 import { lastReconciliationRun } from "../../../src/reconciler/runs.ts";
 import {
@@ -14,9 +15,11 @@ import {
 } from "../../../src/reconciler/settings.ts";
 import type { TestDatabase } from "../../harness/freshDatabase.ts";
 import { createdFor, PREBUILDS, Seed, seedAntagonists, workspacesOf } from "./fixtures.ts";
-import { databasePerTest, makeDeps, runCycles } from "./reconcilerHarness.ts";
+import { databasePerTest, makeDeps, runCycles, whenStatementActive } from "./reconcilerHarness.ts";
 
 const fresh = databasePerTest();
+/** The shipped Create's name line: pg_stat_activity shows only the first 1 kB of its text. */
+const CREATE = "-- name: CreatePrebuilds ";
 
 async function pendingJobIds(db: TestDatabase): Promise<string[]> {
   const r = await db.pool.query(
@@ -105,8 +108,11 @@ describe("the reconciliation cycle", () => {
     const deps = makeDeps(db.pool, {
       onStatement: (text) => {
         statements.push(text);
-        // Abort while the INSERT chain is running on the server.
-        if (text.includes("INSERT INTO workspaces")) setTimeout(() => controller.abort(), 100);
+        // Abort once the INSERT chain runs on the server (not merely sent: a cancel that
+        // arrived first would cancel nothing, and the INSERT would commit).
+        if (text.includes(CREATE)) {
+          void whenStatementActive(db.pool, CREATE).then(() => controller.abort());
+        }
       },
     });
     await expect(reconcileOnce(deps, { signal: controller.signal })).rejects.toBeInstanceOf(
@@ -124,7 +130,7 @@ describe("the reconciliation cycle", () => {
     expect(createdFor(await workspacesOf(db.pool, t.templateId), preset)).toHaveLength(5);
   });
 
-  it("interrupting the Effect mid-cycle rolls back before the interruption completes", async () => {
+  it("interrupting the daemon's fiber mid-cycle rolls back before the interruption completes", async () => {
     const { db, seed } = await fresh();
     const t = await seed.template();
     await seed.preset(t.versionId, { desired: 3 });
@@ -134,17 +140,19 @@ describe("the reconciliation cycle", () => {
       CREATE FUNCTION slow_build() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN PERFORM pg_sleep(0.3); RETURN NEW; END $$;
       CREATE TRIGGER slow_build BEFORE INSERT ON workspace_builds FOR EACH ROW EXECUTE FUNCTION slow_build();`);
-    let writing!: () => void;
-    const inFlight = new Promise<void>((resolve) => {
-      writing = resolve;
-    });
-    const deps = makeDeps(db.pool, {
-      onStatement: (text) => {
-        if (text.includes("INSERT INTO workspaces")) writing();
-      },
-    });
-    const fiber = Effect.runFork(reconcileCycle(deps));
-    await inFlight;
+    const deps = makeDeps(db.pool);
+    // The daemon's bridge: interrupting its fiber aborts the cycle and waits for it to unwind.
+    const fiber = Effect.runFork(
+      abortable(
+        (signal) =>
+          reconcileOnce(deps, { signal }).then(
+            () => undefined,
+            () => undefined,
+          ),
+        10_000,
+      ),
+    );
+    await whenStatementActive(db.pool, CREATE);
     await Effect.runPromise(Fiber.interrupt(fiber));
     // By now every transaction has ended: nothing committed, no connection still busy.
     expect(db.pool.totalCount - db.pool.idleCount).toBe(0);
@@ -212,7 +220,7 @@ describe("the dry run and the switches the CLI uses", () => {
     expect((await getPrebuildsSettingsFrom(db.pool)).reconciliationPaused).toBe(true);
     expect((await planNextCycle({ pool: db.pool })).paused).toBe(true);
     await setReconciliationPaused(db.pool, false);
-    const report = await Effect.runPromise(reconcileCycle(makeDeps(db.pool)));
+    const report = await reconcileOnce(makeDeps(db.pool));
     expect(report.effects).toMatchObject({ created: 3, deleted: 1 });
   });
 });

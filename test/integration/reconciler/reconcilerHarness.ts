@@ -60,3 +60,28 @@ export function databasePerTest(): () => Promise<{ db: TestDatabase; seed: Seed 
     return { db, seed: new Seed(db.pool) };
   };
 }
+
+/**
+ * Resolves once a statement whose text contains `fragment` runs on the server (state active in
+ * pg_stat_activity of this database). Interrupting before that point would race the statement's
+ * arrival: a pg_cancel_backend that lands first cancels nothing.
+ */
+export async function whenStatementActive(
+  pool: pg.Pool,
+  fragment: string,
+  timeoutMs = 20_000,
+): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const r = await pool.query<{ pid: number }>(
+      `SELECT pid FROM pg_stat_activity
+       WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()
+         AND position($1 in query) > 0`,
+      [fragment],
+    );
+    const pid = r.rows[0]?.pid;
+    if (pid !== undefined) return pid;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`no statement containing ${JSON.stringify(fragment)} became active`);
+}

@@ -1,0 +1,109 @@
+// The one step that reads what a cycle decides from: open the read-only REPEATABLE READ
+// transaction, (for the cycle) take the advisory lock, read the pause setting, snapshot, plan.
+// Shared by the cycle (reconcileOnce.ts), the dry run (planNextCycle.ts) and the metrics sampler
+// (src/daemon/stateSampler.ts), so all three see the same inputs the same way.
+import type { Database } from "../db/pool.ts";
+import { withTransaction } from "../db/transaction.ts";
+import { withSpan } from "../observe/tracing.ts";
+import { type PlannedPreset, planAll } from "../plan/index.ts";
+import { type PrebuildsSettings, readPrebuildsSettings } from "../snapshot/settings.ts";
+import { type Snapshot, takeSnapshot } from "../snapshot/takeSnapshot.ts";
+import { tryAcquireReconciliationLock } from "./lock.ts";
+import type { ReconcilerOptions } from "./options.ts";
+
+export interface InputsRequest {
+  readonly options: Pick<
+    ReconcilerOptions,
+    "backoffInterval" | "backoffLookback" | "failureHardLimit" | "now"
+  >;
+  /** Take the reconciliation lock first (the cycle); a lost race reads nothing more. */
+  readonly lock?: boolean;
+  /** Stop after the settings when reconciliation is paused (the cycle reads no snapshot then). */
+  readonly stopWhenPaused?: boolean;
+  /** Plan for this instant instead of the clock (`plan --at`). */
+  readonly at?: Date;
+  /** Read inactive presets with nothing to do too (`plan` lists every preset). */
+  readonly everyPreset?: boolean;
+  /** Aborting rolls the read transaction back (and ends whatever `use` is doing with it). */
+  readonly signal?: AbortSignal | undefined;
+  /** The read transaction's session ended or errored while open: with `lock`, the lock is gone. */
+  readonly onSessionLost?: (error: Error) => void;
+}
+
+/** What one read found. "read" carries the plan of every preset in the snapshot. */
+export type CycleInputs =
+  | { readonly kind: "lock_not_acquired" }
+  | { readonly kind: "paused"; readonly settings: PrebuildsSettings }
+  | {
+      readonly kind: "read";
+      readonly settings: PrebuildsSettings;
+      /** The instant planned for. */
+      readonly at: Date;
+      readonly snapshot: Snapshot;
+      readonly planned: readonly PlannedPreset[];
+      /** Bad data found by the snapshot and the planner, one sentence each naming its row. */
+      readonly warnings: readonly string[];
+    };
+
+/**
+ * Reads a cycle's inputs in one read-only REPEATABLE READ transaction and calls `use` with them
+ * while that transaction (and, with `lock`, the advisory lock) is still held; the transaction ends
+ * when `use` settles. Rejects with AbortedError when `signal` aborts.
+ */
+export function withCycleInputs<A>(
+  db: Database,
+  request: InputsRequest,
+  use: (inputs: CycleInputs) => Promise<A>,
+): Promise<A> {
+  return withTransaction(
+    db,
+    {
+      isolation: "repeatable read",
+      readOnly: true,
+      signal: request.signal,
+      onSessionLost: request.onSessionLost,
+    },
+    async (client) => {
+      if (request.lock && !(await tryAcquireReconciliationLock(client))) {
+        return use({ kind: "lock_not_acquired" });
+      }
+      const settings = await readPrebuildsSettings(client);
+      if (request.stopWhenPaused && settings.reconciliationPaused) {
+        return use({ kind: "paused", settings });
+      }
+      const { options } = request;
+      const at = request.at ?? options.now();
+      const snapshot = await withSpan("prebuilds.snapshot", {}, async (setAttributes) => {
+        const s = await takeSnapshot(client, {
+          now: at,
+          backoffLookback: options.backoffLookback,
+          failureHardLimit: options.failureHardLimit,
+          everyPreset: request.everyPreset ?? false,
+        });
+        setAttributes({
+          "prebuilds.presets": s.presets.length,
+          "prebuilds.running": s.running.length,
+          "prebuilds.pending_non_active": s.pendingNonActive.length,
+          "prebuilds.backoffs": s.backoffs.length,
+          "prebuilds.hard_limited": s.hardLimitedPresetIds.size,
+        });
+        return s;
+      });
+      const planned = planAll(snapshot, at, { backoffInterval: options.backoffInterval });
+      const warnings = [...snapshot.problems, ...planned.flatMap((p) => p.plan.warnings)];
+      return use({ kind: "read", settings, at, snapshot, planned, warnings });
+    },
+  );
+}
+
+/** The inputs alone, the transaction ended (the dry run and the metrics sampler). */
+export function readCycleInputs(
+  db: Database,
+  request: Omit<InputsRequest, "lock" | "stopWhenPaused" | "onSessionLost">,
+): Promise<Extract<CycleInputs, { kind: "read" }>> {
+  return withCycleInputs(db, request, async (inputs) => {
+    if (inputs.kind !== "read")
+      throw new Error(`unreachable: ${inputs.kind} without lock or pause`);
+    return inputs;
+  });
+}
