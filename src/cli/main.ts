@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // prebuildsd's entry point: parses the command line, runs the command, and turns its outcome into
 // the exit code (0 ok, 1 runtime failure, 2 bad configuration or usage).
+// First: `run` catches SIGTERM from here on, while the rest of the program loads.
+import "../daemon/earlyShutdown.ts";
 import { CommanderError } from "commander";
 import { ConfigError } from "../config/configError.ts";
 import { registerDatabaseSecrets } from "../config/secrets.ts";

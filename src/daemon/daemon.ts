@@ -15,7 +15,7 @@ import { startTracing } from "../observe/otel.ts";
 import { abortable } from "./abortable.ts";
 import { type DatabaseHandle, openDatabase } from "./database.ts";
 import { CYCLE_SETTLE_TIMEOUT_MS, type Cycle, reconcileLoop } from "./reconcileLoop.ts";
-import { listenForShutdown } from "./signals.ts";
+import { listenForShutdown, shutdownRequested } from "./signals.ts";
 import { sampleState } from "./stateSampler.ts";
 
 /** Builds the cycle the loop runs; it must catch and count its own failures. */
@@ -109,6 +109,8 @@ export function daemonProgram(options: DaemonOptions): Effect.Effect<void, Error
   return Effect.scoped(
     Effect.gen(function* () {
       const shutdownSignal = listenForShutdown(logger, options.forceExitAfterMs ?? 15_000);
+      // A signal while the program was still loading: nothing has started, so nothing to stop.
+      if (shutdownRequested()) return;
       yield* Effect.acquireRelease(
         Effect.promise(() => startTracing(config.otlpEndpoint, options.version, logger)),
         (tracing) => Effect.promise(() => tracing.shutdown()),

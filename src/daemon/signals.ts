@@ -2,10 +2,19 @@
 // a stop that overruns its deadline, exits at once (a supervisor's patience is finite).
 import { Effect } from "effect";
 import type { Logger } from "../observe/logger.ts";
+import { takeEarlyShutdownSignal } from "./earlyShutdown.ts";
 
 const SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const;
 export type ShutdownSignal = (typeof SIGNALS)[number];
 const DUPLICATE_WINDOW_MS = 1000;
+
+// Signals are process-wide, and so is whether one arrived.
+let requested = false;
+
+/** True once a shutdown signal has arrived (from the very start of `run`: earlyShutdown.ts). */
+export function shutdownRequested(): boolean {
+  return requested;
+}
 
 /**
  * Installs the handlers now (so a signal during start-up is not lost and does not kill the process
@@ -27,6 +36,7 @@ export function listenForShutdown(
       process.exit(130);
     }
     received = signal;
+    requested = true;
     receivedAt = Date.now();
     logger.info({ signal }, "stopping: finishing or abandoning the current cycle");
     setTimeout(() => {
@@ -37,6 +47,8 @@ export function listenForShutdown(
   };
   // Listeners stay installed until exit so that a second signal still forces the exit.
   for (const signal of SIGNALS) process.on(signal, onSignal);
+  const early = takeEarlyShutdownSignal();
+  if (early !== null) onSignal(early);
   return Effect.callback<ShutdownSignal>((resume) => {
     if (received !== null) resume(Effect.succeed(received));
     else notify = (signal) => resume(Effect.succeed(signal));

@@ -23,10 +23,21 @@ export interface ReplicaScenarioOptions {
   readonly presets?: Readonly<Record<string, number>>;
   readonly provisionerWorkers?: number;
   readonly jobDurationMs?: number;
+  /**
+   * A fault injected every `faultEveryMs` (issue #11): "terminate-lock-holder" ends the session
+   * holding the reconciliation lock (pg_terminate_backend); "kill-replica" SIGKILLs the replica
+   * holding the lock while its Create runs on the server, and starts a replacement.
+   */
+  readonly fault?: "terminate-lock-holder" | "kill-replica";
+  readonly faultEveryMs?: number;
 }
 
 export interface ReplicaFindings {
   readonly replicas: number;
+  /** Faults actually injected (a terminated lock session, a killed replica). */
+  readonly faults: number;
+  /** Replicas SIGKILLed by the fault (their exit codes and cycles are not in `cycles`). */
+  readonly killed: number;
   readonly durationMs: number;
   readonly promotions: number;
   readonly samples: number;
@@ -127,17 +138,45 @@ export async function runReplicaScenario(
   });
   await provisioner.start();
 
-  const daemons = Array.from({ length: options.replicas }, () =>
+  const start = () =>
     startDaemon(["run", "--http-address", "127.0.0.1:0"], {
       DATABASE_URL: options.url,
       PREBUILDS_LOG_LEVEL: "info",
       PREBUILDS_RECONCILIATION_INTERVAL: options.interval,
       PREBUILDS_METRICS_REFRESH_INTERVAL: "1h",
-    }),
-  );
+    });
+  // Contention, forced: the scenario holds the reconciliation lock until every replica has lost
+  // the race at least once, so "others lose the lock" never depends on timing.
+  const contender = await pool.connect();
+  let contending = true;
+  const stopContending = async () => {
+    if (!contending) return;
+    contending = false;
+    await contender.query("SELECT pg_advisory_unlock(7)").catch(() => {});
+    contender.release();
+  };
+  await contender.query("SELECT pg_advisory_lock(7)");
+  const daemons: Daemon[] = Array.from({ length: options.replicas }, start);
   const bases: (string | undefined)[] = [];
+  const killed: Daemon[] = [];
+  let faults = 0;
   try {
     for (const d of daemons) bases.push(await waitForAddress(d));
+    try {
+      for (const [i, d] of daemons.entries()) {
+        const deadline = Date.now() + 30_000;
+        while (Date.now() < deadline) {
+          const body = await scrape(d, bases[i]);
+          const lost = metric(body, "prebuildsd_reconciliation_cycles_total", {
+            outcome: "not_leader",
+          });
+          if (lost >= 1) break;
+          await sleep(50);
+        }
+      }
+    } finally {
+      await stopContending();
+    }
 
     let samples = 0;
     let maxLockHolders = 0;
@@ -183,6 +222,45 @@ export async function runReplicaScenario(
     })();
 
     const deadline = Date.now() + options.durationMs;
+    let injecting = options.fault !== undefined;
+    const injector = (async () => {
+      while (injecting && Date.now() < deadline) {
+        await sleep(options.faultEveryMs ?? 3000);
+        if (!injecting) break;
+        if (options.fault === "terminate-lock-holder") {
+          const r = await pool.query<{ ok: boolean }>(
+            `SELECT pg_terminate_backend(l.pid) AS ok FROM pg_locks l
+             JOIN pg_database d ON d.oid = l.database
+             WHERE l.locktype = 'advisory' AND l.objid = 7 AND l.granted
+               AND d.datname = current_database()`,
+          );
+          if (r.rows.some((row) => row.ok)) faults++;
+        } else if (options.fault === "kill-replica") {
+          // Wait for a Create running on the server, then kill the replica holding the lock.
+          const until = Date.now() + 5000;
+          while (Date.now() < until) {
+            const active = await pool.query(
+              `SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+               AND state = 'active' AND query LIKE '-- name: CreatePrebuilds %'`,
+            );
+            if ((active.rowCount ?? 0) === 0) {
+              await sleep(20);
+              continue;
+            }
+            const i = await leaderIndex(daemons, bases);
+            if (i === undefined) break;
+            const victim = daemons[i] as Daemon;
+            victim.child.kill("SIGKILL");
+            killed.push(victim);
+            faults++;
+            const replacement = start();
+            daemons[i] = replacement;
+            bases[i] = await waitForAddress(replacement);
+            break;
+          }
+        }
+      }
+    })();
     while (Date.now() + options.promoteEveryMs <= deadline) {
       await sleep(options.promoteEveryMs);
       const versionId = randomUUID();
@@ -195,6 +273,8 @@ export async function runReplicaScenario(
       promotions++;
     }
     await sleep(Math.max(0, deadline - Date.now()));
+    injecting = false;
+    await injector;
 
     // Settle: the last version filled and built, every older one emptied.
     const settleBy = Date.now() + 30_000;
@@ -220,6 +300,8 @@ export async function runReplicaScenario(
     const counters = provisioner.counters();
     return {
       replicas: options.replicas,
+      faults,
+      killed: killed.length,
       durationMs: options.durationMs,
       promotions,
       samples,
@@ -250,11 +332,22 @@ export async function runReplicaScenario(
       provisionerJobs: { succeeded: counters.total.succeeded, failed: counters.total.failed },
     };
   } finally {
-    for (const d of daemons) {
+    await stopContending();
+    for (const d of [...daemons, ...killed]) {
       if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill("SIGKILL");
     }
     await provisioner.stop({ abandon: true });
   }
+}
+
+/** The replica whose metrics say it holds the reconciliation lock now, if any. */
+async function leaderIndex(
+  daemons: readonly Daemon[],
+  bases: readonly (string | undefined)[],
+): Promise<number | undefined> {
+  const bodies = await Promise.all(daemons.map((d, i) => scrape(d, bases[i])));
+  const i = bodies.findIndex((b) => metric(b, "prebuildsd_reconciliation_lock_held") === 1);
+  return i === -1 ? undefined : i;
 }
 
 /** The listening address, from the daemon's start-up log line. */
