@@ -16,7 +16,12 @@ function isDaemon(argv: readonly string[]): boolean {
   return argv.slice(2).find((a) => !a.startsWith("-")) === "run";
 }
 
-if (isDaemon(process.argv)) for (const signal of SIGNALS) process.on(signal, remember);
+if (isDaemon(process.argv)) {
+  for (const signal of SIGNALS) process.on(signal, remember);
+  // `ps` shows what this process is; set once the handlers are in place, so that it also marks
+  // the moment from which a shutdown signal is caught.
+  process.title = "prebuildsd run";
+}
 
 /**
  * Stops catching early and returns the signal received before the daemon's own handlers were
