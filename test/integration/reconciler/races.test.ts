@@ -123,7 +123,7 @@ describe("races", () => {
       `acquire vs CancelPending: ${outcomes.acquired} jobs acquired first, ${outcomes.canceled} canceled first`,
     );
     expect(outcomes.acquired + outcomes.canceled).toBe(ITERATIONS * 4);
-  });
+  }, 180_000); // 200 iterations: minutes on a loaded 2-core machine
 
   it(`a claim racing a delete never deletes a claimed workspace (${ITERATIONS}×, three claim styles)`, async () => {
     const seed = new Seed(db.pool);
@@ -290,5 +290,5 @@ describe("races", () => {
       `claim vs delete: claim won ${outcomes.claimWon} (${JSON.stringify(variants)}), delete won ${outcomes.deleteWon} (claims lost by unique violation ${outcomes.claimLostUnique}, by deadlock ${outcomes.claimLostDeadlock})`,
     );
     expect(outcomes.claimWon + outcomes.deleteWon).toBe(ITERATIONS);
-  });
+  }, 180_000); // 200 iterations: minutes on a loaded 2-core machine
 });
