@@ -157,11 +157,21 @@ describe.skipIf(prometheusBinary === null)("a real Prometheus scraping the daemo
       'coderd_prebuilt_workspaces_desired{template_name="dev-environment",preset_name="small"}',
     );
     expect(desired.map((s) => s.value[1])).toEqual(["4"]);
-    const pending = await prometheus.query(
-      'prebuildsd_provisioner_jobs{status="pending",initiator="prebuilds"}',
-    );
     // The first cycle queued v1's pools (small 4, large 3; the claimed prebuild is alice's now)
     // and nothing for the hard-limited or invalid preset; no provisioner runs, so all still wait.
+    // (Waited for: the sampler may have refreshed just before that cycle's writes.)
+    const pending = await eventually(
+      "the queued jobs in the sample",
+      async () => {
+        const samples = await prometheus.query(
+          'prebuildsd_provisioner_jobs{status="pending",initiator="prebuilds"}',
+        );
+        return samples[0]?.value[1] === "7" ? samples : undefined;
+      },
+      30_000,
+    ).catch(() =>
+      prometheus.query('prebuildsd_provisioner_jobs{status="pending",initiator="prebuilds"}'),
+    );
     expect(pending.map((s) => s.value[1])).toEqual(["7"]);
   });
 
