@@ -4,7 +4,7 @@
 // concurrent claims never get the same workspace.
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { claimPrebuiltWorkspace } from "../../src/db/sql/queue_sql.ts";
+import { claimPrebuiltWorkspace, claimPrebuiltWorkspaceQuery } from "../../src/db/sql/queue_sql.ts";
 import {
   type SeededTemplate,
   seedPrebuild,
@@ -153,6 +153,43 @@ describe("ClaimPrebuiltWorkspace", () => {
         [won],
       );
       expect(owners.rows[0]?.n).toBe(3);
+    }
+  });
+  it("finds its candidate through the template's unclaimed prebuilds, not every prebuild", async () => {
+    // Issue #16: 40 other templates' pools around the preset's own; the claim must read the
+    // preset's template pool from workspaces_unclaimed_prebuilds_idx and lock a handful of rows.
+    const s = await scenario();
+    for (let i = 0; i < 40; i++) {
+      const other = await seedTemplate(db.pool, { versions: 1 });
+      const otherPreset = await seedPreset(db.pool, { versionId: other.activeVersionId });
+      for (let k = 0; k < 3; k++)
+        await seedPrebuild(db.pool, { template: other, presetId: otherPreset });
+    }
+    const mine = await seedPrebuild(db.pool, { template: s.template, presetId: s.preset });
+    await db.pool.query("ANALYZE");
+    const client = await db.pool.connect();
+    try {
+      await client.query("BEGIN");
+      const args = [user, "explained", new Date(), null, null, null, s.preset];
+      const { rows } = await client.query(
+        `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${claimPrebuiltWorkspaceQuery}`,
+        args,
+      );
+      const nodes: { "Index Name"?: string; "Actual Rows"?: number; "Actual Loops"?: number }[] =
+        [];
+      const walk = (node: Record<string, unknown>) => {
+        nodes.push(node);
+        for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) walk(child);
+      };
+      walk(rows[0]["QUERY PLAN"][0].Plan);
+      const byIndex = nodes.filter((n) => n["Index Name"] === "workspaces_unclaimed_prebuilds_idx");
+      expect(byIndex.length).toBe(1);
+      // 121 unclaimed prebuilds exist; the claim reads its own template's (one here).
+      expect((byIndex[0]?.["Actual Rows"] ?? 0) * (byIndex[0]?.["Actual Loops"] ?? 0)).toBe(1);
+      await client.query("ROLLBACK");
+      expect((await claim(s.preset))?.id).toBe(mine.workspaceId);
+    } finally {
+      client.release();
     }
   });
 });

@@ -252,19 +252,45 @@ export async function upsertProvisionerDaemon(client: Client, args: UpsertProvis
 export const claimPrebuiltWorkspaceQuery = `-- name: ClaimPrebuiltWorkspace :one
 WITH claimable AS MATERIALIZED (
   SELECT candidate.id
-  FROM workspace_prebuilds p
-  JOIN workspace_latest_builds b ON b.workspace_id = p.id
-  JOIN templates t ON t.id = p.template_id
-  JOIN workspaces candidate ON candidate.id = p.id
-  WHERE b.transition = 'start'::workspace_transition
-    AND b.job_status = 'succeeded'::provisioner_job_status
-    AND b.template_version_id = t.active_version_id
-    AND p.current_preset_id = $7::uuid
-    AND p.ready
+  FROM template_version_presets tvp
+  JOIN template_versions tv ON tv.id = tvp.template_version_id
+  JOIN templates t ON t.id = tv.template_id
+  JOIN workspaces candidate ON candidate.template_id = t.id
+  CROSS JOIN LATERAL (
+    SELECT wb.template_version_id, wb.transition, wb.job_id, wb.template_version_preset_id
+    FROM workspace_builds wb
+    WHERE wb.workspace_id = candidate.id
+    ORDER BY wb.build_number DESC
+    LIMIT 1
+  ) lb
+  JOIN provisioner_jobs pj ON pj.id = lb.job_id
+  WHERE tvp.id = $7::uuid
     AND NOT t.deleted
     AND candidate.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
     AND NOT candidate.deleted
     AND candidate.deleting_at IS NULL
+    AND lb.transition = 'start'::workspace_transition
+    AND pj.job_status = 'succeeded'::provisioner_job_status
+    AND lb.template_version_id = t.active_version_id
+    AND COALESCE(
+      lb.template_version_preset_id,
+      (
+        SELECT older.template_version_preset_id
+        FROM workspace_builds older
+        WHERE older.workspace_id = candidate.id AND older.template_version_preset_id IS NOT NULL
+        ORDER BY older.build_number DESC
+        LIMIT 1
+      )
+    ) = $7::uuid
+    AND COALESCE(
+      (
+        SELECT bool_and(wa.lifecycle_state = 'ready')
+        FROM workspace_resources wr
+        JOIN workspace_agents wa ON wa.resource_id = wr.id
+        WHERE wr.job_id = lb.job_id AND NOT wa.deleted AND wa.parent_id IS NULL
+      ),
+      false
+    )
   LIMIT 1
   FOR UPDATE OF candidate SKIP LOCKED
 )

@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { claimPrebuiltWorkspace } from "../../../src/db/sql/queue_sql.ts";
 import { reconcileOnce } from "../../../src/reconciler/reconcileOnce.ts";
 import { freshDatabase, type TestDatabase } from "../../harness/freshDatabase.ts";
 import { PREBUILDS, Seed } from "./fixtures.ts";
@@ -132,18 +133,35 @@ describe("races", () => {
     const outcomes = { claimWon: 0, deleteWon: 0, claimLostDeadlock: 0, claimLostUnique: 0 };
     const variants = { guarded: 0, snapshotBuildNumber: 0, buildFirst: 0 };
 
-    // The platform's claim (queries/queue.sql): lock an eligible prebuild (SKIP LOCKED), re-state
-    // the guards on the locked row, hand it over, then build it. `guardDeletingAt` re-states
-    // deleting_at IS NULL, so a delete committed after the claim's snapshot is noticed on the row
-    // lock; without it, the claim build's number comes from the claim's own snapshot, so the
-    // unique (workspace_id, build_number) decides (the reference's guard).
+    // The platform's claim: lock an eligible prebuild (SKIP LOCKED), re-state the guards on the
+    // locked row, hand it over, then build it. `guardDeletingAt` runs the shipped query
+    // (queries/queue.sql ClaimPrebuiltWorkspace), whose deleting_at IS NULL re-check notices a
+    // delete committed after the claim's snapshot on the row lock; without it, the claim build's
+    // number comes from the claim's own snapshot, so the unique (workspace_id, build_number)
+    // decides (the reference's guard).
     const claimLockFirst = async (
       templateId: string,
+      presetId: string,
       guardDeletingAt: boolean,
     ): Promise<string | null> => {
       const client = await db.pool.connect();
       try {
         await client.query("BEGIN");
+        if (guardDeletingAt) {
+          // The shipped claim (ClaimPrebuiltWorkspace), then the claim build after the latest.
+          const claimed = await claimPrebuiltWorkspace(client, {
+            newUserId: userId,
+            newName: `claimed-${randomUUID().slice(0, 8)}`,
+            now: new Date(),
+            autostartSchedule: null,
+            nextStartAt: null,
+            ttl: null,
+            presetId,
+          });
+          if (claimed !== null) await insertClaimBuild(client, claimed.id, null);
+          await client.query("COMMIT");
+          return claimed?.id ?? null;
+        }
         const r = await client.query(
           `WITH claimable AS MATERIALIZED (
              SELECT w.id, lb.build_number FROM workspaces w
@@ -250,7 +268,7 @@ describe("races", () => {
           // Staggered across the cycle: before its snapshot, around its delete, after it.
           await sleep((Math.floor(i / 3) * 7) % 41);
           if (variant === "buildFirst") return claimBuildFirst(p.workspaceId);
-          return claimLockFirst(t.templateId, variant === "guarded");
+          return claimLockFirst(t.templateId, preset, variant === "guarded");
         })(),
       ]);
       expect(report.failures).toBe(0);
