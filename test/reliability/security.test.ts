@@ -131,6 +131,9 @@ describe("the prebuildsd_runtime role", () => {
     expect(tables.rows.map((r) => r.grant)).toEqual([
       "organizations:SELECT",
       "pgmigrations:SELECT",
+      "prebuild_dirty_presets:DELETE,INSERT,SELECT",
+      "prebuild_preset_wakeups:DELETE,INSERT,SELECT",
+      "prebuild_reconciler_state:SELECT",
       "prebuild_reconciliation_runs:DELETE,INSERT,SELECT",
       "provisioner_daemons:SELECT",
       "provisioner_jobs:INSERT,SELECT",
@@ -155,6 +158,8 @@ describe("the prebuildsd_runtime role", () => {
       WHERE grantee = 'prebuildsd_runtime' AND privilege_type = 'UPDATE'
       ORDER BY 1`);
     expect(columns.rows.map((r) => r.grant)).toEqual([
+      "prebuild_preset_wakeups.due_at",
+      "prebuild_reconciler_state.last_full_resync_at",
       "provisioner_jobs.cancel_detail",
       "provisioner_jobs.canceled_at",
       "provisioner_jobs.completed_at",

@@ -335,7 +335,7 @@ CREATE TRIGGER prebuild_track_delete AFTER DELETE ON template_version_parameters
 CREATE TRIGGER prebuild_track_change AFTER INSERT OR UPDATE OR DELETE ON site_configs
   FOR EACH STATEMENT EXECUTE FUNCTION prebuild_track_site_configs();
 
--- The runtime role's list, as 0040 defines it, plus change tracking.
+-- The runtime role's list, as 0041 defines it, plus change tracking.
 CREATE OR REPLACE FUNCTION prebuildsd_grant_runtime_privileges() RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -355,8 +355,9 @@ DECLARE
     -- Delete and orphan delete lock the workspace (FOR UPDATE) and stamp deleting_at; an orphan
     -- delete with no live provisioner marks it deleted.
     'UPDATE (deleted, deleting_at, updated_at) ON workspaces',
-    -- CancelPending cancels a pending job.
-    'UPDATE (canceled_at, completed_at) ON provisioner_jobs',
+    -- CancelPending and `prebuildsd cancel` cancel a job; hung-job recovery fails or completes
+    -- one (issue #12).
+    'UPDATE (canceled_at, completed_at, updated_at, error, cancel_detail) ON provisioner_jobs',
     -- Hard limit / validation failure on first detection; `invalidate`.
     'UPDATE (prebuild_status, last_invalidated_at) ON template_version_presets',
     -- `promote`; the create transaction also locks the template row FOR SHARE, which needs an
@@ -371,8 +372,8 @@ DECLARE
     -- those whose actions failed), keeps each preset's next wake-up, and when it last resynced.
     'SELECT, INSERT, DELETE ON prebuild_dirty_presets',
     'USAGE ON SEQUENCE prebuild_dirty_presets_id_seq',
-    'SELECT, INSERT, UPDATE, DELETE ON prebuild_preset_wakeups',
-    'SELECT, UPDATE ON prebuild_reconciler_state'
+    'SELECT, INSERT, DELETE, UPDATE (due_at) ON prebuild_preset_wakeups',
+    'SELECT, UPDATE (last_full_resync_at) ON prebuild_reconciler_state'
   ];
   g text;
 BEGIN
