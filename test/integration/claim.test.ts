@@ -179,7 +179,8 @@ describe("ClaimPrebuiltWorkspace", () => {
         [];
       const walk = (node: Record<string, unknown>) => {
         nodes.push(node);
-        for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) walk(child);
+        for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? [])
+          walk(child);
       };
       walk(rows[0]["QUERY PLAN"][0].Plan);
       const byIndex = nodes.filter((n) => n["Index Name"] === "workspaces_unclaimed_prebuilds_idx");
