@@ -2,6 +2,10 @@
 -- READ transaction that holds the reconciliation lock. Each reads every preset at once, so a cycle
 -- costs the same number of round trips for 10 presets as for 30,000. src/snapshot/takeSnapshot.ts
 -- runs them in an order where the preset list can be limited to presets with something to do.
+-- Incremental cycles (issue #16) run the same six reads for a subset of presets: @only_presets
+-- with the preset ids in @preset_ids. The driver sends every statement unnamed, so PostgreSQL plans
+-- it with the parameters' values and folds the unused branch away: a full read plans as before,
+-- a subset read starts from the presets' indexes.
 -- 'c42fdf75-3097-471c-8c33-fb52454d81c0' is the prebuilds system user (src/prebuildsUser.ts), as
 -- in the schema's views.
 
@@ -9,13 +13,14 @@
 -- The presets that want prebuilds and that a cycle can act on or report: every preset of a
 -- template's active version (unless the template is deleted; deprecated ones stay for the metrics),
 -- and any other preset that still has a running prebuild or a pending first build to clean up.
--- @keep_preset_ids are those: the current_preset_id of GetRunningPrebuiltWorkspaces and the
+-- @preset_ids are those: the current_preset_id of GetRunningPrebuiltWorkspaces and the
 -- preset_id of CountPendingNonActivePrebuilds, read earlier in the same REPEATABLE READ
 -- transaction. Every preset left out is one the planner would skip (canSkip): inactive, nothing
 -- running or expired, nothing pending, and no backoff (only active presets back off). At fleet L
 -- that is 27,000 of 30,000 rows not read, decoded nor planned. Passing the ids costs no round trip;
 -- an EXISTS per preset probed every historical build of every old preset (0.5 s at fleet L).
 -- @every_preset reads them all anyway: `plan` lists every preset, those needing nothing included.
+-- @only_presets reads just the presets in @preset_ids, active or not (an incremental cycle).
 -- Unordered: sorting the text columns spilled to disk at 30,000 rows; `plan` sorts for display.
 SELECT
   t.id AS template_id,
@@ -45,9 +50,11 @@ JOIN templates t ON t.id = tv.template_id
 JOIN organizations o ON o.id = t.organization_id
 WHERE tvp.desired_instances IS NOT NULL
   AND (
-    (tv.id = t.active_version_id AND NOT t.deleted)
-    OR tvp.id = ANY(@keep_preset_ids::uuid[])
-    OR @every_preset::boolean
+    (
+      NOT @only_presets::boolean
+      AND ((tv.id = t.active_version_id AND NOT t.deleted) OR @every_preset::boolean)
+    )
+    OR tvp.id = ANY(@preset_ids::uuid[])
   );
 
 -- name: GetActivePresetPrebuildSchedules :many
@@ -65,6 +72,7 @@ JOIN templates t ON t.id = tv.template_id AND t.active_version_id = tv.id
 WHERE tvp.desired_instances IS NOT NULL
   AND NOT t.deleted
   AND t.deprecated = ''
+  AND (NOT @only_presets::boolean OR s.preset_id = ANY(@preset_ids::uuid[]))
 ORDER BY s.preset_id, s.id;
 
 -- name: GetRunningPrebuiltWorkspaces :many
@@ -73,7 +81,8 @@ ORDER BY s.preset_id, s.id;
 -- has one (it is a start build), else the older one looked up. ready needs every non-deleted
 -- top-level agent of the latest build ready (no agents: not ready). "Latest" is "no newer build"
 -- (an anti-join PostgreSQL runs as one hash join) rather than a per-workspace LIMIT 1 lookup:
--- 1.3 s → 0.3 s at fleet L.
+-- 1.3 s → 0.3 s at fleet L. @only_presets: only workspaces with a build of a preset in @preset_ids
+-- (through the builds' preset index; other presets' rows that come along are harmless).
 SELECT
   w.id AS workspace_id,
   w.name::text AS workspace_name,
@@ -115,6 +124,14 @@ WHERE w.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
     FROM workspace_builds newer
     WHERE newer.workspace_id = lb.workspace_id AND newer.build_number > lb.build_number
   )
+  AND (
+    NOT @only_presets::boolean
+    OR w.id IN (
+      SELECT pb.workspace_id
+      FROM workspace_builds pb
+      WHERE pb.template_version_preset_id = ANY(@preset_ids::uuid[])
+    )
+  )
 ORDER BY w.id;
 
 -- name: CountInProgressPrebuilds :many
@@ -140,6 +157,7 @@ WHERE pj.job_status IN ('pending', 'running')
     FROM workspace_builds newer
     WHERE newer.workspace_id = wb.workspace_id AND newer.build_number > wb.build_number
   )
+  AND (NOT @only_presets::boolean OR wb.template_version_preset_id = ANY(@preset_ids::uuid[]))
 GROUP BY t.id, wb.template_version_id, wb.transition, wb.template_version_preset_id
 ORDER BY t.id, wb.template_version_id, wb.transition, wb.template_version_preset_id;
 
@@ -164,6 +182,7 @@ WHERE pj.started_at IS NULL
   AND wb.transition = 'start'
   AND wb.template_version_preset_id IS NOT NULL
   AND (wb.template_version_id <> t.active_version_id OR t.deleted OR t.deprecated <> '')
+  AND (NOT @only_presets::boolean OR wb.template_version_preset_id = ANY(@preset_ids::uuid[]))
 GROUP BY wb.template_version_preset_id
 ORDER BY wb.template_version_preset_id;
 
@@ -171,7 +190,8 @@ ORDER BY wb.template_version_preset_id;
 -- Backoff and hard limit in one statement (one round trip, the latest builds read once).
 -- kind 'backoff' (reference §4.4): any of the desired_instances most recent latest builds of the
 -- preset's unclaimed prebuilds failed within the lookback. num_failed counts every failed latest
--- build in the lookback; the caller waits num_failed × interval after last_build_at. Only
+-- build in the lookback; the caller waits num_failed × interval after last_build_at.
+-- first_failed_at is the oldest of those: when it leaves the lookback the count drops (#16). Only
 -- templates neither deleted nor deprecated (deprecated is our addition: an inactive preset's
 -- deletes and cancels are never held back).
 -- kind 'hard_limit' (reference §4.5): the hard_limit most recent latest builds all failed. A
@@ -200,6 +220,7 @@ WITH latest_builds AS MATERIALIZED (
   WHERE w.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
     AND NOT w.deleted
     AND wb.transition = 'start'
+    AND (NOT @only_presets::boolean OR tvp.id = ANY(@preset_ids::uuid[]))
     AND NOT EXISTS (
       SELECT 1
       FROM workspace_builds newer
@@ -215,7 +236,9 @@ backoff_ranked AS (
     lb.job_status,
     row_number() OVER (PARTITION BY lb.preset_id ORDER BY lb.created_at DESC) AS rn,
     count(*) FILTER (WHERE lb.job_status = 'failed' AND lb.created_at >= @lookback::timestamptz)
-      OVER (PARTITION BY lb.preset_id) AS num_failed
+      OVER (PARTITION BY lb.preset_id) AS num_failed,
+    min(lb.created_at) FILTER (WHERE lb.job_status = 'failed' AND lb.created_at >= @lookback::timestamptz)
+      OVER (PARTITION BY lb.preset_id) AS first_failed_at
   FROM latest_builds lb
   WHERE NOT lb.template_unusable
 ),
@@ -232,19 +255,21 @@ SELECT
   b.template_version_id,
   b.preset_id,
   b.num_failed::integer AS num_failed,
-  max(b.created_at)::timestamptz AS last_build_at
+  max(b.created_at)::timestamptz AS last_build_at,
+  b.first_failed_at::timestamptz AS first_failed_at
 FROM backoff_ranked b
 WHERE b.rn <= b.desired_instances
   AND b.job_status = 'failed'
   AND b.created_at >= @lookback::timestamptz
-GROUP BY b.template_version_id, b.preset_id, b.num_failed
+GROUP BY b.template_version_id, b.preset_id, b.num_failed, b.first_failed_at
 UNION ALL
 SELECT
   'hard_limit'::text AS kind,
   h.template_version_id,
   h.preset_id,
   0::integer AS num_failed,
-  NULL::timestamptz AS last_build_at
+  NULL::timestamptz AS last_build_at,
+  NULL::timestamptz AS first_failed_at
 FROM hard_limit_ranked h
 WHERE h.rn <= @hard_limit::integer
   AND h.job_status = 'failed'

@@ -20,6 +20,11 @@ export {
   schedulesOverlap,
 } from "./desiredInstances.ts";
 export { type ExpiryRule, expiryRule, isExpired, splitExpired } from "./expiry.ts";
+export {
+  nextDecisionChange,
+  SCHEDULE_LOOKAHEAD_HOURS,
+  type WakeOptions,
+} from "./nextDecisionChange.ts";
 export { type PlannedPreset, planAll } from "./planAll.ts";
 export { oldestFirst, type PlanOptions, type PresetPlan, planPreset } from "./planPreset.ts";
 export {

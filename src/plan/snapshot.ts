@@ -66,6 +66,8 @@ export interface BackoffRow {
   readonly presetId: string;
   readonly numFailed: number;
   readonly lastBuildAt: Date;
+  /** The oldest failure counted in num_failed: when it leaves the lookback, the count drops. */
+  readonly firstFailedAt?: Date | null;
 }
 
 export interface GlobalSnapshot {

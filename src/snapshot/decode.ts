@@ -107,6 +107,7 @@ export function toBackoffRow(row: GetPresetFailuresRow): BackoffRow | null {
     presetId: row.presetId,
     numFailed: asNumber(row.numFailed) ?? 0,
     lastBuildAt: row.lastBuildAt,
+    firstFailedAt: row.firstFailedAt,
   };
 }
 

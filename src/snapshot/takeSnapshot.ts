@@ -34,6 +34,12 @@ export interface SnapshotOptions {
   readonly failureHardLimit: number;
   /** Read the inactive presets with nothing to do too (`plan` lists them; a cycle need not). */
   readonly everyPreset?: boolean;
+  /**
+   * Read only these presets (an incremental cycle, issue #16): every one of them that wants
+   * prebuilds, active or not, with its running prebuilds, schedules, jobs and failures. Absent:
+   * every preset that can have something to do.
+   */
+  readonly presetIds?: readonly string[];
 }
 
 /** The snapshot, and bad data found while reading it (one sentence each, naming the row). */
@@ -54,28 +60,35 @@ function present<T>(value: T | null): value is T {
  * unless `everyPreset` asks for them.
  */
 export async function takeSnapshot(client: SqlClient, options: SnapshotOptions): Promise<Snapshot> {
-  const running = (await getRunningPrebuiltWorkspaces(client)).map(toRunningPrebuild);
-  const pendingNonActive = (await countPendingNonActivePrebuilds(client))
+  const only = options.presetIds !== undefined;
+  const subset = { onlyPresets: only, presetIds: only ? [...(options.presetIds ?? [])] : [] };
+  if (only && subset.presetIds.length === 0) return EMPTY_SNAPSHOT;
+  const running = (await getRunningPrebuiltWorkspaces(client, subset)).map(toRunningPrebuild);
+  const pendingNonActive = (await countPendingNonActivePrebuilds(client, subset))
     .map(toPendingCount)
     .filter(present);
   const keepPresetIds = new Set<string>();
-  for (const r of running) if (r.presetId !== null) keepPresetIds.add(r.presetId);
-  for (const p of pendingNonActive) keepPresetIds.add(p.presetId);
+  if (!only) {
+    for (const r of running) if (r.presetId !== null) keepPresetIds.add(r.presetId);
+    for (const p of pendingNonActive) keepPresetIds.add(p.presetId);
+  }
   const presetRows = await getTemplatePresetsWithPrebuilds(client, {
-    keepPresetIds: [...keepPresetIds],
+    onlyPresets: only,
     everyPreset: options.everyPreset ?? false,
+    presetIds: only ? subset.presetIds : [...keepPresetIds],
   });
   const presets = presetRows.map(toPresetRow);
   // No preset has anything to do: nothing else can matter (the reference stops here too).
   if (presets.length === 0) return EMPTY_SNAPSHOT;
   const problems = danglingActiveVersions(presetRows);
-  const schedules = (await getActivePresetPrebuildSchedules(client)).map(toScheduleRow);
-  const inProgress = (await countInProgressPrebuilds(client))
+  const schedules = (await getActivePresetPrebuildSchedules(client, subset)).map(toScheduleRow);
+  const inProgress = (await countInProgressPrebuilds(client, subset))
     .map(toInProgressCount)
     .filter(present);
   const failures = await getPresetFailures(client, {
     lookback: new Date(options.now.getTime() - options.backoffLookback),
     hardLimit: Math.max(0, Math.floor(options.failureHardLimit)),
+    ...subset,
   });
   return {
     problems,

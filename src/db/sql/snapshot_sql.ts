@@ -34,14 +34,17 @@ JOIN templates t ON t.id = tv.template_id
 JOIN organizations o ON o.id = t.organization_id
 WHERE tvp.desired_instances IS NOT NULL
   AND (
-    (tv.id = t.active_version_id AND NOT t.deleted)
-    OR tvp.id = ANY($1::uuid[])
-    OR $2::boolean
+    (
+      NOT $1::boolean
+      AND ((tv.id = t.active_version_id AND NOT t.deleted) OR $2::boolean)
+    )
+    OR tvp.id = ANY($3::uuid[])
   )`;
 
 export interface GetTemplatePresetsWithPrebuildsArgs {
-    keepPresetIds: string[];
+    onlyPresets: boolean;
     everyPreset: boolean;
+    presetIds: string[];
 }
 
 export interface GetTemplatePresetsWithPrebuildsRow {
@@ -67,7 +70,7 @@ export interface GetTemplatePresetsWithPrebuildsRow {
 export async function getTemplatePresetsWithPrebuilds(client: Client, args: GetTemplatePresetsWithPrebuildsArgs): Promise<GetTemplatePresetsWithPrebuildsRow[]> {
     const result = await client.query({
         text: getTemplatePresetsWithPrebuildsQuery,
-        values: [args.keepPresetIds, args.everyPreset],
+        values: [args.onlyPresets, args.everyPreset, args.presetIds],
         rowMode: "array"
     });
     return result.rows.map(row => {
@@ -106,7 +109,13 @@ JOIN templates t ON t.id = tv.template_id AND t.active_version_id = tv.id
 WHERE tvp.desired_instances IS NOT NULL
   AND NOT t.deleted
   AND t.deprecated = ''
+  AND (NOT $1::boolean OR s.preset_id = ANY($2::uuid[]))
 ORDER BY s.preset_id, s.id`;
+
+export interface GetActivePresetPrebuildSchedulesArgs {
+    onlyPresets: boolean;
+    presetIds: string[];
+}
 
 export interface GetActivePresetPrebuildSchedulesRow {
     id: string;
@@ -115,10 +124,10 @@ export interface GetActivePresetPrebuildSchedulesRow {
     desiredInstances: number;
 }
 
-export async function getActivePresetPrebuildSchedules(client: Client): Promise<GetActivePresetPrebuildSchedulesRow[]> {
+export async function getActivePresetPrebuildSchedules(client: Client, args: GetActivePresetPrebuildSchedulesArgs): Promise<GetActivePresetPrebuildSchedulesRow[]> {
     const result = await client.query({
         text: getActivePresetPrebuildSchedulesQuery,
-        values: [],
+        values: [args.onlyPresets, args.presetIds],
         rowMode: "array"
     });
     return result.rows.map(row => {
@@ -173,7 +182,20 @@ WHERE w.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
     FROM workspace_builds newer
     WHERE newer.workspace_id = lb.workspace_id AND newer.build_number > lb.build_number
   )
+  AND (
+    NOT $1::boolean
+    OR w.id IN (
+      SELECT pb.workspace_id
+      FROM workspace_builds pb
+      WHERE pb.template_version_preset_id = ANY($2::uuid[])
+    )
+  )
 ORDER BY w.id`;
+
+export interface GetRunningPrebuiltWorkspacesArgs {
+    onlyPresets: boolean;
+    presetIds: string[];
+}
 
 export interface GetRunningPrebuiltWorkspacesRow {
     workspaceId: string;
@@ -185,10 +207,10 @@ export interface GetRunningPrebuiltWorkspacesRow {
     createdAt: Date;
 }
 
-export async function getRunningPrebuiltWorkspaces(client: Client): Promise<GetRunningPrebuiltWorkspacesRow[]> {
+export async function getRunningPrebuiltWorkspaces(client: Client, args: GetRunningPrebuiltWorkspacesArgs): Promise<GetRunningPrebuiltWorkspacesRow[]> {
     const result = await client.query({
         text: getRunningPrebuiltWorkspacesQuery,
-        values: [],
+        values: [args.onlyPresets, args.presetIds],
         rowMode: "array"
     });
     return result.rows.map(row => {
@@ -223,8 +245,14 @@ WHERE pj.job_status IN ('pending', 'running')
     FROM workspace_builds newer
     WHERE newer.workspace_id = wb.workspace_id AND newer.build_number > wb.build_number
   )
+  AND (NOT $1::boolean OR wb.template_version_preset_id = ANY($2::uuid[]))
 GROUP BY t.id, wb.template_version_id, wb.transition, wb.template_version_preset_id
 ORDER BY t.id, wb.template_version_id, wb.transition, wb.template_version_preset_id`;
+
+export interface CountInProgressPrebuildsArgs {
+    onlyPresets: boolean;
+    presetIds: string[];
+}
 
 export interface CountInProgressPrebuildsRow {
     templateId: string;
@@ -234,10 +262,10 @@ export interface CountInProgressPrebuildsRow {
     count: number;
 }
 
-export async function countInProgressPrebuilds(client: Client): Promise<CountInProgressPrebuildsRow[]> {
+export async function countInProgressPrebuilds(client: Client, args: CountInProgressPrebuildsArgs): Promise<CountInProgressPrebuildsRow[]> {
     const result = await client.query({
         text: countInProgressPrebuildsQuery,
-        values: [],
+        values: [args.onlyPresets, args.presetIds],
         rowMode: "array"
     });
     return result.rows.map(row => {
@@ -269,18 +297,24 @@ WHERE pj.started_at IS NULL
   AND wb.transition = 'start'
   AND wb.template_version_preset_id IS NOT NULL
   AND (wb.template_version_id <> t.active_version_id OR t.deleted OR t.deprecated <> '')
+  AND (NOT $1::boolean OR wb.template_version_preset_id = ANY($2::uuid[]))
 GROUP BY wb.template_version_preset_id
 ORDER BY wb.template_version_preset_id`;
+
+export interface CountPendingNonActivePrebuildsArgs {
+    onlyPresets: boolean;
+    presetIds: string[];
+}
 
 export interface CountPendingNonActivePrebuildsRow {
     presetId: string;
     count: number;
 }
 
-export async function countPendingNonActivePrebuilds(client: Client): Promise<CountPendingNonActivePrebuildsRow[]> {
+export async function countPendingNonActivePrebuilds(client: Client, args: CountPendingNonActivePrebuildsArgs): Promise<CountPendingNonActivePrebuildsRow[]> {
     const result = await client.query({
         text: countPendingNonActivePrebuildsQuery,
-        values: [],
+        values: [args.onlyPresets, args.presetIds],
         rowMode: "array"
     });
     return result.rows.map(row => {
@@ -311,6 +345,7 @@ WITH latest_builds AS MATERIALIZED (
   WHERE w.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
     AND NOT w.deleted
     AND wb.transition = 'start'
+    AND (NOT $1::boolean OR tvp.id = ANY($2::uuid[]))
     AND NOT EXISTS (
       SELECT 1
       FROM workspace_builds newer
@@ -325,8 +360,10 @@ backoff_ranked AS (
     lb.created_at,
     lb.job_status,
     row_number() OVER (PARTITION BY lb.preset_id ORDER BY lb.created_at DESC) AS rn,
-    count(*) FILTER (WHERE lb.job_status = 'failed' AND lb.created_at >= $1::timestamptz)
-      OVER (PARTITION BY lb.preset_id) AS num_failed
+    count(*) FILTER (WHERE lb.job_status = 'failed' AND lb.created_at >= $3::timestamptz)
+      OVER (PARTITION BY lb.preset_id) AS num_failed,
+    min(lb.created_at) FILTER (WHERE lb.job_status = 'failed' AND lb.created_at >= $3::timestamptz)
+      OVER (PARTITION BY lb.preset_id) AS first_failed_at
   FROM latest_builds lb
   WHERE NOT lb.template_unusable
 ),
@@ -343,27 +380,31 @@ SELECT
   b.template_version_id,
   b.preset_id,
   b.num_failed::integer AS num_failed,
-  max(b.created_at)::timestamptz AS last_build_at
+  max(b.created_at)::timestamptz AS last_build_at,
+  b.first_failed_at::timestamptz AS first_failed_at
 FROM backoff_ranked b
 WHERE b.rn <= b.desired_instances
   AND b.job_status = 'failed'
-  AND b.created_at >= $1::timestamptz
-GROUP BY b.template_version_id, b.preset_id, b.num_failed
+  AND b.created_at >= $3::timestamptz
+GROUP BY b.template_version_id, b.preset_id, b.num_failed, b.first_failed_at
 UNION ALL
 SELECT
   'hard_limit'::text AS kind,
   h.template_version_id,
   h.preset_id,
   0::integer AS num_failed,
-  NULL::timestamptz AS last_build_at
+  NULL::timestamptz AS last_build_at,
+  NULL::timestamptz AS first_failed_at
 FROM hard_limit_ranked h
-WHERE h.rn <= $2::integer
+WHERE h.rn <= $4::integer
   AND h.job_status = 'failed'
 GROUP BY h.template_version_id, h.preset_id
-HAVING count(*) = $2::integer
+HAVING count(*) = $4::integer
 ORDER BY kind, preset_id`;
 
 export interface GetPresetFailuresArgs {
+    onlyPresets: boolean;
+    presetIds: string[];
     lookback: Date;
     hardLimit: number;
 }
@@ -374,12 +415,13 @@ export interface GetPresetFailuresRow {
     presetId: string | null;
     numFailed: number;
     lastBuildAt: Date;
+    firstFailedAt: Date;
 }
 
 export async function getPresetFailures(client: Client, args: GetPresetFailuresArgs): Promise<GetPresetFailuresRow[]> {
     const result = await client.query({
         text: getPresetFailuresQuery,
-        values: [args.lookback, args.hardLimit],
+        values: [args.onlyPresets, args.presetIds, args.lookback, args.hardLimit],
         rowMode: "array"
     });
     return result.rows.map(row => {
@@ -388,7 +430,8 @@ export async function getPresetFailures(client: Client, args: GetPresetFailuresA
             templateVersionId: row[1],
             presetId: row[2],
             numFailed: row[3],
-            lastBuildAt: row[4]
+            lastBuildAt: row[4],
+            firstFailedAt: row[5]
         };
     });
 }

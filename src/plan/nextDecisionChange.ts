@@ -1,0 +1,107 @@
+// When a preset's decision can next change with no write to the database (issue #16): the
+// incremental cycle reads only presets something wrote to, so it must also be told when time alone
+// changes a plan. Pure, like the rest of the planner; the reconciler stores the answer per preset
+// (prebuild_preset_wakeups) and visits the preset once that instant has come.
+
+import { DateTime } from "luxon";
+import { desiredInstancesAt } from "./desiredInstances.ts";
+import { expiryRule } from "./expiry.ts";
+import type { PlanOptions } from "./planPreset.ts";
+import type { PresetSnapshot } from "./snapshot.ts";
+import { isActive, safeCount } from "./state.ts";
+
+export interface WakeOptions extends PlanOptions {
+  /** Milliseconds: failures older than now − this no longer count toward backoff. */
+  readonly backoffLookback: number;
+}
+
+/**
+ * Hours looked ahead for a schedule change. Past that the preset is simply visited again (once a
+ * day at most per scheduled preset), which keeps a full resync's cost bounded.
+ */
+export const SCHEDULE_LOOKAHEAD_HOURS = 48;
+
+const MAX_TIME_MS = 8.64e15;
+
+function validTime(d: Date | null | undefined): number | null {
+  if (!(d instanceof Date)) return null;
+  const t = d.getTime();
+  return Number.isNaN(t) ? null : t;
+}
+
+/**
+ * The earliest instant after `now` at which `planPreset` for this preset's snapshot (held fixed)
+ * could plan differently than at `now`, or at which the snapshot itself changes by the clock alone
+ * (a failure leaving the backoff lookback); null when only a write can change it. Candidates:
+ * - a running prebuild's TTL expiry (created + TTL, expired strictly after: +1 ms), active presets
+ *   only (an inactive preset deletes every running prebuild, expired or not);
+ * - the next hour boundary in the preset's time zone at which its schedules resolve to another
+ *   desired count (schedules are whole-hour ranges), looked ahead SCHEDULE_LOOKAHEAD_HOURS, else
+ *   that horizon itself;
+ * - the end of a backoff (`until` + 1 ms: the gate holds while now ≤ until), and, during one, the
+ *   oldest counted failure leaving the lookback window (`firstFailedAt` + lookback + 1 ms, or the
+ *   last failure's when the oldest is unknown), which lowers the failure count.
+ * It may be early (a wake-up that changes nothing only costs a visit), never late: the unit test
+ * checks that no instant before it plans differently.
+ */
+export function nextDecisionChange(
+  snapshot: PresetSnapshot,
+  now: Date,
+  options: WakeOptions,
+): Date | null {
+  const nowMs = validTime(now);
+  if (nowMs === null) return null;
+  let best = Number.POSITIVE_INFINITY;
+  const consider = (t: number | null) => {
+    if (t !== null && Number.isFinite(t) && t > nowMs && t < best) best = t;
+  };
+  const active = isActive(snapshot.preset);
+  if (active) {
+    const rule = expiryRule(snapshot.preset);
+    if (rule.ttlMs !== null) {
+      for (const p of snapshot.running) {
+        const created = validTime(p.createdAt);
+        if (created !== null) consider(created + rule.ttlMs + 1);
+      }
+    }
+    if (snapshot.schedules.length > 0) consider(nextScheduleChange(snapshot, nowMs));
+  }
+  consider(backoffChange(snapshot, nowMs, options));
+  return Number.isFinite(best) ? new Date(Math.min(best, MAX_TIME_MS)) : null;
+}
+
+function nextScheduleChange(snapshot: PresetSnapshot, nowMs: number): number | null {
+  const { preset, schedules } = snapshot;
+  const current = desiredInstancesAt(preset, schedules, new Date(nowMs));
+  // Schedules that cannot be trusted are ignored for the static count: time changes nothing.
+  if (current.source === "static" && current.problem !== undefined) return null;
+  const local = DateTime.fromMillis(nowMs, { zone: preset.schedulingTimezone });
+  if (!local.isValid) return null;
+  const hourStart = local.startOf("hour");
+  for (let k = 1; k <= SCHEDULE_LOOKAHEAD_HOURS; k++) {
+    const at = hourStart.plus({ hours: k }).toMillis();
+    if (desiredInstancesAt(preset, schedules, new Date(at)).count !== current.count) return at;
+  }
+  return hourStart.plus({ hours: SCHEDULE_LOOKAHEAD_HOURS }).toMillis();
+}
+
+function backoffChange(
+  snapshot: PresetSnapshot,
+  nowMs: number,
+  options: WakeOptions,
+): number | null {
+  const row = snapshot.backoff;
+  if (row === null) return null;
+  const failed = safeCount(row.numFailed);
+  const last = validTime(row.lastBuildAt);
+  if (failed === 0 || last === null) return null;
+  const interval =
+    Number.isFinite(options.backoffInterval) && options.backoffInterval > 0
+      ? options.backoffInterval
+      : 0;
+  const until = Math.min(last + failed * interval, MAX_TIME_MS);
+  if (nowMs > until) return null;
+  const lookback = Number.isFinite(options.backoffLookback) ? options.backoffLookback : 0;
+  const oldest = validTime(row.firstFailedAt ?? null) ?? last;
+  return Math.min(until + 1, oldest + lookback + 1);
+}
