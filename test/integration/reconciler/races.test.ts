@@ -14,8 +14,6 @@ import { PREBUILDS, Seed } from "./fixtures.ts";
 import { makeDeps } from "./reconcilerHarness.ts";
 
 const ITERATIONS = 200;
-// 200 raced cycles take ~25 s on an idle 2-core machine and over a minute when it is shared.
-const RACE_TIMEOUT_MS = 240_000;
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -62,7 +60,7 @@ async function acquireAll(
   }
 }
 
-describe("races", { timeout: RACE_TIMEOUT_MS }, () => {
+describe("races", () => {
   it(`provisioners acquiring jobs while CancelPending runs never leave a job both acquired and canceled (${ITERATIONS}×)`, async () => {
     const seed = new Seed(db.pool);
     const deps = makeDeps(db.pool);
