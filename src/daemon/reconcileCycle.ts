@@ -2,6 +2,7 @@
 // It never rejects: a cycle that could not run is logged and counted, and the loop goes on.
 
 import type { Config } from "../config/config.ts";
+import { AbortedError } from "../db/transaction.ts";
 import { reconcileOnce } from "../reconciler/reconcileOnce.ts";
 import type { CycleFactory } from "./daemon.ts";
 import { reconcilerObserver } from "./reconcilerObserver.ts";
@@ -33,7 +34,7 @@ export function reconcileCycleFactory(config: Config): CycleFactory {
             : "completed";
         metrics.recordCycle(outcome, report.durationMs / 1000, report.finishedAt);
       } catch (error) {
-        if (signal.aborted) {
+        if (error instanceof AbortedError) {
           logger.info("cycle abandoned for shutdown: its transactions rolled back");
           return;
         }

@@ -64,8 +64,37 @@ interface Session {
   settle(): Promise<Error | undefined>;
 }
 
-async function openSession(db: Database): Promise<Session> {
-  const raw = await checkout(db.pool);
+/**
+ * A pooled connection, or AbortedError as soon as `signal` aborts while waiting for one (a silent
+ * server holds a new connection for the connect timeout, 10 s; shutdown must not wait for it).
+ * A connection that arrives after the abort goes straight back to the pool.
+ */
+async function checkoutAbortably(
+  db: Database,
+  signal: AbortSignal | undefined,
+): Promise<pg.PoolClient> {
+  const pending = checkout(db.pool);
+  if (signal === undefined) return pending;
+  let onAbort = (): void => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new AbortedError(signal.reason));
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([pending, aborted]);
+  } catch (error) {
+    pending.then(
+      (client) => client.release(),
+      () => {},
+    );
+    throw error;
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+async function openSession(db: Database, signal: AbortSignal | undefined): Promise<Session> {
+  const raw = await checkoutAbortably(db, signal);
   let inFlight = 0;
   let unfit: Error | undefined;
   let canceling: Promise<void> = Promise.resolve();
@@ -119,7 +148,7 @@ export async function withTransaction<A>(
 ): Promise<A> {
   const { signal } = options;
   if (signal?.aborted) throw new AbortedError(signal.reason);
-  const session = await openSession(db);
+  const session = await openSession(db, signal);
   let open = true;
   let lost: Error | undefined;
   const onLost = (error: Error): void => {
@@ -206,7 +235,7 @@ export async function withSingleStatement<A>(
 ): Promise<A> {
   const { signal } = options;
   if (signal?.aborted) throw new AbortedError(signal.reason);
-  const session = await openSession(db);
+  const session = await openSession(db, signal);
   let sent = false;
   const client: SqlClient = {
     query: async (config) => {

@@ -59,6 +59,8 @@ interface Cycle {
   readonly notifier: JobNotifier;
   /** Aborts on shutdown (the caller's signal) or when the lock session is lost. */
   readonly signal: AbortSignal;
+  /** The caller's signal alone (shutdown): bounds recording the cycle, even after a lost lock. */
+  readonly shutdown: AbortSignal | undefined;
   readonly loseLock: (cause: Error) => void;
   readonly lockLost: () => LockLostError | undefined;
   readonly statements: () => number;
@@ -90,6 +92,7 @@ function beginCycle(deps: ReconcilerDeps, outer: AbortSignal | undefined): Cycle
     db,
     notifier: deps.notifier ?? pgJobNotifier(db),
     signal: controller.signal,
+    shutdown: outer,
     loseLock: (cause) => {
       if (controller.signal.aborted) return;
       lost = new LockLostError(cause);
@@ -193,14 +196,18 @@ async function failCycle(cycle: Cycle, error: unknown): Promise<unknown> {
   cycle.logger.error({ err: failure }, "reconciliation cycle failed; the next cycle retries");
   notify(cycle.logger, cycle.observer.onCycleError, failure);
   if (cycle.options.recordRuns) {
-    await recordReconciliationRun(cycle.pool, {
-      startedAt: cycle.startedAt,
-      finishedAt: cycle.options.now(),
-      outcome: "failed",
-      replica: REPLICA,
-      error: failure instanceof Error ? failure.message : String(failure),
-      keepRuns: cycle.options.keepRuns,
-    }).catch((recordError: unknown) =>
+    await recordReconciliationRun(
+      cycle.pool,
+      {
+        startedAt: cycle.startedAt,
+        finishedAt: cycle.options.now(),
+        outcome: "failed",
+        replica: REPLICA,
+        error: failure instanceof Error ? failure.message : String(failure),
+        keepRuns: cycle.options.keepRuns,
+      },
+      cycle.shutdown,
+    ).catch((recordError: unknown) =>
       cycle.logger.warn({ err: recordError }, "could not record the failed cycle"),
     );
   }
@@ -254,22 +261,26 @@ async function finishCycle(cycle: Cycle, result: CycleResult): Promise<CycleRepo
     );
   }
   if (report.lockAcquired && options.recordRuns) {
-    await recordReconciliationRun(cycle.pool, {
-      startedAt: report.startedAt,
-      finishedAt: report.finishedAt,
-      outcome: report.paused ? "paused" : "completed",
-      replica: REPLICA,
-      presetsTotal: report.presetsTotal,
-      presetsReconciled: report.presetsReconciled,
-      actionsSucceeded: totals.success,
-      actionsFailed: totals.failure,
-      actionsSkipped: totals.skipped,
-      prebuildsCreated: report.effects.created,
-      prebuildsDeleted: report.effects.deleted + report.effects.orphanDeleted,
-      jobsCanceled: report.effects.canceledJobs,
-      statements: report.statements,
-      keepRuns: options.keepRuns,
-    }).catch((error: unknown) =>
+    await recordReconciliationRun(
+      cycle.pool,
+      {
+        startedAt: report.startedAt,
+        finishedAt: report.finishedAt,
+        outcome: report.paused ? "paused" : "completed",
+        replica: REPLICA,
+        presetsTotal: report.presetsTotal,
+        presetsReconciled: report.presetsReconciled,
+        actionsSucceeded: totals.success,
+        actionsFailed: totals.failure,
+        actionsSkipped: totals.skipped,
+        prebuildsCreated: report.effects.created,
+        prebuildsDeleted: report.effects.deleted + report.effects.orphanDeleted,
+        jobsCanceled: report.effects.canceledJobs,
+        statements: report.statements,
+        keepRuns: options.keepRuns,
+      },
+      cycle.shutdown,
+    ).catch((error: unknown) =>
       logger.warn(
         { err: error },
         "could not record the cycle in prebuild_reconciliation_runs; `status` will show an older one",

@@ -8,6 +8,7 @@ import {
   getLastReconciliationRun,
   insertReconciliationRun,
 } from "../db/sql/reconciliation_sql.ts";
+import { withSingleStatement } from "../db/transaction.ts";
 
 export type ReconciliationRunOutcome = "completed" | "paused" | "failed";
 
@@ -30,27 +31,31 @@ export interface ReconciliationRunRecord {
   readonly keepRuns: number;
 }
 
+/** Records one cycle; `signal` (shutdown) abandons the insert, e.g. while the database is silent. */
 export async function recordReconciliationRun(
   pool: pg.Pool,
   run: ReconciliationRunRecord,
+  signal?: AbortSignal,
 ): Promise<void> {
-  await insertReconciliationRun(autocommit({ pool }), {
-    startedAt: run.startedAt,
-    finishedAt: run.finishedAt,
-    outcome: run.outcome,
-    replica: run.replica,
-    presetsTotal: run.presetsTotal ?? 0,
-    presetsReconciled: run.presetsReconciled ?? 0,
-    actionsSucceeded: run.actionsSucceeded ?? 0,
-    actionsFailed: run.actionsFailed ?? 0,
-    actionsSkipped: run.actionsSkipped ?? 0,
-    prebuildsCreated: run.prebuildsCreated ?? 0,
-    prebuildsDeleted: run.prebuildsDeleted ?? 0,
-    jobsCanceled: run.jobsCanceled ?? 0,
-    statements: run.statements ?? 0,
-    error: run.error ?? null,
-    keepRuns: Math.max(1, Math.floor(run.keepRuns)),
-  });
+  await withSingleStatement({ pool }, { signal }, (client) =>
+    insertReconciliationRun(client, {
+      startedAt: run.startedAt,
+      finishedAt: run.finishedAt,
+      outcome: run.outcome,
+      replica: run.replica,
+      presetsTotal: run.presetsTotal ?? 0,
+      presetsReconciled: run.presetsReconciled ?? 0,
+      actionsSucceeded: run.actionsSucceeded ?? 0,
+      actionsFailed: run.actionsFailed ?? 0,
+      actionsSkipped: run.actionsSkipped ?? 0,
+      prebuildsCreated: run.prebuildsCreated ?? 0,
+      prebuildsDeleted: run.prebuildsDeleted ?? 0,
+      jobsCanceled: run.jobsCanceled ?? 0,
+      statements: run.statements ?? 0,
+      error: run.error ?? null,
+      keepRuns: Math.max(1, Math.floor(run.keepRuns)),
+    }),
+  );
 }
 
 export type ReconciliationRun = GetLastReconciliationRunRow;
