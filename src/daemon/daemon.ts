@@ -17,6 +17,7 @@ import { type DatabaseHandle, openDatabase } from "./database.ts";
 import { CYCLE_SETTLE_TIMEOUT_MS, type Cycle, reconcileLoop } from "./reconcileLoop.ts";
 import { listenForShutdown, shutdownRequested } from "./signals.ts";
 import { sampleState } from "./stateSampler.ts";
+import { statusPageSource } from "./statusPageState.ts";
 
 /** Builds the cycle the loop runs; it must catch and count its own failures. */
 export type CycleFactory = (
@@ -130,6 +131,12 @@ export function daemonProgram(options: DaemonOptions): Effect.Effect<void, Error
         reconciliationIntervalMs: config.reconciliationInterval,
       });
       const readiness = readinessCheck(database.pool);
+      const statusPage = yield* Effect.acquireRelease(
+        Effect.sync(() =>
+          statusPageSource({ pool: database.pool }, config, { version: options.version }),
+        ),
+        (page) => Effect.sync(() => page.close()),
+      );
       const http = yield* Effect.acquireRelease(
         Effect.tryPromise({
           try: () =>
@@ -141,6 +148,7 @@ export function daemonProgram(options: DaemonOptions): Effect.Effect<void, Error
                   body: await metrics.text(),
                 }),
                 readiness,
+                statusPage: statusPage.html,
               },
               (error) => logger.warn({ err: error }, "HTTP request failed"),
             ),
@@ -160,7 +168,7 @@ export function daemonProgram(options: DaemonOptions): Effect.Effect<void, Error
           concurrency: config.concurrency,
           version: options.version,
         },
-        "prebuildsd running: serving /metrics, /healthz, /readyz",
+        "prebuildsd running: serving /metrics, /healthz, /readyz and the status page at /",
       );
       yield* Effect.forkScoped(metricsRefreshLoop(database, metrics, config, logger));
       yield* Effect.forkScoped(

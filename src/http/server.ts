@@ -1,8 +1,10 @@
-// The operator's HTTP port: /metrics (Prometheus text), /healthz (the process answers), /readyz
-// (database reachable and migrations current). Nothing else is served; request bodies are ignored.
+// The operator's HTTP port: / (the status page), /metrics (Prometheus text), /healthz (the process
+// answers), /readyz (database reachable and migrations current). Nothing else is served; request
+// bodies are ignored.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ListenAddress } from "../config/settings.ts";
+import { STATUS_PAGE_CSP } from "./statusPage.ts";
 
 export interface Readiness {
   readonly ready: boolean;
@@ -13,6 +15,8 @@ export interface Readiness {
 export interface HttpHandlers {
   readonly metrics: () => Promise<{ readonly contentType: string; readonly body: string }>;
   readonly readiness: () => Promise<Readiness>;
+  /** The status page's HTML (`GET /`); absent: `/` is a 404 like any unknown path. */
+  readonly statusPage?: () => Promise<string>;
 }
 
 export interface HttpServer {
@@ -22,11 +26,18 @@ export interface HttpServer {
   readonly close: () => Promise<void>;
 }
 
-function send(res: ServerResponse, status: number, contentType: string, body: string): void {
+function send(
+  res: ServerResponse,
+  status: number,
+  contentType: string,
+  body: string,
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(status, {
     "content-type": contentType,
     "content-length": Buffer.byteLength(body),
     "cache-control": "no-store",
+    ...headers,
   });
   res.end(res.req.method === "HEAD" ? undefined : body);
 }
@@ -37,8 +48,16 @@ async function route(handlers: HttpHandlers, req: IncomingMessage, res: ServerRe
   // Drain and ignore any body; nothing here reads one.
   req.resume();
   const path = (req.url ?? "/").split("?")[0];
-  if (path !== "/metrics" && path !== "/healthz" && path !== "/readyz") {
-    send(res, 404, TEXT, "not found: try /metrics, /healthz or /readyz\n");
+  const statusPage = handlers.statusPage;
+  const known =
+    path === "/metrics" || path === "/healthz" || path === "/readyz" || (path === "/" && statusPage);
+  if (!known) {
+    send(
+      res,
+      404,
+      TEXT,
+      `not found: try ${statusPage ? "/ (the status page), " : ""}/metrics, /healthz or /readyz\n`,
+    );
     return;
   }
   if (req.method !== "GET" && req.method !== "HEAD") {
@@ -46,7 +65,13 @@ async function route(handlers: HttpHandlers, req: IncomingMessage, res: ServerRe
     send(res, 405, TEXT, "method not allowed: use GET\n");
     return;
   }
-  if (path === "/healthz") {
+  if (path === "/" && statusPage) {
+    send(res, 200, "text/html; charset=utf-8", await statusPage(), {
+      "content-security-policy": STATUS_PAGE_CSP,
+      "x-content-type-options": "nosniff",
+      "referrer-policy": "no-referrer",
+    });
+  } else if (path === "/healthz") {
     send(res, 200, TEXT, "ok\n");
   } else if (path === "/readyz") {
     const readiness = await handlers.readiness();

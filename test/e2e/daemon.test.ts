@@ -70,6 +70,17 @@ describe("prebuildsd run (built binary)", () => {
     expect(body).toContain("prebuildsd_reconciliation_lock_held 0");
   });
 
+  it("serves the status page at / with the seeded presets, as HTML that may run no script", async () => {
+    const response = await fetch(`${base}/`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe("text/html; charset=utf-8");
+    expect(response.headers.get("content-security-policy")).toContain("default-src 'none'");
+    const html = await response.text();
+    expect(html).toContain("<title>prebuildsd status</title>");
+    expect(html).toMatch(/<td class="name">small<\/td>/);
+    expect(html).toMatch(/<td class="name">large<\/td>/);
+  });
+
   it("404s unknown paths and ignores request bodies", async () => {
     expect((await get("/debug/pprof")).status).toBe(404);
     expect((await get("/healthz", { method: "POST", body: "x".repeat(100_000) })).status).toBe(405);

@@ -1,0 +1,155 @@
+// What the status page shows (src/http/statusPage.ts), read in one READ ONLY REPEATABLE READ
+// transaction: the cycle's own snapshot and plan (active presets, and inactive ones with work
+// left), the provisioner queue and the last recorded cycles. Called through a cache
+// (src/http/cachedValue.ts), never once per request.
+import type { Config } from "../config/config.ts";
+import type { Database } from "../db/pool.ts";
+import { countProvisionerQueue, listRecentReconciliationRuns } from "../db/sql/status_sql.ts";
+import { withTransaction } from "../db/transaction.ts";
+import { cachedValue } from "../http/cachedValue.ts";
+import {
+  renderStatusPage,
+  type StatusPageAction,
+  type StatusPageData,
+  type StatusPagePreset,
+} from "../http/statusPage.ts";
+import { type Action, type PlannedPreset, planAll } from "../plan/index.ts";
+import { readPrebuildsSettings } from "../snapshot/settings.ts";
+import { takeSnapshot } from "../snapshot/takeSnapshot.ts";
+
+/** Rows kept on the page; the rest are counted and left to `prebuildsd plan`. */
+export const STATUS_PAGE_MAX_PRESETS = 500;
+export const STATUS_PAGE_CYCLES = 10;
+
+function pageAction(action: Action): StatusPageAction {
+  switch (action._tag) {
+    case "Create":
+      return { type: "create", summary: `create ${action.count}`, reason: action.reason };
+    case "Delete":
+      return {
+        type: "delete",
+        summary: `delete ${action.workspaceIds.length}`,
+        reason: action.reason,
+      };
+    case "Backoff":
+      return {
+        type: "backoff",
+        summary: `backoff until ${action.until.toISOString()}`,
+        reason: action.reason,
+      };
+    case "CancelPending":
+      return {
+        type: "cancel_pending",
+        summary: `cancel ${action.pendingCount} pending`,
+        reason: action.reason,
+      };
+  }
+}
+
+function pagePreset(p: PlannedPreset): StatusPagePreset {
+  return {
+    organizationName: p.preset.organizationName,
+    templateName: p.preset.templateName,
+    versionName: p.preset.templateVersionName,
+    presetName: p.preset.presetName,
+    active: p.plan.active,
+    health: p.snapshot.isHardLimited ? "hard_limited" : p.preset.prebuildStatus,
+    desired: p.plan.state.desired,
+    running: p.plan.state.actual,
+    eligible: p.plan.state.eligible,
+    starting: p.plan.state.starting,
+    deleting: p.plan.state.deleting,
+    actions: p.plan.actions.map(pageAction),
+    warnings: p.plan.warnings,
+  };
+}
+
+/** Unhealthy first, then presets with work, then by template, version (active first), preset. */
+function order(a: StatusPagePreset, b: StatusPagePreset): number {
+  const rank = (p: StatusPagePreset) =>
+    (p.health === "healthy" ? 2 : 0) + (p.actions.length > 0 || p.warnings.length > 0 ? 0 : 1);
+  return (
+    rank(a) - rank(b) ||
+    a.templateName.localeCompare(b.templateName) ||
+    Number(b.active) - Number(a.active) ||
+    a.versionName.localeCompare(b.versionName) ||
+    a.presetName.localeCompare(b.presetName)
+  );
+}
+
+export async function readStatusPageData(
+  db: Database,
+  config: Pick<Config, "backoffLookback" | "failureHardLimit" | "backoffInterval">,
+  now: Date,
+  signal?: AbortSignal,
+): Promise<StatusPageData> {
+  return withTransaction(
+    db,
+    { isolation: "repeatable read", readOnly: true, signal },
+    async (client) => {
+      const settings = await readPrebuildsSettings(client);
+      const snapshot = await takeSnapshot(client, {
+        now,
+        backoffLookback: config.backoffLookback,
+        failureHardLimit: config.failureHardLimit,
+      });
+      const queue = await countProvisionerQueue(client);
+      const runs = await listRecentReconciliationRuns(client, { maxRuns: STATUS_PAGE_CYCLES });
+      const shown = planAll(snapshot, now, { backoffInterval: config.backoffInterval })
+        .filter((p) => !p.skipped || p.plan.active)
+        .map(pagePreset)
+        .sort(order);
+      return {
+        plannedAt: now,
+        paused: settings.reconciliationPaused,
+        presets: shown.slice(0, STATUS_PAGE_MAX_PRESETS),
+        presetsOmitted: Math.max(0, shown.length - STATUS_PAGE_MAX_PRESETS),
+        queue: queue ?? { pending: 0, pendingPrebuilds: 0, running: 0, runningPrebuilds: 0 },
+        cycles: runs,
+      };
+    },
+  );
+}
+
+export interface StatusPageSourceOptions {
+  readonly version: string;
+  /** A read younger than this is reused (ms). Default 5 s. */
+  readonly ttlMs?: number;
+  /** A read still running after this long is abandoned (ms). Default 10 s. */
+  readonly timeoutMs?: number;
+  /** How long a request waits for a running read before it gets the last one (ms). Default 1 s. */
+  readonly waitMs?: number;
+  /** The page reloads itself this often (s). Default 10. */
+  readonly refreshSeconds?: number;
+}
+
+export interface StatusPageSource {
+  /** The page's HTML; resolves within about `waitMs` whatever the database does. */
+  readonly html: () => Promise<string>;
+  /** Abandons a running read (shutdown). */
+  readonly close: () => void;
+}
+
+/** The status page served from a short-lived cache: one database read per period at most. */
+export function statusPageSource(
+  db: Database,
+  config: Pick<Config, "backoffLookback" | "failureHardLimit" | "backoffInterval">,
+  options: StatusPageSourceOptions,
+): StatusPageSource {
+  const cache = cachedValue({
+    load: (signal) => readStatusPageData(db, config, new Date(), signal),
+    ttlMs: options.ttlMs ?? 5000,
+    timeoutMs: options.timeoutMs ?? 10_000,
+    waitMs: options.waitMs ?? 1000,
+  });
+  return {
+    html: async () =>
+      renderStatusPage({
+        read: await cache.read(),
+        now: new Date(),
+        version: options.version,
+        refreshSeconds: options.refreshSeconds ?? 10,
+      }),
+    close: cache.close,
+  };
+}
