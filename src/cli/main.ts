@@ -8,6 +8,7 @@ import { ConfigError } from "../config/configError.ts";
 import { registerDatabaseSecrets } from "../config/secrets.ts";
 import { redact } from "../observe/logger.ts";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exitCodes.ts";
+import { drained, watchOutput } from "./output.ts";
 import { packageVersion } from "./packageVersion.ts";
 import { buildProgram, type ExitCode } from "./program.ts";
 
@@ -55,4 +56,10 @@ async function main(argv: readonly string[]): Promise<ExitCode> {
   }
 }
 
-process.exit(await main(process.argv));
+watchOutput();
+// Never process.exit() here: stdout to a pipe is written asynchronously, and exiting would cut it.
+process.exitCode = await main(process.argv);
+await Promise.all([drained(process.stdout), drained(process.stderr)]);
+// Everything is written. A handle a command failed to close must not keep a one-shot command
+// alive; unref'd, this timer does not hold the process itself.
+setTimeout(() => process.exit(), 2000).unref();

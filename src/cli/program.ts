@@ -10,6 +10,7 @@ import { setPaused } from "./commands/pause.ts";
 import { describePromotion, promote } from "./commands/promote.ts";
 import { describeStatus, readStatus } from "./commands/status.ts";
 import { EXIT_OK } from "./exitCodes.ts";
+import { printLine } from "./output.ts";
 import {
   addSettingOptions,
   DAEMON_SETTINGS,
@@ -33,10 +34,6 @@ const DEMO = [
   "backoffInterval",
   "httpAddress",
 ] as const satisfies readonly SettingKey[];
-
-function print(text: string): void {
-  process.stdout.write(`${text}\n`);
-}
 
 /** `commands` is filled in by main.ts (run, reconcile, plan, demo load heavier modules lazily). */
 export interface HeavyCommands {
@@ -88,7 +85,7 @@ export function buildProgram(
   sub("migrate", "Apply the database migrations and exit", ONE_SHOT).action(
     action(async (options: Record<string, unknown>) => {
       const context = commandContext(options, ONE_SHOT);
-      print(describeMigrations(await withDatabase(context, applyMigrations)));
+      printLine(describeMigrations(await withDatabase(context, applyMigrations)));
       return EXIT_OK;
     }),
   );
@@ -99,11 +96,15 @@ export function buildProgram(
     RECONCILE,
   )
     .requiredOption("--once", "run exactly one cycle (required: `run` is the daemon)")
+    .option("--json", "print the cycle's summary as JSON (the fields `status --json` uses)")
     .action(action((options: Record<string, unknown>) => heavy.reconcile(options, RECONCILE)));
 
   sub("plan", "Print what the next cycle would do for every preset, writing nothing", PLAN)
     .option("--json", "print JSON instead of a table")
-    .option("--at <time>", "plan as of this ISO 8601 time instead of now (schedules, expiry)")
+    .option(
+      "--at <time>",
+      "plan as of this ISO 8601 time with an offset (e.g. 2025-06-01T09:30:00Z) instead of now",
+    )
     .action(action((options: Record<string, unknown>) => heavy.plan(options, PLAN)));
 
   sub(
@@ -116,7 +117,7 @@ export function buildProgram(
       action(async (options: Record<string, unknown>) => {
         const context = commandContext(options, ONE_SHOT);
         const status = await withDatabase(context, readStatus);
-        print(options.json ? JSON.stringify(status, null, 2) : describeStatus(status));
+        printLine(options.json ? JSON.stringify(status, null, 2) : describeStatus(status));
         return EXIT_OK;
       }),
     );
@@ -128,7 +129,7 @@ export function buildProgram(
     sub(name, description, ONE_SHOT).action(
       action(async (options: Record<string, unknown>) => {
         const context = commandContext(options, ONE_SHOT);
-        print(await withDatabase(context, (pool) => setPaused(pool, paused)));
+        printLine(await withDatabase(context, (pool) => setPaused(pool, paused)));
         return EXIT_OK;
       }),
     );
@@ -140,7 +141,7 @@ export function buildProgram(
     .action(
       action(async (template: string, version: string, options: Record<string, unknown>) => {
         const context = commandContext(options, ONE_SHOT);
-        print(
+        printLine(
           describePromotion(
             await withDatabase(context, (pool) => promote(pool, template, version)),
           ),
@@ -158,7 +159,7 @@ export function buildProgram(
     .action(
       action(async (template: string, options: Record<string, unknown>) => {
         const context = commandContext(options, ONE_SHOT);
-        print(
+        printLine(
           describeInvalidation(await withDatabase(context, (pool) => invalidate(pool, template))),
         );
         return EXIT_OK;

@@ -1,8 +1,9 @@
 // Runs a one-shot command against the database and always closes it (and the embedded server
-// this process may have started).
+// this process may have started). Database failures come back as one line naming the fix.
 import type pg from "pg";
 import { openDatabase } from "../daemon/database.ts";
 import type { CommandContext } from "./commandContext.ts";
+import { connectionSource, explainDatabaseError } from "./explainDatabaseError.ts";
 
 export async function withDatabase<T>(
   context: CommandContext,
@@ -11,6 +12,8 @@ export async function withDatabase<T>(
   const database = await openDatabase(context.config, context.logger, { startEmbedded: true });
   try {
     return await fn(database.pool);
+  } catch (error) {
+    throw await explainDatabaseError(error, database.pool, connectionSource(context.config));
   } finally {
     await database.close();
   }

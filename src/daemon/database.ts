@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type pg from "pg";
 import type { Config } from "../config/config.ts";
 import { registerDatabaseSecrets } from "../config/secrets.ts";
+import { withLibpqSslMode } from "../db/connectionString.ts";
 import { embeddedDatabaseUrl } from "../db/embeddedUrl.ts";
 import { createPool as createPgPool } from "../db/pool.ts";
 import type { Logger } from "../observe/logger.ts";
@@ -54,7 +55,7 @@ async function importEmbedded() {
 function createPool(url: string, config: Config, logger: Logger): pg.Pool {
   registerDatabaseSecrets(url);
   const pool = createPgPool({
-    connectionString: url,
+    connectionString: withLibpqSslMode(url),
     max: config.databaseMaxConnections,
     applicationName: "prebuildsd",
     // A locked row or a runaway statement fails its action instead of stalling the cycle.

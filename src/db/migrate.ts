@@ -10,18 +10,43 @@ import { projectRoot } from "../projectRoot.ts";
 export const MIGRATIONS_DIR = join(projectRoot, "migrations");
 export const MIGRATIONS_TABLE = "pgmigrations";
 
-/** Applies every pending migration; returns the names it applied (empty when already current). */
+/**
+ * Applies every pending migration; returns the names it applied (empty when already current).
+ * A current schema is left alone without asking node-pg-migrate, which alters its own table and so
+ * needs the owner even when there is nothing to do. Errors are one line (node-pg-migrate puts the
+ * driver's stack trace in its messages); a role that may not change the schema is told to use the
+ * owner's connection string (issue #14).
+ */
 export async function migrate(client: ClientBase): Promise<string[]> {
-  const applied = await runner({
-    dbClient: client,
-    dir: MIGRATIONS_DIR,
-    migrationsTable: MIGRATIONS_TABLE,
-    direction: "up",
-    checkOrder: true,
-    advisoryLockMode: "wait",
-    log: () => {},
-  });
-  return applied.map((m) => m.name);
+  if ((await pendingMigrations(client)).length === 0) return [];
+  try {
+    const applied = await runner({
+      dbClient: client,
+      dir: MIGRATIONS_DIR,
+      migrationsTable: MIGRATIONS_TABLE,
+      direction: "up",
+      checkOrder: true,
+      advisoryLockMode: "wait",
+      log: () => {},
+    });
+    return applied.map((m) => m.name);
+  } catch (error) {
+    throw migrationError(error);
+  }
+}
+
+function migrationError(error: unknown): Error {
+  const message = error instanceof Error ? error.message : String(error);
+  const line = (message.split("\n")[0] ?? "")
+    .replace(/^Unable to ensure migrations table: /, "")
+    .replace(/^error: /, "");
+  if (/permission denied|must be owner/i.test(line)) {
+    return new Error(
+      `cannot migrate: ${line}. The role in DATABASE_URL may not change the schema (the daemon's prebuildsd_runtime role only reads and writes rows): run \`prebuildsd migrate\` with the schema owner's connection string`,
+      { cause: error },
+    );
+  }
+  return new Error(`migrating failed: ${line}`, { cause: error });
 }
 
 /** Names of the migration files shipped with this build, in order. */

@@ -223,7 +223,7 @@ async function executeCancelPending(
     outcome: result.canceledJobIds.length > 0 ? "success" : "skipped",
     detail:
       result.canceledJobIds.length > 0
-        ? `canceled ${result.canceledJobIds.length} pending job(s), orphan-deleted ${result.orphanDeleted.length} workspace(s) (${result.deletedAtOnce.length} at once: no live provisioner)`
+        ? `canceled ${result.canceledJobIds.length} pending job(s), ${describeOrphanDeletes(result.orphanDeleted.length, result.deletedAtOnce.length)}`
         : `no pending job matched any more (acquired or finished since the snapshot)`,
     effects: {
       ...NO_EFFECTS,
@@ -231,6 +231,22 @@ async function executeCancelPending(
       orphanDeleted: result.orphanDeleted.length,
     },
   };
+}
+
+/**
+ * How the orphans of cancelled jobs were deleted: queued as delete builds for the provisioners, or
+ * at once because no provisioner had been seen lately (issue #14: "0 at once: no live provisioner"
+ * read as if no provisioner were alive).
+ */
+export function describeOrphanDeletes(total: number, atOnce: number): string {
+  const queued = total - atOnce;
+  if (total === 0) return "no workspace to orphan-delete";
+  if (atOnce === 0)
+    return `orphan-deleted ${total} workspace(s) (delete builds queued for the provisioners)`;
+  if (queued === 0) {
+    return `orphan-deleted ${total} workspace(s) at once (no provisioner seen recently to run delete builds)`;
+  }
+  return `orphan-deleted ${total} workspace(s): ${queued} as delete builds queued for the provisioners, ${atOnce} at once (no provisioner seen recently to run them)`;
 }
 
 function executeBackoff(log: Logger, action: BackoffAction, now: Date): ActionResult {

@@ -50,7 +50,10 @@ async function route(handlers: HttpHandlers, req: IncomingMessage, res: ServerRe
   const path = (req.url ?? "/").split("?")[0];
   const statusPage = handlers.statusPage;
   const known =
-    path === "/metrics" || path === "/healthz" || path === "/readyz" || (path === "/" && statusPage);
+    path === "/metrics" ||
+    path === "/healthz" ||
+    path === "/readyz" ||
+    (path === "/" && statusPage);
   if (!known) {
     send(
       res,

@@ -28,17 +28,36 @@ export function redact(text: string): string {
   return out.replace(/(postgres(?:ql)?:\/\/[^:/@\s]+:)[^@\s]+@/g, "$1[REDACTED]@");
 }
 
+/** Properties the pg driver hangs on its errors: whole client objects (3 KB of connection
+ *  parameters and type parsers per log line, issue #14), never useful in a log. */
+const DRIVER_OBJECTS = ["client", "connection", "_types"] as const;
+
+/** pino's error serializer without the driver's objects. */
+export function serializeError(error: unknown): unknown {
+  if (!(error instanceof Error)) return error;
+  const serialized = pino.stdSerializers.err(error) as unknown as Record<string, unknown>;
+  for (const key of DRIVER_OBJECTS) delete serialized[key];
+  return serialized;
+}
+
 export function createLogger(options: LoggerOptions): Logger {
   const destination = options.destination ?? process.stderr;
   const stream =
     options.format === "pretty"
-      ? pinoPretty({ sync: true, destination, colorize: true, ignore: "pid,hostname" })
+      ? pinoPretty({
+          sync: true,
+          destination,
+          // Colour codes only for a terminal: a file or a pipe gets plain text (issue #14).
+          colorize: (destination as { isTTY?: boolean }).isTTY === true && !process.env.NO_COLOR,
+          ignore: "pid,hostname",
+        })
       : destination;
   return pino(
     {
       level: options.level,
       base: undefined,
       timestamp: pino.stdTimeFunctions.isoTime,
+      serializers: { err: serializeError },
       hooks: {
         streamWrite: redact,
       },

@@ -2,7 +2,9 @@
 // lock is taken (a dry run must not hold off the real reconciler); the reads still share one
 // REPEATABLE READ snapshot.
 import type pg from "pg";
+import { autocommit } from "../db/pool.ts";
 import type { PlannedPreset } from "../plan/index.ts";
+import { type MissingParameters, readMissingParameters } from "../snapshot/missingParameters.ts";
 import { readCycleInputs } from "./cycleInputs.ts";
 import { DEFAULT_RECONCILER_OPTIONS, type ReconcilerOptions } from "./options.ts";
 
@@ -16,6 +18,8 @@ export interface PlanPreview {
   /** Every preset that wants prebuilds, with its state and actions (an empty list: nothing to do).
    *  Each carries template, version and preset names and ids in `preset`. */
   readonly presets: readonly PlannedPreset[];
+  /** Presets planned to create whose creates validation will refuse (issue #14), by preset id. */
+  readonly missingParameters: MissingParameters;
 }
 
 export interface PlanNextCycleDeps {
@@ -39,10 +43,15 @@ export async function planNextCycle(
       ...(request.at !== undefined && { at: request.at }),
     },
   );
+  // Read after the snapshot, on its own: a hint for the operator (the create re-checks anyway).
+  const creating = inputs.planned
+    .filter((p) => p.plan.actions.some((a) => a._tag === "Create"))
+    .map((p) => p.preset.presetId);
   return {
     at: inputs.at,
     paused: inputs.settings.reconciliationPaused,
     ...(inputs.settings.problem !== undefined && { settingsProblem: inputs.settings.problem }),
     presets: inputs.planned,
+    missingParameters: await readMissingParameters(autocommit({ pool: deps.pool }), creating),
   };
 }

@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 // The status page (`GET /`) as an operator sees it in a real browser: the pools, what needs them
 // and the command that fixes it, the next cycle's actions with their reasons, the queue and the
 // last cycles; hostile names stay text and do not break the layout; the page reloads itself.

@@ -7,18 +7,26 @@ import { reconcilerOptions } from "../../daemon/reconcilerOptions.ts";
 import { planNextCycle } from "../../reconciler/index.ts";
 import { commandContext } from "../commandContext.ts";
 import { EXIT_OK } from "../exitCodes.ts";
+import { printLine } from "../output.ts";
 import { withDatabase } from "../withDatabase.ts";
 import { planJson, planTable } from "./planOutput.ts";
 
+/** ISO 8601 with a date, a time and an explicit offset; without an offset the machine's time zone
+ *  would silently decide the instant (issue #14), so that is refused. */
+const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i;
+
 export function parseAt(raw: unknown): Date {
   if (raw === undefined) return new Date();
-  const text = String(raw);
-  // ISO 8601 with a date; Date.parse alone would accept "1" or "March".
-  const at = /^\d{4}-\d{2}-\d{2}/.test(text) ? new Date(text) : new Date(Number.NaN);
-  if (Number.isNaN(at.getTime())) {
+  const text = String(raw).trim();
+  const example = `like "2025-06-01T09:30:00Z" or "2025-06-01T11:30:00+02:00"`;
+  if (/^\d{4}-\d{2}-\d{2}([T ][\d:.]+)?$/.test(text)) {
     throw new ConfigError(
-      `--at must be an ISO 8601 time like "2025-06-01T09:30:00Z" (got ${JSON.stringify(text)})`,
+      `--at needs a time zone offset (Z for UTC, or +02:00), ${example} (got ${JSON.stringify(text)})`,
     );
+  }
+  const at = ISO_WITH_OFFSET.test(text) ? new Date(text) : new Date(Number.NaN);
+  if (Number.isNaN(at.getTime())) {
+    throw new ConfigError(`--at must be an ISO 8601 time ${example} (got ${JSON.stringify(text)})`);
   }
   return at;
 }
@@ -37,8 +45,6 @@ export async function planCommand(
       "note: reconciliation is paused, so the next cycle does nothing; this is what it would do once resumed\n",
     );
   }
-  process.stdout.write(
-    `${options.json ? JSON.stringify(planJson(result.presets)) : planTable(result.presets, at)}\n`,
-  );
+  printLine(options.json ? JSON.stringify(planJson(result)) : planTable(result));
   return EXIT_OK;
 }

@@ -1,6 +1,8 @@
 // How `plan` shows a planned cycle: a table for people, and the JSON shape scripts rely on
 // (issue #6; field names and action types are a contract).
 import type { Action, PlannedPreset } from "../../plan/index.ts";
+import type { PlanPreview } from "../../reconciler/index.ts";
+import { describeFailingCreate, type MissingParameters } from "../../snapshot/missingParameters.ts";
 
 export type JsonAction =
   | { readonly type: "create"; readonly count: number; readonly reason: string }
@@ -14,6 +16,9 @@ export interface JsonPlannedPreset {
   readonly templateId: string;
   readonly templateName: string;
   readonly templateVersionId: string;
+  readonly templateVersionName: string;
+  readonly organizationId: string;
+  readonly organizationName: string;
   readonly active: boolean;
   readonly state: {
     readonly desired: number;
@@ -26,6 +31,24 @@ export interface JsonPlannedPreset {
     readonly deleting: number;
   };
   readonly actions: readonly JsonAction[];
+  /** The same sentences the table shows after "!": bad data, and creates validation will refuse. */
+  readonly warnings: readonly string[];
+  /** Required parameters the preset leaves unset, when the plan creates (its creates will fail). */
+  readonly missingParameters: readonly string[];
+}
+
+export interface JsonPlan {
+  /** ISO time the plan was made for. */
+  readonly at: string;
+  /** When true the next cycle does nothing; `presets` is what it would do once resumed. */
+  readonly paused: boolean;
+  readonly presets: readonly JsonPlannedPreset[];
+}
+
+/** A preset's warnings: the planner's, then a create that validation will refuse. */
+export function presetWarnings(p: PlannedPreset, missing: MissingParameters): string[] {
+  const names = missing.get(p.preset.presetId);
+  return [...p.plan.warnings, ...(names ? [describeFailingCreate(names)] : [])];
 }
 
 export function jsonAction(action: Action): JsonAction {
@@ -54,26 +77,33 @@ export function sortPlanned(planned: readonly PlannedPreset[]): PlannedPreset[] 
   return [...planned].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }
 
-export function planJson(planned: readonly PlannedPreset[]): { presets: JsonPlannedPreset[] } {
+export function planJson(preview: Omit<PlanPreview, "settingsProblem">): JsonPlan {
   return {
-    presets: sortPlanned(planned).map(({ preset, plan }) => ({
-      presetId: preset.presetId,
-      presetName: preset.presetName,
-      templateId: preset.templateId,
-      templateName: preset.templateName,
-      templateVersionId: preset.templateVersionId,
-      active: plan.active,
+    at: preview.at.toISOString(),
+    paused: preview.paused,
+    presets: sortPlanned(preview.presets).map((p) => ({
+      presetId: p.preset.presetId,
+      presetName: p.preset.presetName,
+      templateId: p.preset.templateId,
+      templateName: p.preset.templateName,
+      templateVersionId: p.preset.templateVersionId,
+      templateVersionName: p.preset.templateVersionName,
+      organizationId: p.preset.organizationId,
+      organizationName: p.preset.organizationName,
+      active: p.plan.active,
       state: {
-        desired: plan.state.desired,
-        actual: plan.state.actual,
-        eligible: plan.state.eligible,
-        expired: plan.state.expired,
-        extraneous: plan.state.extraneous,
-        starting: plan.state.starting,
-        stopping: plan.state.stopping,
-        deleting: plan.state.deleting,
+        desired: p.plan.state.desired,
+        actual: p.plan.state.actual,
+        eligible: p.plan.state.eligible,
+        expired: p.plan.state.expired,
+        extraneous: p.plan.state.extraneous,
+        starting: p.plan.state.starting,
+        stopping: p.plan.state.stopping,
+        deleting: p.plan.state.deleting,
       },
-      actions: plan.actions.map(jsonAction),
+      actions: p.plan.actions.map(jsonAction),
+      warnings: presetWarnings(p, preview.missingParameters),
+      missingParameters: preview.missingParameters.get(p.preset.presetId) ?? [],
     })),
   };
 }
@@ -105,8 +135,11 @@ const COLUMNS = [
   "DELETING",
 ] as const;
 
-export function planTable(planned: readonly PlannedPreset[], at: Date): string {
-  const sorted = sortPlanned(planned);
+export function planTable(
+  preview: Pick<PlanPreview, "presets" | "at" | "missingParameters">,
+): string {
+  const { at } = preview;
+  const sorted = sortPlanned(preview.presets);
   const rows = sorted.map(({ preset, plan }) => [
     preset.templateName,
     preset.templateVersionName,
@@ -133,7 +166,8 @@ export function planTable(planned: readonly PlannedPreset[], at: Date): string {
       actionCount++;
       out.push(`    → ${describeAction(action)}`);
     }
-    for (const warning of p.plan.warnings) out.push(`    ! ${warning}`);
+    for (const warning of presetWarnings(p, preview.missingParameters))
+      out.push(`    ! ${warning}`);
   });
   if (sorted.length === 0) out.push("(no preset has prebuilds to manage)");
   out.push(

@@ -2,19 +2,13 @@
 // some actions failed (they are reported); exit 1 when the cycle itself could not run.
 import type { SettingKey } from "../../config/settings.ts";
 import { reconcilerOptions } from "../../daemon/reconcilerOptions.ts";
-import { ACTION_OUTCOMES, ACTION_TYPES } from "../../execute/outcome.ts";
 import { reconcileOnce } from "../../reconciler/reconcileOnce.ts";
 import type { CycleReport } from "../../reconciler/report.ts";
 import { commandContext } from "../commandContext.ts";
 import { EXIT_OK } from "../exitCodes.ts";
+import { printLine } from "../output.ts";
 import { withDatabase } from "../withDatabase.ts";
-
-const TYPE_NAMES = {
-  Create: "create",
-  Delete: "delete",
-  Backoff: "backoff",
-  CancelPending: "cancel_pending",
-} as const;
+import { actionTable, describeEffects, summarizeCycle } from "./cycleSummary.ts";
 
 export function describeCycle(report: CycleReport): string {
   const took = `${(report.durationMs / 1000).toFixed(3)}s`;
@@ -24,20 +18,12 @@ export function describeCycle(report: CycleReport): string {
   if (report.paused) {
     return `reconciliation is paused: this cycle did nothing (${took}); \`prebuildsd resume\` to act again`;
   }
+  const summary = summarizeCycle(report);
   const lines = [
     `cycle completed in ${took}: ${report.presetsReconciled} of ${report.presetsTotal} preset(s) reconciled, ${report.statements} SQL statements`,
-    `  ${"action".padEnd(15)}${ACTION_OUTCOMES.map((o) => o.padStart(9)).join("")}`,
+    ...actionTable(summary),
+    `  ${describeEffects(summary)}${summary.lostRaces > 0 ? `; ${summary.lostRaces} delete(s) found the prebuild claimed or changed` : ""}`,
   ];
-  for (const type of ACTION_TYPES) {
-    const counts = report.actions[type];
-    lines.push(
-      `  ${TYPE_NAMES[type].padEnd(15)}${ACTION_OUTCOMES.map((o) => String(counts[o]).padStart(9)).join("")}`,
-    );
-  }
-  const e = report.effects;
-  lines.push(
-    `  ${e.created} prebuild(s) created, ${e.deleted} deleted, ${e.canceledJobs} pending job(s) cancelled, ${e.orphanDeleted} orphan(s) deleted, ${e.lostRaces} lost race(s)`,
-  );
   if (report.failures > 0) {
     lines.push(
       `  ${report.failures} action(s) failed: see the log lines above for each one's preset and error`,
@@ -55,8 +41,6 @@ export async function reconcileOnceCommand(
   const report = await withDatabase(context, (pool) =>
     reconcileOnce({ pool, logger: context.logger, options: reconcilerOptions(context.config) }),
   );
-  process.stdout.write(
-    `${options.json ? JSON.stringify(report, null, 2) : describeCycle(report)}\n`,
-  );
+  printLine(options.json ? JSON.stringify(summarizeCycle(report), null, 2) : describeCycle(report));
   return EXIT_OK;
 }

@@ -10,6 +10,7 @@ import {
   countActivePresetsByStatus,
   listUnhealthyActivePresets,
 } from "../../db/sql/templates_sql.ts";
+import { describeEffects } from "./cycleSummary.ts";
 import { isPaused } from "./pause.ts";
 
 const STATUSES = ["healthy", "hard_limited", "validation_failed"] as const;
@@ -62,7 +63,7 @@ function describeCycle(run: GetLastReconciliationRunRow, now: Date): string[] {
   ];
   if (run.outcome === "completed") {
     lines.push(
-      `              ${run.presetsReconciled}/${run.presetsTotal} presets reconciled; actions: ${run.actionsSucceeded} succeeded, ${run.actionsFailed} failed, ${run.actionsSkipped} skipped; ${run.prebuildsCreated} created, ${run.prebuildsDeleted} deleted, ${run.jobsCanceled} pending jobs cancelled`,
+      `              ${run.presetsReconciled}/${run.presetsTotal} presets reconciled; actions: ${run.actionsSucceeded} succeeded, ${run.actionsFailed} failed, ${run.actionsSkipped} skipped; ${describeEffects(run)}`,
     );
   }
   if (run.error) lines.push(`              error: ${run.error}`);

@@ -83,7 +83,11 @@ describe("cachedValue", () => {
     clock = 100;
     const read = await cache.read();
     expect(aborted).not.toBeNull();
-    expect(read).toMatchObject({ value: "good", error: "no answer within 20 ms", refreshing: false });
+    expect(read).toMatchObject({
+      value: "good",
+      error: "no answer within 20 ms",
+      refreshing: false,
+    });
   });
 
   it("does not retry a failing load on every read", async () => {

@@ -1,0 +1,100 @@
+// One vocabulary for what a cycle did (issue #14: `reconcile` and `status` used to count the same
+// cycle's deletes differently). The names are prebuild_reconciliation_runs' columns, which
+// `status --json` prints; "deleted" always includes the orphans of cancelled jobs, as stored.
+import { ACTION_OUTCOMES, ACTION_TYPES, type ActionOutcome } from "../../execute/outcome.ts";
+import { type CycleReport, outcomeTotals } from "../../reconciler/report.ts";
+
+/** prebuildsd_reconciliation_cycles_total's outcomes, which a one-shot cycle can end with. */
+export type CycleOutcome = "completed" | "paused" | "not_leader";
+
+const TYPE_NAMES = {
+  Create: "create",
+  Delete: "delete",
+  Backoff: "backoff",
+  CancelPending: "cancel_pending",
+} as const;
+
+type TypeName = (typeof TYPE_NAMES)[keyof typeof TYPE_NAMES];
+
+/** `reconcile --once --json`: the run row's fields, plus what only this process knows. */
+export interface CycleSummary {
+  readonly outcome: CycleOutcome;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly durationMs: number;
+  readonly presetsTotal: number;
+  readonly presetsReconciled: number;
+  readonly actionsSucceeded: number;
+  readonly actionsFailed: number;
+  readonly actionsSkipped: number;
+  readonly prebuildsCreated: number;
+  /** Every prebuild deleted, orphans of cancelled jobs included (as stored for `status`). */
+  readonly prebuildsDeleted: number;
+  /** Of `prebuildsDeleted`, those orphaned by cancelled pending jobs. */
+  readonly orphansDeleted: number;
+  readonly jobsCanceled: number;
+  /** Deletes that found the prebuild claimed or changed since the snapshot (not errors). */
+  readonly lostRaces: number;
+  readonly statements: number;
+  /** Per action type (create, delete, backoff, cancel_pending) and outcome. */
+  readonly actions: Readonly<Record<TypeName, Readonly<Record<ActionOutcome, number>>>>;
+  readonly warnings: readonly string[];
+}
+
+export function cycleOutcome(report: CycleReport): CycleOutcome {
+  if (!report.lockAcquired) return "not_leader";
+  return report.paused ? "paused" : "completed";
+}
+
+export function summarizeCycle(report: CycleReport): CycleSummary {
+  const totals = outcomeTotals(report.actions);
+  const actions = Object.fromEntries(
+    ACTION_TYPES.map((type) => [TYPE_NAMES[type], { ...report.actions[type] }]),
+  ) as Record<TypeName, Record<ActionOutcome, number>>;
+  return {
+    outcome: cycleOutcome(report),
+    startedAt: report.startedAt.toISOString(),
+    finishedAt: report.finishedAt.toISOString(),
+    durationMs: Math.round(report.durationMs),
+    presetsTotal: report.presetsTotal,
+    presetsReconciled: report.presetsReconciled,
+    actionsSucceeded: totals.success,
+    actionsFailed: totals.failure,
+    actionsSkipped: totals.skipped,
+    prebuildsCreated: report.effects.created,
+    prebuildsDeleted: report.effects.deleted + report.effects.orphanDeleted,
+    orphansDeleted: report.effects.orphanDeleted,
+    jobsCanceled: report.effects.canceledJobs,
+    lostRaces: report.effects.lostRaces,
+    statements: report.statements,
+    actions,
+    warnings: report.warnings,
+  };
+}
+
+/** "3 prebuild(s) created, 2 deleted (1 orphan of a cancelled job), 4 pending job(s) cancelled". */
+export function describeEffects(effects: {
+  readonly prebuildsCreated: number;
+  readonly prebuildsDeleted: number;
+  readonly jobsCanceled: number;
+  /** Known only to the process that ran the cycle. */
+  readonly orphansDeleted?: number;
+}): string {
+  const orphans =
+    effects.orphansDeleted !== undefined && effects.orphansDeleted > 0
+      ? ` (${effects.orphansDeleted} of them orphaned by cancelled jobs)`
+      : "";
+  return `${effects.prebuildsCreated} prebuild(s) created, ${effects.prebuildsDeleted} deleted${orphans}, ${effects.jobsCanceled} pending job(s) cancelled`;
+}
+
+/** The action table of `reconcile --once`: one row per type, one column per outcome. */
+export function actionTable(summary: CycleSummary): string[] {
+  const rows = [`  ${"action".padEnd(15)}${ACTION_OUTCOMES.map((o) => o.padStart(9)).join("")}`];
+  for (const type of ACTION_TYPES) {
+    const counts = summary.actions[TYPE_NAMES[type]];
+    rows.push(
+      `  ${TYPE_NAMES[type].padEnd(15)}${ACTION_OUTCOMES.map((o) => String(counts[o]).padStart(9)).join("")}`,
+    );
+  }
+  return rows;
+}

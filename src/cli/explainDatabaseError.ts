@@ -1,0 +1,53 @@
+// A one-shot command's database failure as one line naming the fix (issue #14): a connection
+// problem names the setting to check; a missing table or column on a database that lags behind
+// this build says to run `prebuildsd migrate`. Anything else keeps its own message.
+import type pg from "pg";
+import type { Config } from "../config/config.ts";
+import { type ConnectionSource, describeConnectionError } from "../db/connectionError.ts";
+import { pendingMigrations } from "../db/migrate.ts";
+import { sqlState } from "../db/transaction.ts";
+
+/** undefined_table, undefined_column, undefined_function, undefined_object (an enum type). */
+const SCHEMA_MISSING = new Set(["42P01", "42703", "42883", "42704"]);
+
+export function connectionSource(
+  config: Pick<Config, "databaseUrl" | "dataDir">,
+): ConnectionSource {
+  return config.databaseUrl !== null
+    ? { setting: "DATABASE_URL (or --database-url)", operatorSet: true }
+    : {
+        setting: `the embedded PostgreSQL in ${config.dataDir} (PREBUILDS_DATA_DIR)`,
+        operatorSet: false,
+      };
+}
+
+async function pendingOrNull(pool: pg.Pool): Promise<string[] | null> {
+  try {
+    const client = await pool.connect();
+    try {
+      return await pendingMigrations(client);
+    } finally {
+      client.release();
+    }
+  } catch {
+    return null;
+  }
+}
+
+export async function explainDatabaseError(
+  error: unknown,
+  pool: pg.Pool,
+  source: ConnectionSource,
+): Promise<unknown> {
+  const connection = describeConnectionError(error, source);
+  if (connection !== null) return new Error(connection, { cause: error });
+  const state = sqlState(error);
+  if (state === undefined || !SCHEMA_MISSING.has(state)) return error;
+  const pending = await pendingOrNull(pool);
+  if (pending === null || pending.length === 0) return error;
+  const detail = error instanceof Error ? error.message : String(error);
+  return new Error(
+    `the database schema is behind this prebuildsd (${detail}; ${pending.length} migration(s) pending, first ${pending[0]}): run \`prebuildsd migrate\` as the schema owner first`,
+    { cause: error },
+  );
+}
