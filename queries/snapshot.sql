@@ -276,3 +276,24 @@ WHERE h.rn <= @hard_limit::integer
 GROUP BY h.template_version_id, h.preset_id
 HAVING count(*) = @hard_limit::integer
 ORDER BY kind, preset_id;
+
+-- Not part of a cycle's six reads: `plan` and the status page read it after the snapshot, for the
+-- presets they plan to create, to say which creates validation will refuse (issue #14).
+-- name: ListPresetsMissingRequiredParameters :many
+-- A required parameter of the preset's version, without a default, that the preset does not set:
+-- the rule CreatePrebuilds applies at write time (queries/prebuilds.sql, reference §4.6).
+SELECT
+  tvp.id AS preset_id,
+  array_agg(tvpar.name ORDER BY tvpar.name)::text[] AS missing_parameters
+FROM template_version_presets tvp
+JOIN template_version_parameters tvpar ON tvpar.template_version_id = tvp.template_version_id
+WHERE tvp.id = ANY(@preset_ids::uuid[])
+  AND tvpar.required
+  AND tvpar.default_value = ''
+  AND NOT EXISTS (
+    SELECT 1
+    FROM template_version_preset_parameters pp
+    WHERE pp.template_version_preset_id = tvp.id AND pp.name = tvpar.name
+  )
+GROUP BY tvp.id
+ORDER BY tvp.id;

@@ -14,6 +14,11 @@ import {
   type StatusPagePreset,
 } from "../http/statusPage.ts";
 import { type Action, type PlannedPreset, planAll } from "../plan/index.ts";
+import {
+  describeFailingCreate,
+  type MissingParameters,
+  readMissingParameters,
+} from "../snapshot/missingParameters.ts";
 import { readPrebuildsSettings } from "../snapshot/settings.ts";
 import { takeSnapshot } from "../snapshot/takeSnapshot.ts";
 
@@ -46,7 +51,8 @@ function pageAction(action: Action): StatusPageAction {
   }
 }
 
-function pagePreset(p: PlannedPreset): StatusPagePreset {
+function pagePreset(p: PlannedPreset, missing: MissingParameters): StatusPagePreset {
+  const names = missing.get(p.preset.presetId);
   return {
     organizationName: p.preset.organizationName,
     templateName: p.preset.templateName,
@@ -60,7 +66,7 @@ function pagePreset(p: PlannedPreset): StatusPagePreset {
     starting: p.plan.state.starting,
     deleting: p.plan.state.deleting,
     actions: p.plan.actions.map(pageAction),
-    warnings: p.plan.warnings,
+    warnings: [...p.plan.warnings, ...(names ? [describeFailingCreate(names)] : [])],
   };
 }
 
@@ -95,10 +101,16 @@ export async function readStatusPageData(
       });
       const queue = await countProvisionerQueue(client);
       const runs = await listRecentReconciliationRuns(client, { maxRuns: STATUS_PAGE_CYCLES });
-      const shown = planAll(snapshot, now, { backoffInterval: config.backoffInterval })
-        .filter((p) => !p.skipped || p.plan.active)
-        .map(pagePreset)
-        .sort(order);
+      const planned = planAll(snapshot, now, { backoffInterval: config.backoffInterval }).filter(
+        (p) => !p.skipped || p.plan.active,
+      );
+      const missing = await readMissingParameters(
+        client,
+        planned
+          .filter((p) => p.plan.actions.some((a) => a._tag === "Create"))
+          .map((p) => p.preset.presetId),
+      );
+      const shown = planned.map((p) => pagePreset(p, missing)).sort(order);
       return {
         plannedAt: now,
         paused: settings.reconciliationPaused,

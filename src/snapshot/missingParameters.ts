@@ -2,7 +2,7 @@
 // preset leaves unset), read ahead of the write so that `plan` and the status page can say so
 // (issue #14). The write path re-checks the same rule itself (CreatePrebuilds).
 import type { SqlClient } from "../db/pool.ts";
-import { listPresetsMissingRequiredParameters } from "../db/sql/validation_sql.ts";
+import { listPresetsMissingRequiredParameters } from "../db/sql/snapshot_sql.ts";
 
 /** Preset id → the names of the required parameters it does not set, sorted. Others are absent. */
 export type MissingParameters = ReadonlyMap<string, readonly string[]>;

@@ -436,3 +436,43 @@ export async function getPresetFailures(client: Client, args: GetPresetFailuresA
     });
 }
 
+export const listPresetsMissingRequiredParametersQuery = `-- name: ListPresetsMissingRequiredParameters :many
+SELECT
+  tvp.id AS preset_id,
+  array_agg(tvpar.name ORDER BY tvpar.name)::text[] AS missing_parameters
+FROM template_version_presets tvp
+JOIN template_version_parameters tvpar ON tvpar.template_version_id = tvp.template_version_id
+WHERE tvp.id = ANY($1::uuid[])
+  AND tvpar.required
+  AND tvpar.default_value = ''
+  AND NOT EXISTS (
+    SELECT 1
+    FROM template_version_preset_parameters pp
+    WHERE pp.template_version_preset_id = tvp.id AND pp.name = tvpar.name
+  )
+GROUP BY tvp.id
+ORDER BY tvp.id`;
+
+export interface ListPresetsMissingRequiredParametersArgs {
+    presetIds: string[];
+}
+
+export interface ListPresetsMissingRequiredParametersRow {
+    presetId: string;
+    missingParameters: string[];
+}
+
+export async function listPresetsMissingRequiredParameters(client: Client, args: ListPresetsMissingRequiredParametersArgs): Promise<ListPresetsMissingRequiredParametersRow[]> {
+    const result = await client.query({
+        text: listPresetsMissingRequiredParametersQuery,
+        values: [args.presetIds],
+        rowMode: "array"
+    });
+    return result.rows.map(row => {
+        return {
+            presetId: row[0],
+            missingParameters: row[1]
+        };
+    });
+}
+
