@@ -21,6 +21,27 @@ export function connectionSource(
       };
 }
 
+/** Thrown before a command runs on a schema older than this build (one round trip). */
+export async function requireCurrentSchema(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
+  let pending: string[];
+  try {
+    pending = await pendingMigrations(client);
+  } finally {
+    client.release();
+  }
+  if (pending.length > 0) throw schemaBehind(pending, null);
+}
+
+function schemaBehind(pending: readonly string[], cause: unknown): Error {
+  const detail =
+    cause === null ? "" : `${cause instanceof Error ? cause.message : String(cause)}; `;
+  return new Error(
+    `the database schema is behind this prebuildsd (${detail}${pending.length} migration(s) pending, first ${pending[0]}): run \`prebuildsd migrate\` as the schema owner first`,
+    cause === null ? undefined : { cause },
+  );
+}
+
 async function pendingOrNull(pool: pg.Pool): Promise<string[] | null> {
   try {
     const client = await pool.connect();
@@ -45,9 +66,5 @@ export async function explainDatabaseError(
   if (state === undefined || !SCHEMA_MISSING.has(state)) return error;
   const pending = await pendingOrNull(pool);
   if (pending === null || pending.length === 0) return error;
-  const detail = error instanceof Error ? error.message : String(error);
-  return new Error(
-    `the database schema is behind this prebuildsd (${detail}; ${pending.length} migration(s) pending, first ${pending[0]}): run \`prebuildsd migrate\` as the schema owner first`,
-    { cause: error },
-  );
+  return schemaBehind(pending, error);
 }

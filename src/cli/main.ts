@@ -7,8 +7,8 @@ import { CommanderError } from "commander";
 import { ConfigError } from "../config/configError.ts";
 import { registerDatabaseSecrets } from "../config/secrets.ts";
 import { redact } from "../observe/logger.ts";
+import { drained, watchOutput } from "../observe/output.ts";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exitCodes.ts";
-import { drained, watchOutput } from "./output.ts";
 import { packageVersion } from "./packageVersion.ts";
 import { buildProgram, type ExitCode } from "./program.ts";
 

@@ -2,6 +2,7 @@
 // an exit code; errors are turned into exit codes by main.ts.
 import { Command } from "commander";
 import type { SettingKey } from "../config/settings.ts";
+import { printLine } from "../observe/output.ts";
 import { commandContext } from "./commandContext.ts";
 import { cancelJobs, cancelsJson, checkJobIds, describeCancels } from "./commands/cancel.ts";
 import { describeInvalidation, invalidate } from "./commands/invalidate.ts";
@@ -10,7 +11,6 @@ import { setPaused } from "./commands/pause.ts";
 import { describePromotion, promote } from "./commands/promote.ts";
 import { describeStatus, readStatus } from "./commands/status.ts";
 import { EXIT_OK } from "./exitCodes.ts";
-import { printLine } from "./output.ts";
 import {
   addSettingOptions,
   DAEMON_SETTINGS,
@@ -85,7 +85,11 @@ export function buildProgram(
   sub("migrate", "Apply the database migrations and exit", ONE_SHOT).action(
     action(async (options: Record<string, unknown>) => {
       const context = commandContext(options, ONE_SHOT);
-      printLine(describeMigrations(await withDatabase(context, applyMigrations)));
+      printLine(
+        describeMigrations(
+          await withDatabase(context, applyMigrations, { requireCurrentSchema: false }),
+        ),
+      );
       return EXIT_OK;
     }),
   );
@@ -193,8 +197,9 @@ export function buildProgram(
       .option("--provisioners <n>", "simulated provisioners", "2")
       .option(
         "--database-url <url>",
-        "use this scratch database instead of a throwaway embedded one (it gets seeded)",
-      ),
+        "use this scratch database instead of a throwaway embedded one (it gets seeded; it must have no templates)",
+      )
+      .option("--force", "seed into a --database-url that already has templates"),
     DEMO,
   ).action(action((options: Record<string, unknown>) => heavy.demo(options, DEMO)));
 

@@ -3,14 +3,25 @@
 import type pg from "pg";
 import { openDatabase } from "../daemon/database.ts";
 import type { CommandContext } from "./commandContext.ts";
-import { connectionSource, explainDatabaseError } from "./explainDatabaseError.ts";
+import {
+  connectionSource,
+  explainDatabaseError,
+  requireCurrentSchema,
+} from "./explainDatabaseError.ts";
+
+export interface WithDatabaseOptions {
+  /** false for `migrate` itself; every other command first checks the schema is current. */
+  readonly requireCurrentSchema?: boolean;
+}
 
 export async function withDatabase<T>(
   context: CommandContext,
   fn: (pool: pg.Pool) => Promise<T>,
+  options: WithDatabaseOptions = {},
 ): Promise<T> {
   const database = await openDatabase(context.config, context.logger, { startEmbedded: true });
   try {
+    if (options.requireCurrentSchema !== false) await requireCurrentSchema(database.pool);
     return await fn(database.pool);
   } catch (error) {
     throw await explainDatabaseError(error, database.pool, connectionSource(context.config));

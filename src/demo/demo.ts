@@ -21,18 +21,21 @@ import { reconcileLoop } from "../daemon/reconcileLoop.ts";
 import { METRIC_ACTION_TYPE, reconcilerObserver } from "../daemon/reconcilerObserver.ts";
 import { reconcilerOptions } from "../daemon/reconcilerOptions.ts";
 import { listenForShutdown } from "../daemon/signals.ts";
+import { statusPageSource } from "../daemon/statusPageState.ts";
 import { migrate } from "../db/migrate.ts";
 import { autocommit } from "../db/pool.ts";
 import { countPrebuildJobsByPreset } from "../db/sql/metrics_sql.ts";
+import { claimPrebuiltWorkspace } from "../db/sql/queue_sql.ts";
 import { readinessCheck } from "../http/readiness.ts";
 import { startHttpServer } from "../http/server.ts";
 import { createLogger, type Logger } from "../observe/logger.ts";
 import { PrebuildMetrics } from "../observe/metrics.ts";
+import { outputClosed, printLine } from "../observe/output.ts";
 import { planNextCycle } from "../reconciler/index.ts";
 import { reconcileOnce } from "../reconciler/reconcileOnce.ts";
 import { type PresetJobs, renderView, type ViewAction } from "./liveView.ts";
 import { startDemoProvisioners } from "./provisioners.ts";
-import { seedDemo } from "./seedDemo.ts";
+import { countExistingTemplates, seedDemo } from "./seedDemo.ts";
 
 const DEFAULT_INTERVAL_MS = 3000;
 const DEFAULT_BACKOFF_INTERVAL_MS = 10_000;
@@ -43,6 +46,8 @@ interface DemoOptions {
   readonly durationMs: number;
   readonly provisioners: number;
   readonly databaseUrl: string | null;
+  /** Seed into a --database-url that already has templates. */
+  readonly force: boolean;
 }
 
 function demoOptions(options: Record<string, unknown>): DemoOptions {
@@ -59,7 +64,12 @@ function demoOptions(options: Record<string, unknown>): DemoOptions {
     );
   }
   const url = options.databaseUrl;
-  return { durationMs: duration, provisioners, databaseUrl: typeof url === "string" ? url : null };
+  return {
+    durationMs: duration,
+    provisioners,
+    databaseUrl: typeof url === "string" ? url : null,
+    force: options.force === true,
+  };
 }
 
 /** The demo's own defaults where the operator set nothing: a short interval, a free local port. */
@@ -83,6 +93,8 @@ interface DemoState {
   readonly actions: ViewAction[];
   readonly milestones: { at: Date; text: string }[];
   promoted: boolean;
+  /** The prebuild the demo's user claimed, once claimed. */
+  claimed: { workspace: string; preset: string; ms: number } | null;
   cycles: number;
   created: number;
   canceled: number;
@@ -115,6 +127,9 @@ export async function runDemo(
   const scratch = await mkdtemp(join(tmpdir(), "prebuildsd-demo-"));
   const logFile = join(scratch, "demo.log");
   let pgDir: string | null = null;
+  let forced = false;
+  // Until the demo has seeded, its log file holds nothing worth keeping.
+  let seeded = false;
   const { createWriteStream } = await import("node:fs");
   const logStream = createWriteStream(logFile);
   // The live view owns the terminal: logs go to a file.
@@ -124,7 +139,7 @@ export async function runDemo(
     destination: logStream,
   });
   const interactive = process.stdout.isTTY === true;
-  const say = (text: string) => process.stdout.write(`${text}\n`);
+  const say = printLine;
   say(`prebuildsd demo: logs in ${logFile}`);
 
   const program = Effect.scoped(
@@ -141,9 +156,27 @@ export async function runDemo(
                 return openScratchDatabase(dir, config, logger);
               });
             }
-            return openDatabase({ ...config, databaseUrl: demo.databaseUrl }, logger);
+            return openDatabase({ ...config, databaseUrl: demo.databaseUrl }, logger).then(
+              async (db) => {
+                const templates = await countExistingTemplates(db.pool).catch(async (error) => {
+                  await db.close();
+                  throw error;
+                });
+                if (templates > 0 && !demo.force) {
+                  await db.close();
+                  throw new ConfigError(
+                    `--database-url points at a database that already has ${templates} template(s); the demo seeds its own template, promotes versions and claims a prebuild there. Use an empty scratch database, or add --force to seed anyway`,
+                  );
+                }
+                forced = templates > 0;
+                return db;
+              },
+            );
           },
-          catch: (cause) => new Error(`starting the database failed: ${String(cause)}`),
+          catch: (cause) =>
+            cause instanceof ConfigError
+              ? cause
+              : new Error(`starting the database failed: ${String(cause)}`),
         }),
         (db) => Effect.promise(() => db.close()),
       );
@@ -155,13 +188,25 @@ export async function runDemo(
           } finally {
             client.release();
           }
-          return seedDemo(database.pool);
+          seeded = true;
+          // Names of their own beside an earlier demo's (unique organization and user names).
+          return seedDemo(database.pool, forced ? `-${Date.now().toString(36)}` : "");
         },
         catch: (cause) => new Error(`preparing the demo database failed: ${String(cause)}`),
       });
       const metrics = new PrebuildMetrics({
         reconciliationIntervalMs: config.reconciliationInterval,
       });
+      const statusPage = yield* Effect.acquireRelease(
+        Effect.sync(() =>
+          statusPageSource({ pool: database.pool }, config, {
+            version: "demo",
+            ttlMs: 1000,
+            refreshSeconds: 2,
+          }),
+        ),
+        (page) => Effect.sync(() => page.close()),
+      );
       const http = yield* Effect.acquireRelease(
         Effect.promise(() =>
           startHttpServer(
@@ -172,6 +217,7 @@ export async function runDemo(
                 body: await metrics.text(),
               }),
               readiness: readinessCheck(database.pool),
+              statusPage: statusPage.html,
             },
             (error) => logger.warn({ err: error }, "HTTP request failed"),
           ),
@@ -199,6 +245,7 @@ export async function runDemo(
           },
         ],
         promoted: false,
+        claimed: null,
         cycles: 0,
         created: 0,
         canceled: 0,
@@ -248,7 +295,31 @@ export async function runDemo(
       let printedMilestones = 0;
       let finished = false;
       const subtitle = () =>
-        `template ${world.templateName} · active version ${state.promoted ? "v2" : "v1"} · reconcile every ${formatDuration(config.reconciliationInterval)} · ${provisioners.description} · metrics http://${http.address}/metrics`;
+        `template ${world.templateName} · active version ${state.promoted ? "v2" : "v1"} · reconcile every ${formatDuration(config.reconciliationInterval)} · ${provisioners.description} · status page http://${http.address}/ · metrics http://${http.address}/metrics`;
+      // The user's side of the story: a ready prebuild handed to a user at once (the shipped claim
+      // query, as a platform runs it), and the next cycle building a replacement.
+      const claimOne = async (planned: Awaited<ReturnType<typeof planNextCycle>>["presets"]) => {
+        const ready = planned.find((p) => p.plan.active && p.plan.state.eligible > 0);
+        if (ready === undefined) return;
+        const started = performance.now();
+        const row = await claimPrebuiltWorkspace(autocommit({ pool: database.pool }), {
+          newUserId: world.userId,
+          newName: `${world.userName}-workspace`,
+          now: new Date(),
+          autostartSchedule: null,
+          nextStartAt: null,
+          ttl: null,
+          presetId: ready.preset.presetId,
+        });
+        if (row === null) return;
+        const where = `${ready.preset.templateVersionName}/${ready.preset.presetName}`;
+        const ms = Math.round(performance.now() - started);
+        state.claimed = { workspace: row.name, preset: where, ms };
+        state.milestones.push({
+          at: new Date(),
+          text: `user ${world.userName} claimed a ready ${where} prebuild as workspace "${row.name}" in ${ms} ms (no build to wait for); the next cycle builds a replacement`,
+        });
+      };
       const refreshView = Effect.promise(async () => {
         const now = new Date();
         const [{ presets: planned }, jobs] = await Promise.all([
@@ -259,6 +330,7 @@ export async function runDemo(
         const queuedOld = queuedOnVersion("v1", planned, jobs);
         const promoteNow =
           !state.promoted && state.cycles >= 2 && (queuedOld >= 1 || elapsed > demo.durationMs / 2);
+        if (state.claimed === null) await claimOne(planned);
         if (promoteNow) {
           await promote(database.pool, world.templateId, "v2");
           state.promoted = true;
@@ -307,26 +379,36 @@ export async function runDemo(
         }
       }).pipe(Effect.catchCause(() => Effect.void));
 
+      if (!interactive) say(subtitle());
       yield* Effect.forkScoped(metricsRefreshLoop(database, metrics, config, logger));
       yield* Effect.forkScoped(reconcileLoop(cycle, config.reconciliationInterval));
       yield* Effect.forkScoped(Effect.repeat(refreshView, Schedule.spaced(VIEW_REFRESH_MS)));
-      const why = yield* Effect.raceFirst(
-        Effect.as(Effect.sleep(demo.durationMs), "duration"),
+      // A reader that goes away (`demo | head`) stops the demo like Ctrl-C: cleanly, temp files removed.
+      const readerGone = Effect.callback<"output closed">((resume) => {
+        const done = () => resume(Effect.succeed("output closed"));
+        if (outputClosed.aborted) done();
+        else outputClosed.addEventListener("abort", done, { once: true });
+        return Effect.sync(() => outputClosed.removeEventListener("abort", done));
+      });
+      const why = yield* Effect.raceAll([
+        Effect.as(Effect.sleep(demo.durationMs), "duration" as const),
         shutdown,
-      );
+        readerGone,
+      ]);
       // One last frame, then a summary below it; the view fiber prints no more.
       yield* refreshView;
       finished = true;
       say(
-        `\ndemo finished (${why === "duration" ? `after ${formatDuration(demo.durationMs)}` : why}): ${state.cycles} cycles, ${state.created} prebuilds created, ${state.canceled} pending jobs of the old version cancelled. Logs: ${logFile}`,
+        `\ndemo finished (${why === "duration" ? `after ${formatDuration(demo.durationMs)}` : why}): ${state.cycles} cycles, ${state.created} prebuilds created, ${state.canceled} pending jobs of the old version cancelled, ${state.claimed ? `1 prebuild claimed by ${world.userName} in ${state.claimed.ms} ms` : "no prebuild was ready to claim yet"}. Logs: ${logFile}`,
       );
     }),
   );
   try {
     await Effect.runPromise(program);
   } finally {
-    logStream.end();
+    await new Promise<void>((resolve) => logStream.end(resolve));
     if (pgDir !== null) await rm(pgDir, { recursive: true, force: true });
+    if (!seeded) await rm(scratch, { recursive: true, force: true });
   }
   return EXIT_OK;
 }

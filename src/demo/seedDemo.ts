@@ -6,6 +6,9 @@ import type pg from "pg";
 export interface DemoWorld {
   readonly organizationId: string;
   readonly organizationName: string;
+  /** A platform user who claims a prebuild during the demo. */
+  readonly userId: string;
+  readonly userName: string;
   readonly templateId: string;
   readonly templateName: string;
   readonly versions: readonly { readonly id: string; readonly name: string }[];
@@ -18,14 +21,23 @@ const PRESETS = [
   { name: "large", desired: { v1: 3, v2: 2 }, parameters: { cpu: "8", memory: "16Gi" } },
 ] as const;
 
-export async function seedDemo(pool: pg.Pool): Promise<DemoWorld> {
+/** `suffix` keeps the names unique in a database that already has a demo (`demo --force`). */
+export async function seedDemo(pool: pg.Pool, suffix = ""): Promise<DemoWorld> {
+  const organizationName = `demo-org${suffix}`;
+  const userName = `alice${suffix}`;
   const client = await pool.connect();
   try {
     await client.query("BEGIN");
     const org = await client.query<{ id: string }>(
-      "INSERT INTO organizations (name) VALUES ('demo-org') RETURNING id",
+      "INSERT INTO organizations (name) VALUES ($1) RETURNING id",
+      [organizationName],
     );
     const organizationId = org.rows[0]?.id as string;
+    const user = await client.query<{ id: string }>(
+      "INSERT INTO users (username) VALUES ($1) RETURNING id",
+      [userName],
+    );
+    const userId = user.rows[0]?.id as string;
     const templateId = crypto.randomUUID();
     const versions = [
       { id: crypto.randomUUID(), name: "v1" as const },
@@ -56,7 +68,9 @@ export async function seedDemo(pool: pg.Pool): Promise<DemoWorld> {
     await client.query("COMMIT");
     return {
       organizationId,
-      organizationName: "demo-org",
+      organizationName,
+      userId,
+      userName,
       templateId,
       templateName: "dev-environment",
       versions,
@@ -67,4 +81,15 @@ export async function seedDemo(pool: pg.Pool): Promise<DemoWorld> {
   } finally {
     client.release();
   }
+}
+
+/** Templates already in the database (0 before its first migration): the demo seeds only into an
+ *  empty database unless told to (`demo --force`, issue #14). */
+export async function countExistingTemplates(pool: pg.Pool): Promise<number> {
+  const exists = await pool.query<{ present: boolean }>(
+    "SELECT to_regclass('templates') IS NOT NULL AS present",
+  );
+  if (!exists.rows[0]?.present) return 0;
+  const count = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM templates");
+  return count.rows[0]?.n ?? 0;
 }

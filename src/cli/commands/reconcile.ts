@@ -2,11 +2,11 @@
 // some actions failed (they are reported); exit 1 when the cycle itself could not run.
 import type { SettingKey } from "../../config/settings.ts";
 import { reconcilerOptions } from "../../daemon/reconcilerOptions.ts";
+import { printLine } from "../../observe/output.ts";
 import { reconcileOnce } from "../../reconciler/reconcileOnce.ts";
 import type { CycleReport } from "../../reconciler/report.ts";
 import { commandContext } from "../commandContext.ts";
 import { EXIT_OK } from "../exitCodes.ts";
-import { printLine } from "../output.ts";
 import { withDatabase } from "../withDatabase.ts";
 import { actionTable, describeEffects, summarizeCycle } from "./cycleSummary.ts";
 
