@@ -182,7 +182,7 @@ export function buildProgram(
         checkJobIds(jobIds);
         const context = commandContext(options, ONE_SHOT);
         const outcomes = await withDatabase(context, (pool) => cancelJobs(pool, jobIds));
-        print(options.json ? cancelsJson(outcomes) : describeCancels(outcomes));
+        printLine(options.json ? cancelsJson(outcomes) : describeCancels(outcomes));
         return EXIT_OK;
       }),
     );
