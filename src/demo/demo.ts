@@ -22,10 +22,10 @@ import { METRIC_ACTION_TYPE, reconcilerObserver } from "../daemon/reconcilerObse
 import { reconcilerOptions } from "../daemon/reconcilerOptions.ts";
 import { listenForShutdown } from "../daemon/signals.ts";
 import { statusPageSource } from "../daemon/statusPageState.ts";
+
 import { migrate } from "../db/migrate.ts";
 import { autocommit } from "../db/pool.ts";
 import { countPrebuildJobsByPreset } from "../db/sql/metrics_sql.ts";
-import { claimPrebuiltWorkspace } from "../db/sql/queue_sql.ts";
 import { readinessCheck } from "../http/readiness.ts";
 import { startHttpServer } from "../http/server.ts";
 import { createLogger, type Logger } from "../observe/logger.ts";
@@ -33,6 +33,7 @@ import { PrebuildMetrics } from "../observe/metrics.ts";
 import { outputClosed, printLine } from "../observe/output.ts";
 import { planNextCycle } from "../reconciler/index.ts";
 import { reconcileOnce } from "../reconciler/reconcileOnce.ts";
+import { claimPrebuild } from "../worker/claimPrebuild.ts";
 import { type PresetJobs, renderView, type ViewAction } from "./liveView.ts";
 import { startDemoProvisioners } from "./provisioners.ts";
 import { countExistingTemplates, seedDemo } from "./seedDemo.ts";
@@ -296,28 +297,24 @@ export async function runDemo(
       let finished = false;
       const subtitle = () =>
         `template ${world.templateName} · active version ${state.promoted ? "v2" : "v1"} · reconcile every ${formatDuration(config.reconciliationInterval)} · ${provisioners.description} · status page http://${http.address}/ · metrics http://${http.address}/metrics`;
-      // The user's side of the story: a ready prebuild handed to a user at once (the shipped claim
-      // query, as a platform runs it), and the next cycle building a replacement.
+      // The user's side of the story: a ready prebuild handed to a user at once (the claim API a
+      // platform calls), and the next cycle building a replacement.
       const claimOne = async (planned: Awaited<ReturnType<typeof planNextCycle>>["presets"]) => {
         const ready = planned.find((p) => p.plan.active && p.plan.state.eligible > 0);
         if (ready === undefined) return;
         const started = performance.now();
-        const row = await claimPrebuiltWorkspace(autocommit({ pool: database.pool }), {
-          newUserId: world.userId,
-          newName: `${world.userName}-workspace`,
-          now: new Date(),
-          autostartSchedule: null,
-          nextStartAt: null,
-          ttl: null,
+        const result = await claimPrebuild(autocommit({ pool: database.pool }), {
           presetId: ready.preset.presetId,
+          userId: world.userId,
+          workspaceName: `${world.userName}-workspace`,
         });
-        if (row === null) return;
+        if (result.status !== "claimed") return;
         const where = `${ready.preset.templateVersionName}/${ready.preset.presetName}`;
         const ms = Math.round(performance.now() - started);
-        state.claimed = { workspace: row.name, preset: where, ms };
+        state.claimed = { workspace: result.workspaceName, preset: where, ms };
         state.milestones.push({
           at: new Date(),
-          text: `user ${world.userName} claimed a ready ${where} prebuild as workspace "${row.name}" in ${ms} ms (no build to wait for); the next cycle builds a replacement`,
+          text: `user ${world.userName} claimed a ready ${where} prebuild as workspace "${result.workspaceName}" in ${ms} ms (no build to wait for); the next cycle builds a replacement`,
         });
       };
       const refreshView = Effect.promise(async () => {
