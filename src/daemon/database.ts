@@ -6,7 +6,12 @@ import type pg from "pg";
 import type { Config } from "../config/config.ts";
 import { registerDatabaseSecrets } from "../config/secrets.ts";
 import { withLibpqSslMode } from "../db/connectionString.ts";
-import { embeddedDatabaseUrl } from "../db/embeddedUrl.ts";
+import { isProcessAlive, readEmbeddedOwner } from "../db/embeddedOwner.ts";
+import {
+  embeddedDatabaseUrl,
+  LEGACY_EMBEDDED_PASSWORD,
+  readEmbeddedPassword,
+} from "../db/embeddedUrl.ts";
 import { createPool as createPgPool } from "../db/pool.ts";
 import type { Logger } from "../observe/logger.ts";
 
@@ -16,23 +21,71 @@ export interface DatabaseHandle {
   readonly description: string;
   /** Ends the pool, then stops the embedded server if this process started it. Idempotent. */
   readonly close: () => Promise<void>;
+  /** For an embedded server this process started: resolves, with how, if it exits unasked. */
+  readonly died?: Promise<string>;
 }
 
-/** Port of a live embedded server in dataDir (postmaster.pid's 4th line), or null. */
-function runningEmbeddedPort(dataDir: string): number | null {
+interface RunningEmbedded {
+  readonly port: number;
+  readonly postmasterPid: number;
+}
+
+/** A live embedded server in dataDir (postmaster.pid's 1st and 4th lines), or null. */
+function runningEmbedded(dataDir: string): RunningEmbedded | null {
   const pidFile = join(dataDir, "pgdata", "postmaster.pid");
   if (!existsSync(pidFile)) return null;
   const lines = readFileSync(pidFile, "utf8").split("\n");
   const pid = Number.parseInt(lines[0] ?? "", 10);
   const port = Number.parseInt(lines[3] ?? "", 10);
   if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(port)) return null;
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return null; // stale: a crashed server's file, removed when we start it
-  }
-  return port;
+  // Stale: a crashed server's file, removed when we start it.
+  return isProcessAlive(pid) ? { port, postmasterPid: pid } : null;
 }
+
+/** The parent pid of a process (Linux /proc), or null where it cannot be read. */
+function parentPid(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const ppid = Number.parseInt(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1] ?? "", 10);
+    return Number.isInteger(ppid) ? ppid : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether a running embedded server was left behind by a prebuildsd that is gone (killed with -9,
+ * say): its recorded owner is dead, or, for a server started before owners were recorded, init
+ * adopted it. Such a server would otherwise be attached to and never stopped (issue #14).
+ */
+function isOrphan(dataDir: string, running: RunningEmbedded): boolean {
+  const owner = readEmbeddedOwner(dataDir);
+  if (owner !== null && owner.postmasterPid === running.postmasterPid) {
+    return !isProcessAlive(owner.pid);
+  }
+  return parentPid(running.postmasterPid) === 1;
+}
+
+/** Stops an orphaned server (fast shutdown) and waits for it to go. */
+async function stopOrphan(dataDir: string, pid: number): Promise<void> {
+  try {
+    process.kill(pid, "SIGINT");
+  } catch (error) {
+    throw new Error(
+      `an embedded PostgreSQL (pid ${pid}) left running in ${dataDir} by a prebuildsd that is gone could not be stopped (${(error as Error).message}): stop it, or set PREBUILDS_DATA_DIR`,
+    );
+  }
+  for (let waited = 0; isProcessAlive(pid); waited += 100) {
+    if (waited >= ORPHAN_STOP_WAIT_MS) {
+      throw new Error(
+        `the embedded PostgreSQL (pid ${pid}) left running in ${dataDir} did not stop within ${ORPHAN_STOP_WAIT_MS / 1000}s: stop it, or set PREBUILDS_DATA_DIR`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+const ORPHAN_STOP_WAIT_MS = 30_000;
 
 /**
  * Imports the embedded server lazily: its module installs async-exit-hook handlers for SIGINT,
@@ -92,11 +145,21 @@ export async function openDatabase(
     return { pool, description: "DATABASE_URL", close: once(() => pool.end()) };
   }
   const description = `embedded PostgreSQL in ${config.dataDir}`;
-  const port = runningEmbeddedPort(config.dataDir);
-  if (port !== null) {
-    const url = embeddedDatabaseUrl(port);
-    const pool = createPool(url, config, logger);
-    logger.debug({ dataDir: config.dataDir, port }, "using the running embedded PostgreSQL");
+  const running = runningEmbedded(config.dataDir);
+  if (running !== null && options.startEmbedded && isOrphan(config.dataDir, running)) {
+    logger.warn(
+      { dataDir: config.dataDir, pid: running.postmasterPid },
+      "the embedded PostgreSQL was left running by a prebuildsd that is gone: stopping it, then starting it again",
+    );
+    await stopOrphan(config.dataDir, running.postmasterPid);
+  } else if (running !== null) {
+    // Another live prebuildsd runs it (the daemon, or a command): attach, and leave it running.
+    const password = readEmbeddedPassword(config.dataDir) ?? LEGACY_EMBEDDED_PASSWORD;
+    const pool = createPool(embeddedDatabaseUrl(running.port, password), config, logger);
+    logger.debug(
+      { dataDir: config.dataDir, port: running.port },
+      "using the running embedded PostgreSQL",
+    );
     return { pool, description, close: once(() => pool.end()) };
   }
   if (!options.startEmbedded) {
@@ -118,6 +181,7 @@ export async function openDatabase(
   return {
     pool,
     description,
+    died: embedded.died,
     close: once(async () => {
       try {
         await pool.end();

