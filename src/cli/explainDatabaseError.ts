@@ -2,24 +2,15 @@
 // problem names the setting to check; a missing table or column on a database that lags behind
 // this build says to run `prebuildsd migrate`. Anything else keeps its own message.
 import type pg from "pg";
-import type { Config } from "../config/config.ts";
 import { type ConnectionSource, describeConnectionError } from "../db/connectionError.ts";
+
+export { connectionSource } from "../db/connectionError.ts";
+
 import { pendingMigrations } from "../db/migrate.ts";
 import { sqlState } from "../db/transaction.ts";
 
 /** undefined_table, undefined_column, undefined_function, undefined_object (an enum type). */
 const SCHEMA_MISSING = new Set(["42P01", "42703", "42883", "42704"]);
-
-export function connectionSource(
-  config: Pick<Config, "databaseUrl" | "dataDir">,
-): ConnectionSource {
-  return config.databaseUrl !== null
-    ? { setting: "DATABASE_URL (or --database-url)", operatorSet: true }
-    : {
-        setting: `the embedded PostgreSQL in ${config.dataDir} (PREBUILDS_DATA_DIR)`,
-        operatorSet: false,
-      };
-}
 
 /** Thrown before a command runs on a schema older than this build (one round trip). */
 export async function requireCurrentSchema(pool: pg.Pool): Promise<void> {

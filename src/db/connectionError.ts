@@ -11,6 +11,19 @@ export interface ConnectionSource {
   readonly operatorSet: boolean;
 }
 
+/** Where the connection string came from: the operator's DATABASE_URL, or the embedded server. */
+export function connectionSource(config: {
+  readonly databaseUrl: string | null;
+  readonly dataDir: string;
+}): ConnectionSource {
+  return config.databaseUrl !== null
+    ? { setting: "DATABASE_URL (or --database-url)", operatorSet: true }
+    : {
+        setting: `the embedded PostgreSQL in ${config.dataDir} (PREBUILDS_DATA_DIR)`,
+        operatorSet: false,
+      };
+}
+
 function errno(error: unknown): string | undefined {
   if (typeof error === "object" && error !== null && "code" in error) {
     const code = (error as { code: unknown }).code;

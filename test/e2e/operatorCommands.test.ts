@@ -97,6 +97,9 @@ describe("prebuildsd (built binary)", () => {
       templateId: world.templateId,
       templateName: "dev-environment",
       templateVersionId: world.versions[0]?.id,
+      templateVersionName: "v1",
+      organizationId: world.organizationId,
+      organizationName: world.organizationName,
       active: true,
       state: {
         desired: 4,
@@ -109,6 +112,8 @@ describe("prebuildsd (built binary)", () => {
         deleting: 0,
       },
       actions: [{ type: "create", count: 4, reason: expect.stringContaining("create 4") }],
+      warnings: [],
+      missingParameters: [],
     });
     const inactive = plan.presets.filter((p) => p.active === false);
     expect(inactive).toHaveLength(2);

@@ -18,7 +18,6 @@ import {
   seedPrebuild,
   seedPreset,
   seedTemplate,
-  seedUser,
   seedWorkspace,
 } from "../fixtures/seed.ts";
 import { freshDatabase, type TestDatabase } from "../harness/freshDatabase.ts";
@@ -97,7 +96,7 @@ beforeAll(async () => {
   );
   const smallId = small.rows[0]?.id as string;
   // A claim and a regular creation, so the hit rate has both terms.
-  const alice = (await seedUser(db.pool, { username: "alice" })).id;
+  const alice = world.userId; // the demo seeds a platform user
   await seedPrebuild(db.pool, { template: demo, presetId: smallId, ownerId: alice });
   const own = await seedWorkspace(db.pool, { template: demo, ownerId: alice });
   await seedBuild(db.pool, {
