@@ -59,11 +59,12 @@ describe("status page cache", () => {
   });
 
   it("answers while the database is stuck, from the last read, and says why", async () => {
-    const url = await serve({ ttlMs: 0, waitMs: 50, timeoutMs: 500 });
+    const url = await serve({ ttlMs: 0, waitMs: 50, timeoutMs: 3000 });
     // The first read may take longer than waitMs: the page says so until it has data.
     let first = await (await fetch(url)).text();
-    for (let i = 0; i < 100 && !first.includes(">small<"); i++) {
-      expect(first).toContain("Reading the database for the first time");
+    for (let i = 0; i < 200 && !first.includes(">small<"); i++) {
+      // A loaded machine may even time the first read out: then the page says that instead.
+      expect(first).toMatch(/Reading the database for the first time|Could not read the database/);
       await new Promise((resolve) => setTimeout(resolve, 50));
       first = await (await fetch(url)).text();
     }
@@ -78,9 +79,9 @@ describe("status page cache", () => {
       expect(slow).toContain("The database is slow to answer: showing the last read");
       expect(slow).toContain(">small<");
       // After the timeout the read is abandoned (its statement cancelled) and the error shown.
-      await new Promise((resolve) => setTimeout(resolve, 700));
+      await new Promise((resolve) => setTimeout(resolve, 3500));
       const failed = await (await fetch(url)).text();
-      expect(failed).toContain("Could not read the database: no answer within 500 ms");
+      expect(failed).toContain("Could not read the database: no answer within 3000 ms");
       expect(failed).toContain(">small<");
       const waiting = await db.pool.query(
         "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
