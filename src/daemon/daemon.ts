@@ -6,6 +6,7 @@
 import { Effect, Schedule } from "effect";
 import type { Config } from "../config/config.ts";
 import { formatDuration } from "../config/duration.ts";
+import { connectionSource } from "../db/connectionError.ts";
 import { migrate, pendingMigrations } from "../db/migrate.ts";
 import { readinessCheck } from "../http/readiness.ts";
 import { startHttpServer } from "../http/server.ts";
@@ -18,6 +19,7 @@ import { CYCLE_SETTLE_TIMEOUT_MS, type Cycle, reconcileLoop } from "./reconcileL
 import { listenForShutdown, shutdownRequested } from "./signals.ts";
 import { sampleState } from "./stateSampler.ts";
 import { statusPageSource } from "./statusPageState.ts";
+import { untilDatabaseAnswers } from "./waitForDatabase.ts";
 
 /** Builds the cycle the loop runs; it must catch and count its own failures. */
 export type CycleFactory = (
@@ -123,14 +125,12 @@ export function daemonProgram(options: DaemonOptions): Effect.Effect<void, Error
         }),
         (db) => Effect.promise(() => closeDatabase(db, logger)),
       );
-      yield* Effect.tryPromise({
-        try: () => prepareSchema(database, config, logger),
-        catch: (cause) => toError("checking the database schema failed", cause),
-      });
       const metrics = new PrebuildMetrics({
         reconciliationIntervalMs: config.reconciliationInterval,
       });
       const readiness = readinessCheck(database.pool);
+      // Set when an embedded server this process started exits unasked: /healthz says so.
+      let unhealthy: string | null = null;
       const statusPage = yield* Effect.acquireRelease(
         Effect.sync(() =>
           statusPageSource({ pool: database.pool }, config, { version: options.version }),
@@ -148,6 +148,7 @@ export function daemonProgram(options: DaemonOptions): Effect.Effect<void, Error
                   body: await metrics.text(),
                 }),
                 readiness,
+                health: () => ({ ready: unhealthy === null, reason: unhealthy ?? "" }),
                 statusPage: statusPage.html,
               },
               (error) => logger.warn({ err: error }, "HTTP request failed"),
@@ -160,6 +161,20 @@ export function daemonProgram(options: DaemonOptions): Effect.Effect<void, Error
         }),
         (server) => Effect.promise(() => server.close()),
       );
+      // The port is up first, so a database that is not up yet is a 503 on /readyz, not a crash.
+      const answered = yield* Effect.raceFirst(
+        Effect.as(
+          untilDatabaseAnswers(() => prepareSchema(database, config, logger), {
+            logger,
+            source: connectionSource(config),
+          }).pipe(
+            Effect.mapError((cause) => toError("checking the database schema failed", cause)),
+          ),
+          true,
+        ),
+        Effect.as(shutdownSignal, false),
+      );
+      if (!answered) return;
       logger.info(
         {
           address: http.address,
@@ -174,7 +189,24 @@ export function daemonProgram(options: DaemonOptions): Effect.Effect<void, Error
       yield* Effect.forkScoped(
         reconcileLoop(options.makeCycle(database, metrics, logger), config.reconciliationInterval),
       );
-      yield* shutdownSignal;
+      const died = database.died;
+      if (died === undefined) {
+        yield* shutdownSignal;
+        return;
+      }
+      // An embedded server that dies under the daemon ends it (exit 1) instead of leaving it
+      // "healthy" with no database; the supervisor restarts both.
+      yield* Effect.raceFirst(
+        Effect.asVoid(shutdownSignal),
+        Effect.flatMap(
+          Effect.promise(() => died),
+          (how) => {
+            unhealthy = `the embedded PostgreSQL ${how}`;
+            logger.error({ dataDir: config.dataDir }, `${unhealthy}: stopping; restart prebuildsd`);
+            return Effect.fail(new Error(`${unhealthy}: restart prebuildsd`));
+          },
+        ),
+      );
     }),
   ).pipe(Effect.tap(() => Effect.sync(() => logger.info("stopped cleanly"))));
 }

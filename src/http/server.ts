@@ -15,6 +15,9 @@ export interface Readiness {
 export interface HttpHandlers {
   readonly metrics: () => Promise<{ readonly contentType: string; readonly body: string }>;
   readonly readiness: () => Promise<Readiness>;
+  /** /healthz: absent, the process answering is enough; else 503 with the reason when unhealthy
+   *  (the daemon's embedded server died: the supervisor should restart it). */
+  readonly health?: () => Readiness;
   /** The status page's HTML (`GET /`); absent: `/` is a 404 like any unknown path. */
   readonly statusPage?: () => Promise<string>;
 }
@@ -75,7 +78,8 @@ async function route(handlers: HttpHandlers, req: IncomingMessage, res: ServerRe
       "referrer-policy": "no-referrer",
     });
   } else if (path === "/healthz") {
-    send(res, 200, TEXT, "ok\n");
+    const health = handlers.health?.() ?? { ready: true, reason: "" };
+    send(res, health.ready ? 200 : 503, TEXT, `${health.ready ? "ok" : health.reason}\n`);
   } else if (path === "/readyz") {
     const readiness = await handlers.readiness();
     send(

@@ -99,3 +99,20 @@ describe("embedded PostgreSQL", () => {
     expect(isProcessAlive(own)).toBe(false);
   }, 240_000);
 });
+
+describe("embedded PostgreSQL dying under the daemon", () => {
+  it("ends the daemon with exit 1 and a line saying so, without waiting out a deadline", async () => {
+    const daemon = run();
+    await daemon.waitForLog("serving /metrics", 120_000);
+    const { pid } = postmaster();
+    process.kill(pid, "SIGKILL");
+    const line = await daemon.waitForLog("the embedded PostgreSQL killed by SIGKILL", 60_000);
+    expect(line.level).toBe(50);
+    expect(await daemon.exited).toBe(1);
+    expect(daemon.output()).toContain(
+      "prebuildsd: the embedded PostgreSQL killed by SIGKILL: restart prebuildsd",
+    );
+    // Stopped by itself, not by the signal handler's deadline.
+    expect(daemon.output()).not.toContain("overran");
+  }, 240_000);
+});
