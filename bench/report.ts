@@ -4,6 +4,7 @@ import { cpus, loadavg, release, totalmem } from "node:os";
 import type { CreateFigures } from "./createBench.ts";
 import type { CycleFigures } from "./cycleBench.ts";
 import type { FloodFigures } from "./flood.ts";
+import type { WorkerFigures } from "./workerBench.ts";
 
 export interface Machine {
   readonly cpus: number;
@@ -35,6 +36,8 @@ export interface BenchResults {
   readonly fleets: readonly CycleFigures[];
   readonly creation: CreateFigures | null;
   readonly flood: FloodFigures | null;
+  /** The job side (issue #12); null when not run. */
+  readonly worker: WorkerFigures | null;
 }
 
 export function describeMachine(loadAtStart: number): Machine {

@@ -3,6 +3,7 @@
 // else an embedded PostgreSQL. Prints a table and writes bench/results/latest.json and flood.svg.
 //
 //   npm run bench -- [--fleet S|M|L]... [--skip-flood] [--skip-create] [--cycles N] [--keep]
+//   npm run bench -- worker      only the job side's figures (cancel latency, acquire throughput)
 import { mkdir, writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { join } from "node:path";
@@ -16,8 +17,17 @@ import { benchFlood, DEFAULT_FLOOD } from "./flood.ts";
 import { floodChartSvg } from "./floodChart.ts";
 import { type BenchResults, checkTargets, describeMachine, formatResults } from "./report.ts";
 import { SpanTimer } from "./spanTimer.ts";
+import {
+  benchWorker,
+  DEFAULT_WORKER_BENCH,
+  formatWorkerFigures,
+  type WorkerFigures,
+  workerTargets,
+} from "./workerBench.ts";
 
-const USAGE = `usage: npm run bench -- [--fleet S|M|L]... [--skip-flood] [--skip-create] [--cycles N] [--keep]
+const USAGE = `usage: npm run bench -- [worker] [--fleet S|M|L]... [--skip-flood] [--skip-create] [--cycles N] [--keep]
+  worker         run only the job side's scenario (cancel latency via NOTIFY and heartbeat,
+                 acquire throughput with 4 workers on 10,000 pending jobs)
   --fleet        a fleet to measure (repeat or comma-separate; default S, M and L)
   --skip-flood   skip the queue-flood promotion scenario
   --skip-create  skip the 10,000-prebuild creation cycle
@@ -30,11 +40,14 @@ interface Flags {
   readonly create: boolean;
   readonly cycles: number;
   readonly keep: boolean;
+  /** Only the worker scenario (`npm run bench -- worker`). */
+  readonly workerOnly: boolean;
 }
 
 function parseFlags(argv: readonly string[]): Flags {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: [...argv],
+    allowPositionals: true,
     options: {
       fleet: { type: "string", multiple: true },
       "skip-flood": { type: "boolean", default: false },
@@ -54,14 +67,19 @@ function parseFlags(argv: readonly string[]): Flags {
   for (const name of names) {
     if (!(name in FLEETS)) throw new UsageError(`--fleet must be S, M or L (got "${name}")`);
   }
+  for (const p of positionals) {
+    if (p !== "worker") throw new UsageError(`unknown scenario "${p}" (the only one is "worker")`);
+  }
+  const workerOnly = positionals.includes("worker");
   const cycles = Number.parseInt(values.cycles, 10);
   if (!Number.isInteger(cycles) || cycles < 1) {
     throw new UsageError(`--cycles must be a positive integer like 9 (got "${values.cycles}")`);
   }
   return {
-    fleets: [...new Set(names)] as FleetName[],
-    flood: !values["skip-flood"],
-    create: !values["skip-create"],
+    fleets: workerOnly ? [] : ([...new Set(names)] as FleetName[]),
+    flood: !workerOnly && !values["skip-flood"],
+    create: !workerOnly && !values["skip-create"],
+    workerOnly,
     cycles,
     keep: values.keep,
   };
@@ -81,6 +99,7 @@ async function main(): Promise<void> {
   const fleets: CycleFigures[] = [];
   let creation: CreateFigures | null = null;
   let flood: BenchResults["flood"] = null;
+  let worker: WorkerFigures | null = null;
   try {
     for (const name of flags.fleets) {
       fleets.push(
@@ -98,6 +117,7 @@ async function main(): Promise<void> {
     if (flags.create)
       creation = await benchCreation(server, timer, { repetitions: 3, poolSize: 10, log });
     if (flags.flood) flood = await benchFlood(server, { ...DEFAULT_FLOOD, log });
+    worker = await benchWorker(server, { ...DEFAULT_WORKER_BENCH, log });
   } finally {
     await server.stop();
   }
@@ -108,14 +128,17 @@ async function main(): Promise<void> {
     durationS: Math.round((performance.now() - started) / 1000),
     machine: describeMachine(loadAtStart),
     server: { source: server.source, version: server.version, settings: server.settings },
-    targets: checkTargets(fleets, creation, flood),
+    targets: [...checkTargets(fleets, creation, flood), ...(worker ? workerTargets(worker) : [])],
     fleets,
     creation,
     flood,
+    worker,
   };
   const dir = join(projectRoot, "bench", "results");
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, "latest.json"), `${JSON.stringify(results, null, 2)}\n`);
+  // A worker-only run must not replace the full run's figures.
+  const file = flags.workerOnly ? "worker.json" : "latest.json";
+  await writeFile(join(dir, file), `${JSON.stringify(results, null, 2)}\n`);
   if (flood) {
     const caption =
       `${DEFAULT_FLOOD.provisioners} simulated provisioners, ${DEFAULT_FLOOD.jobDurationMs} ms per job, ` +
@@ -130,8 +153,9 @@ async function main(): Promise<void> {
     );
   }
   process.stdout.write(`${formatResults(results)}\n`);
+  if (worker) process.stdout.write(`\n${formatWorkerFigures(worker)}\n`);
   log(
-    `wrote bench/results/latest.json${flood ? " and bench/results/flood.svg" : ""} in ${results.durationS} s`,
+    `wrote bench/results/${file}${flood ? " and bench/results/flood.svg" : ""} in ${results.durationS} s`,
   );
 }
 

@@ -113,7 +113,11 @@ inserted_jobs AS (
       'workspace_build_id', i.build_id,
       'prebuilt_workspace_build_stage', 'CREATE'
     ),
-    @tags::jsonb
+    -- The version's provisioner tags, PREBUILDS_PROVISIONER_TAGS over them (issue #12).
+    coalesce(
+      (SELECT tv.provisioner_tags FROM template_versions tv WHERE tv.id = i.template_version_id),
+      '{}'::jsonb
+    ) || @tags::jsonb
   FROM input i
   RETURNING id
 ),
@@ -189,7 +193,10 @@ inserted_job AS (
       'workspace_build_id', @build_id::uuid,
       'prebuilt_workspace_build_stage', 'NONE'
     ),
-    @tags::jsonb
+    coalesce(
+      (SELECT tv.provisioner_tags FROM template_versions tv WHERE tv.id = t.template_version_id),
+      '{}'::jsonb
+    ) || @tags::jsonb
   FROM target t
   RETURNING id
 ),
@@ -294,7 +301,10 @@ inserted_jobs AS (
       'workspace_build_id', t.build_id,
       'prebuilt_workspace_build_stage', 'NONE'
     ),
-    @tags::jsonb
+    coalesce(
+      (SELECT tv.provisioner_tags FROM template_versions tv WHERE tv.id = t.template_version_id),
+      '{}'::jsonb
+    ) || @tags::jsonb
   FROM target t
   RETURNING id
 ),

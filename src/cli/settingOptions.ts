@@ -22,6 +22,8 @@ export const EXECUTOR_SETTINGS = [
   "concurrency",
   "cancelPending",
   "provisionerStaleAfter",
+  "jobHangTimeout",
+  "provisionerTags",
 ] as const satisfies readonly SettingKey[];
 export const DAEMON_SETTINGS = [
   "reconciliationInterval",

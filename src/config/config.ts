@@ -26,6 +26,10 @@ export interface Config {
   readonly lockTimeout: number;
   readonly cancelPending: boolean;
   readonly provisionerStaleAfter: number;
+  /** ms without a heartbeat after which a held job is hung (issue #12). */
+  readonly jobHangTimeout: number;
+  /** Tags merged over each prebuild job's template version tags (issue #12). */
+  readonly provisionerTags: Readonly<Record<string, string>>;
   readonly metricsRefreshInterval: number;
   readonly httpAddress: ListenAddress;
   readonly logLevel: LogLevel;
@@ -95,6 +99,8 @@ export function loadConfig(env: Env, flags: FlagValues = {}, options: LoadOption
     lockTimeout: readWithDefault("lockTimeout", env, flags),
     cancelPending: readWithDefault("cancelPending", env, flags),
     provisionerStaleAfter: readWithDefault("provisionerStaleAfter", env, flags),
+    jobHangTimeout: readWithDefault("jobHangTimeout", env, flags),
+    provisionerTags: read("provisionerTags", env, flags) ?? {},
     metricsRefreshInterval: readWithDefault("metricsRefreshInterval", env, flags),
     httpAddress: readWithDefault("httpAddress", env, flags),
     logLevel: readWithDefault("logLevel", env, flags),

@@ -1,6 +1,7 @@
 // Every setting prebuildsd reads: its environment variable, its flag, its default and what it
 // accepts. The CLI's --help, the config loader and the README are all written from this table.
 import { parseDuration } from "./duration.ts";
+import { parseTagList } from "./tagList.ts";
 
 export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false };
 
@@ -61,6 +62,11 @@ function boolean(raw: string): Parsed<boolean> {
   if (["true", "1", "yes", "on"].includes(v)) return ok(true);
   if (["false", "0", "no", "off"].includes(v)) return ok(false);
   return bad;
+}
+
+function tagList(raw: string): Parsed<Readonly<Record<string, string>>> {
+  const tags = parseTagList(raw);
+  return tags === null ? bad : ok(tags);
 }
 
 function nonEmpty(raw: string): Parsed<string> {
@@ -189,6 +195,24 @@ export const settings = {
     defaultText: "90s",
     accepted: 'a positive duration like "90s"',
     parse: positiveDuration,
+  },
+  jobHangTimeout: {
+    env: "PREBUILDS_JOB_HANG_TIMEOUT",
+    flag: "--job-hang-timeout",
+    description:
+      "a job a worker holds without a heartbeat for this long is hung: each cycle fails it (or completes it as canceled if it was canceling)",
+    defaultText: "5m",
+    accepted: 'a positive duration like "5m"',
+    parse: positiveDuration,
+  },
+  provisionerTags: {
+    env: "PREBUILDS_PROVISIONER_TAGS",
+    flag: "--provisioner-tags",
+    description:
+      "tags every prebuild job carries, over its template version's provisioner tags (key=value,…), e.g. is_prebuild=true for a dedicated prebuild provisioner pool (default: none)",
+    defaultText: undefined,
+    accepted: 'key=value pairs separated by commas like "is_prebuild=true,region=eu"',
+    parse: tagList,
   },
   metricsRefreshInterval: {
     env: "PREBUILDS_METRICS_REFRESH_INTERVAL",

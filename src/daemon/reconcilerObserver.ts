@@ -16,5 +16,6 @@ export function reconcilerObserver(metrics: PrebuildMetrics): ReconcilerObserver
     onAction: (event) => metrics.recordAction(METRIC_ACTION_TYPE[event.action._tag], event.outcome),
     onLock: (acquired) => metrics.lockHeld.set(acquired ? 1 : 0),
     onPaused: (paused) => metrics.setPaused(paused),
+    onHungJobRecovered: (job) => metrics.hungJobsRecovered.inc({ status: job.status }),
   };
 }

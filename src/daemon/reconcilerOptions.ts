@@ -10,5 +10,8 @@ export function reconcilerOptions(config: Config): Partial<ReconcilerOptions> {
     concurrency: config.concurrency,
     provisionerStaleAfter: config.provisionerStaleAfter,
     cancelPendingEnabled: config.cancelPending,
+    jobHangTimeout: config.jobHangTimeout,
+    // Over each version's own provisioner tags (queries/prebuilds.sql), issue #12.
+    jobTags: { scope: "organization", ...config.provisionerTags },
   };
 }

@@ -188,6 +188,8 @@ export class PrebuildMetrics {
   readonly lockHeld: Gauge;
   readonly lastSuccessfulCycle: Gauge;
   readonly stateRefreshErrors: Counter;
+  /** Hung jobs the cycle finished (issue #12), by the status they got. */
+  readonly hungJobsRecovered: Counter<"status">;
   private readonly provisionerJobs: Gauge<"status" | "initiator">;
   private readonly oldestPendingJobAge: Gauge<"initiator">;
 
@@ -310,6 +312,13 @@ export class PrebuildMetrics {
         }
       },
     });
+    this.hungJobsRecovered = new Counter({
+      name: "prebuildsd_hung_jobs_recovered_total",
+      help: "Jobs a worker held without a heartbeat for PREBUILDS_JOB_HANG_TIMEOUT that a cycle finished, by the status they got (failed: was running; canceled: was canceling).",
+      labelNames: ["status"],
+      registers,
+    });
+    for (const status of ["failed", "canceled"]) this.hungJobsRecovered.inc({ status }, 0);
     if (options.processMetrics ?? true) {
       collectDefaultMetrics({ register: this.registry });
       // Gauges whose names end in _total, which Prometheus reserves for counters (`promtool check

@@ -2,6 +2,7 @@
 // reconciler only calls them. Every hook is optional and must not throw (a throw is logged).
 import type { ActionEvent } from "../execute/outcome.ts";
 import type { PlannedPreset } from "../plan/index.ts";
+import type { RecoveredJob } from "../worker/recoverHungJobs.ts";
 import type { CycleReport } from "./report.ts";
 
 export interface ReconcilerObserver {
@@ -17,6 +18,8 @@ export interface ReconcilerObserver {
   readonly onLock?: (acquired: boolean) => void;
   /** The pause setting as read this cycle. */
   readonly onPaused?: (paused: boolean) => void;
+  /** A hung job this cycle finished (issue #12). */
+  readonly onHungJobRecovered?: (job: RecoveredJob) => void;
 }
 
 export const NO_OBSERVER: ReconcilerObserver = {};

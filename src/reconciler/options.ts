@@ -16,6 +16,9 @@ export interface ReconcilerOptions {
   /** Cancel pending first builds of inactive presets (the benchmark compares with and without;
    *  operators may keep old jobs). true. */
   readonly cancelPendingEnabled: boolean;
+  /** A job a worker holds without a heartbeat (updated_at) for this long is hung: each cycle
+   *  fails it, or completes it as canceled (issue #12). 5 min, as the reference's platform. */
+  readonly jobHangTimeout: number;
   /** Provisioner tags on every job the reconciler queues. {"scope":"organization"}. */
   readonly jobTags: Readonly<Record<string, string>>;
   /** The clock: planning, expiry, schedules and every timestamp written. Injected in tests. */
@@ -33,6 +36,7 @@ export const DEFAULT_RECONCILER_OPTIONS: ReconcilerOptions = {
   concurrency: undefined,
   provisionerStaleAfter: 90_000,
   cancelPendingEnabled: true,
+  jobHangTimeout: 300_000,
   jobTags: { scope: "organization" },
   now: () => new Date(),
   keepRuns: 1000,

@@ -1,7 +1,8 @@
 // One reconciliation cycle (reference §2.1) as a handful of named steps:
 //   beginCycle      the cycle's clock, statement counter and abort signal (shutdown or lost lock)
 //   readAndAct      withCycleInputs (lock, pause, snapshot, plan; cycleInputs.ts) then, while the
-//                   lock transaction stays open, executePlan (executePlan.ts)
+//                   lock transaction stays open, executePlan (executePlan.ts) and
+//                   recoverHungJobsStep (one statement: jobs without a heartbeat, issue #12)
 //   finishCycle     the report, its log line and its row in prebuild_reconciliation_runs
 //   failCycle       a cycle that could not run: logged at error level with its cause, recorded
 // Writes use other pooled connections, each in a short transaction. Aborting (shutdown) or losing
@@ -21,6 +22,7 @@ import { executePlan, needsWork } from "./executePlan.ts";
 import { LockLostError } from "./lockLoss.ts";
 import { NO_OBSERVER, type ReconcilerObserver } from "./observer.ts";
 import { type ReconcilerOptions, resolveOptions } from "./options.ts";
+import { recoverHungJobsStep } from "./recoverHungJobsStep.ts";
 import { type CycleReport, emptyActionCounts, outcomeTotals, summarizeEvents } from "./report.ts";
 import { recordReconciliationRun } from "./runs.ts";
 
@@ -171,6 +173,9 @@ function readAndAct(
         signal: cycle.signal,
       },
       work,
+    );
+    await recoverHungJobsStep(cycle.db, options.jobHangTimeout, cycle.logger, (job) =>
+      notify(cycle.logger, cycle.observer.onHungJobRecovered, job),
     );
     return {
       kind: "completed",

@@ -20,6 +20,15 @@ export async function completeJob(
     readonly onComplete?: JobResult["onComplete"] | undefined;
   },
 ): Promise<FinalStatus | null> {
+  if (!args.onComplete) {
+    // Nothing else to commit with it: one statement, its own transaction.
+    const done = await completeProvisionerJob(pool, {
+      jobId: args.jobId,
+      workerId: args.workerId,
+      error: args.error,
+    });
+    return (done?.jobStatus ?? null) as FinalStatus | null;
+  }
   const client = await pool.connect();
   try {
     await client.query("BEGIN");
@@ -29,7 +38,7 @@ export async function completeJob(
       error: args.error,
     });
     const status = (done?.jobStatus ?? null) as FinalStatus | null;
-    if (status !== null && args.onComplete) await args.onComplete(client, status);
+    if (status !== null) await args.onComplete(client, status);
     await client.query("COMMIT");
     return status;
   } catch (error) {

@@ -1,6 +1,8 @@
 // Provisioner tags as the reference matches them (Coder's provisionersdk.MutateTags and the
 // provisioner_tagset_contains SQL function; migration 0041 holds the SQL twin the queue uses).
 
+import { parseTagList } from "../config/tagList.ts";
+
 export type ProvisionerTags = Readonly<Record<string, string>>;
 
 /** The tags of a provisioner (or job) nobody tagged. */
@@ -33,21 +35,7 @@ function sameTags(a: ProvisionerTags, b: ProvisionerTags): boolean {
   return keys.length === Object.keys(b).length && keys.every((k) => b[k] === a[k]);
 }
 
-/**
- * Parses `key=value,key=value` (PREBUILDS_PROVISIONER_TAGS, `--tags`); whitespace around keys and
- * values is ignored, an empty string is no tags. Returns null when an entry has no `=` or an empty
- * key, or a key repeats.
- */
+/** Parses `key=value,key=value` (PREBUILDS_PROVISIONER_TAGS' syntax); null when malformed. */
 export function parseTags(raw: string): ProvisionerTags | null {
-  const tags: Record<string, string> = {};
-  if (raw.trim() === "") return tags;
-  for (const entry of raw.split(",")) {
-    const eq = entry.indexOf("=");
-    if (eq < 0) return null;
-    const key = entry.slice(0, eq).trim();
-    const value = entry.slice(eq + 1).trim();
-    if (key === "" || key in tags) return null;
-    tags[key] = value;
-  }
-  return tags;
+  return parseTagList(raw);
 }

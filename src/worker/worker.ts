@@ -66,6 +66,9 @@ export interface WorkerOptions {
   readonly logger?: WorkerLogger;
   /** The LISTEN connection's client; default a pg.Client with the pool's connection settings. */
   readonly createListenClient?: () => pg.Client;
+  /** false: no LISTEN connection (e.g. behind a transaction-pooling proxy, where LISTEN does not
+   *  work); cancels then arrive by the heartbeat only, new jobs by polling. Default true. */
+  readonly listen?: boolean;
 }
 
 export interface Worker {
@@ -148,7 +151,7 @@ class ProvisionerWorker implements Worker {
   private readonly metrics: WorkerMetrics | null;
   private readonly running = new Map<string, RunningJob>();
   private readonly earlyCancels = new Set<string>();
-  private readonly listener: NotificationListener;
+  private readonly listener: NotificationListener | null;
   private slots: Promise<void>[] = [];
   private stopping = false;
   private wakers = new Set<() => void>();
@@ -178,19 +181,27 @@ class ProvisionerWorker implements Worker {
     this.name = options.name ?? `worker-${this.id.slice(0, 8)}`;
     this.tags = normalizeTags(options.tags ?? UNTAGGED);
     this.metrics = options.registry ? workerMetrics(options.registry) : null;
-    this.listener = new NotificationListener({
-      createClient: options.createListenClient ?? (() => listenClientFor(options.pool)),
-      onCanceled: (jobId) => this.cancel(jobId, "notify"),
-      onJobPosted: (organizationId) => {
-        if (organizationId === null || organizationId === options.organizationId) this.wakeAll();
-      },
-      onReconnected: () => {
-        this.metrics?.notificationReconnects.inc();
-        this.log("info", {}, "LISTEN connection re-established; checking held jobs for cancels");
-        void this.heartbeat();
-      },
-      onError: (error, context) => this.log("warn", { err: error }, context),
-    });
+    this.listener =
+      options.listen === false
+        ? null
+        : new NotificationListener({
+            createClient: options.createListenClient ?? (() => listenClientFor(options.pool)),
+            onCanceled: (jobId) => this.cancel(jobId, "notify"),
+            onJobPosted: (organizationId) => {
+              if (organizationId === null || organizationId === options.organizationId)
+                this.wakeAll();
+            },
+            onReconnected: () => {
+              this.metrics?.notificationReconnects.inc();
+              this.log(
+                "info",
+                {},
+                "LISTEN connection re-established; checking held jobs for cancels",
+              );
+              void this.heartbeat();
+            },
+            onError: (error, context) => this.log("warn", { err: error }, context),
+          });
   }
 
   private get concurrency(): number {
@@ -199,7 +210,7 @@ class ProvisionerWorker implements Worker {
 
   async start(): Promise<void> {
     await this.heartbeat({ throwOnError: true });
-    await this.listener.start();
+    await this.listener?.start();
     this.heartbeatTimer = setInterval(
       () => void this.heartbeat(),
       this.options.heartbeatInterval ?? DEFAULTS.heartbeatInterval,
@@ -212,7 +223,7 @@ class ProvisionerWorker implements Worker {
   }
 
   listenerBackendPid(): number | null {
-    return this.listener.backendPid;
+    return this.listener?.backendPid ?? null;
   }
 
   async stop(options: { readonly grace?: number } = {}): Promise<void> {
@@ -238,7 +249,7 @@ class ProvisionerWorker implements Worker {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = null;
     await this.heartbeatInFlight;
-    await this.listener.close();
+    await this.listener?.close();
   }
 
   /** A cancellation for `jobId` arrived (by NOTIFY or heartbeat): abort its signal once, and

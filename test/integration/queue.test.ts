@@ -232,12 +232,19 @@ describe("job queue", () => {
       expect(workers.rows[0]?.n).toBe(0);
     });
 
-    it("reads the queue from the partial index provisioner_jobs_pending_idx", async () => {
+    it("reads the queue from the partial index provisioner_jobs_pending_idx, in order, without sorting it", async () => {
       const busy = (await seedOrganization(db.pool)).id;
       await db.pool.query(
         `INSERT INTO provisioner_jobs (organization_id, initiator_id, type, started_at, completed_at, created_at)
          SELECT $1, $2, 'workspace_build', now(), now(), now() - make_interval(secs => g)
          FROM generate_series(1, 5000) g`,
+        [busy, PREBUILDS_USER],
+      );
+      // A long pending queue too: the index is in the acquire's order, so no sort of the queue.
+      await db.pool.query(
+        `INSERT INTO provisioner_jobs (organization_id, initiator_id, type, created_at)
+         SELECT $1, $2, 'workspace_build', now() - make_interval(secs => g)
+         FROM generate_series(1, 3000) g`,
         [busy, PREBUILDS_USER],
       );
       await seedJob(db.pool, { organizationId: busy });
@@ -251,7 +258,9 @@ describe("job queue", () => {
           ["workspace_build"],
           UNTAGGED,
         ]);
-        expect(JSON.stringify(rows[0]["QUERY PLAN"])).toContain("provisioner_jobs_pending_idx");
+        const plan = JSON.stringify(rows[0]["QUERY PLAN"]);
+        expect(plan).toContain("provisioner_jobs_pending_idx");
+        expect(plan).not.toContain('"Node Type":"Sort"');
       } finally {
         await client.query("ROLLBACK");
         client.release();

@@ -95,7 +95,11 @@ inserted_jobs AS (
       'workspace_build_id', i.build_id,
       'prebuilt_workspace_build_stage', 'CREATE'
     ),
-    $7::jsonb
+    -- The version's provisioner tags, PREBUILDS_PROVISIONER_TAGS over them (issue #12).
+    coalesce(
+      (SELECT tv.provisioner_tags FROM template_versions tv WHERE tv.id = i.template_version_id),
+      '{}'::jsonb
+    ) || $7::jsonb
   FROM input i
   RETURNING id
 ),
@@ -203,7 +207,10 @@ inserted_job AS (
       'workspace_build_id', $4::uuid,
       'prebuilt_workspace_build_stage', 'NONE'
     ),
-    $5::jsonb
+    coalesce(
+      (SELECT tv.provisioner_tags FROM template_versions tv WHERE tv.id = t.template_version_id),
+      '{}'::jsonb
+    ) || $5::jsonb
   FROM target t
   RETURNING id
 ),
@@ -359,7 +366,10 @@ inserted_jobs AS (
       'workspace_build_id', t.build_id,
       'prebuilt_workspace_build_stage', 'NONE'
     ),
-    $6::jsonb
+    coalesce(
+      (SELECT tv.provisioner_tags FROM template_versions tv WHERE tv.id = t.template_version_id),
+      '{}'::jsonb
+    ) || $6::jsonb
   FROM target t
   RETURNING id
 ),

@@ -30,6 +30,8 @@ describe("loadConfig", () => {
       logLevel: "info",
       logFormat: "json",
       cancelPending: true,
+      jobHangTimeout: 300_000,
+      provisionerTags: {},
       dataDir: "/home/op/.local/state/prebuildsd",
       otlpEndpoint: null,
     });
@@ -55,6 +57,8 @@ describe("loadConfig", () => {
       PREBUILDS_LOCK_TIMEOUT: "2s",
       PREBUILDS_CANCEL_PENDING: "false",
       PREBUILDS_PROVISIONER_STALE_AFTER: "2m",
+      PREBUILDS_JOB_HANG_TIMEOUT: "10m",
+      PREBUILDS_PROVISIONER_TAGS: "is_prebuild=true, region=eu",
       PREBUILDS_METRICS_REFRESH_INTERVAL: "10s",
       PREBUILDS_HTTP_ADDRESS: "127.0.0.1:9000",
       PREBUILDS_LOG_LEVEL: "DEBUG",
@@ -74,6 +78,8 @@ describe("loadConfig", () => {
       lockTimeout: 2000,
       cancelPending: false,
       provisionerStaleAfter: 120_000,
+      jobHangTimeout: 600_000,
+      provisionerTags: { is_prebuild: "true", region: "eu" },
       metricsRefreshInterval: 10_000,
       httpAddress: { host: "127.0.0.1", port: 9000 },
       logLevel: "debug",
@@ -157,6 +163,16 @@ describe("loadConfig", () => {
       'PREBUILDS_LOG_LEVEL must be one of debug, info, warn, error, silent (got "verbose")',
     ],
     ["PREBUILDS_LOG_FORMAT", "xml", 'PREBUILDS_LOG_FORMAT must be json or pretty (got "xml")'],
+    [
+      "PREBUILDS_JOB_HANG_TIMEOUT",
+      "0",
+      'PREBUILDS_JOB_HANG_TIMEOUT must be a positive duration like "5m" (got "0")',
+    ],
+    [
+      "PREBUILDS_PROVISIONER_TAGS",
+      "is_prebuild",
+      'PREBUILDS_PROVISIONER_TAGS must be key=value pairs separated by commas like "is_prebuild=true,region=eu" (got "is_prebuild")',
+    ],
     [
       "PREBUILDS_LOCK_TIMEOUT",
       "9999h",
