@@ -9,6 +9,13 @@
 -- 'c42fdf75-3097-471c-8c33-fb52454d81c0' is the prebuilds system user (src/prebuildsUser.ts), as
 -- in the schema's views.
 
+-- name: GetDatabaseClock :one
+-- The database's clock, read inside the snapshot's transaction after its snapshot was taken (the
+-- lock statement came first): every row the snapshot sees was stamped with a now() at or before
+-- it. The cycle plans at this instant (one clock, issue #11), and a stored time later than it is
+-- bad data (src/snapshot/decode.ts).
+SELECT statement_timestamp()::timestamptz AS now;
+
 -- name: GetTemplatePresetsWithPrebuilds :many
 -- The presets that want prebuilds and that a cycle can act on or report: every preset of a
 -- template's active version (unless the template is deleted; deprecated ones stay for the metrics),
@@ -43,7 +50,15 @@ SELECT
   -- versions. Every preset of it is then inactive, and the reconciler logs the template (issue #8).
   EXISTS (
     SELECT 1 FROM template_versions av WHERE av.id = t.active_version_id AND av.template_id = t.id
-  )::boolean AS active_version_exists
+  )::boolean AS active_version_exists,
+  -- Worse bad data (issue #11): the active version is a version of ANOTHER template; its name and
+  -- id, else ''. Nothing of that version is counted for this template.
+  COALESCE((
+    SELECT ot.name || ' (' || ot.id::text || ')'
+    FROM template_versions av
+    JOIN templates ot ON ot.id = av.template_id
+    WHERE av.id = t.active_version_id AND av.template_id <> t.id
+  ), '')::text AS active_version_of_template
 FROM template_version_presets tvp
 JOIN template_versions tv ON tv.id = tvp.template_version_id
 JOIN templates t ON t.id = tv.template_id
@@ -138,7 +153,9 @@ ORDER BY w.id;
 -- Latest builds that are prebuild builds (by initiator) with a pending or running job, on a
 -- template's active version. canceling is not in progress; inactive versions are left out on
 -- purpose (their pending jobs are counted by CountPendingNonActivePrebuilds). Starts from the
--- in-flight jobs (few) rather than from every workspace's latest build (many).
+-- in-flight jobs (few) rather than from every workspace's latest build (many). The template is the
+-- workspace's own: a template whose active_version_id is a version of another template must not
+-- count that template's builds a second time (issue #11).
 SELECT
   t.id AS template_id,
   wb.template_version_id,
@@ -148,7 +165,7 @@ SELECT
 FROM provisioner_jobs pj
 JOIN workspace_builds wb ON wb.job_id = pj.id
 JOIN workspaces w ON w.id = wb.workspace_id
-JOIN templates t ON t.active_version_id = wb.template_version_id
+JOIN templates t ON t.id = w.template_id AND t.active_version_id = wb.template_version_id
 WHERE pj.job_status IN ('pending', 'running')
   AND wb.initiator_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
   AND NOT w.deleted

@@ -24,7 +24,7 @@ ORDER BY tv.created_at DESC, tv.id;
 -- The join re-checks that the version belongs to the template at write time.
 -- name: PromoteTemplateVersion :one
 UPDATE templates t
-SET active_version_id = tv.id, updated_at = @now::timestamptz
+SET active_version_id = tv.id, updated_at = now()
 FROM template_versions tv
 WHERE t.id = @template_id::uuid
   AND tv.id = @template_version_id::uuid
@@ -33,20 +33,24 @@ WHERE t.id = @template_id::uuid
 RETURNING t.id, tv.id AS template_version_id, tv.name AS template_version_name;
 
 -- Manual invalidation (reference §3.4): prebuilds created before this instant count as expired,
--- and only presets of the active version are targeted.
+-- and only presets of the active version are targeted. "This instant" is the database's now(), the
+-- clock created_at is stamped with (issue #11: an operator host's clock ahead of it would expire
+-- every new prebuild).
 -- name: InvalidateActiveVersionPresets :many
 UPDATE template_version_presets p
-SET last_invalidated_at = @now::timestamptz
+SET last_invalidated_at = now()
 FROM templates t
+JOIN template_versions tv ON tv.id = t.active_version_id AND tv.template_id = t.id
 WHERE t.id = @template_id::uuid
-  AND p.template_version_id = t.active_version_id
+  AND p.template_version_id = tv.id
 RETURNING p.id, p.name, p.desired_instances;
 
 -- Presets that want prebuilds on active versions of live templates, by health.
 -- name: CountActivePresetsByStatus :many
 SELECT p.prebuild_status, count(*)::int AS presets
 FROM template_version_presets p
-JOIN templates t ON t.active_version_id = p.template_version_id
+JOIN template_versions tv ON tv.id = p.template_version_id
+JOIN templates t ON t.id = tv.template_id AND t.active_version_id = tv.id
 WHERE p.desired_instances IS NOT NULL AND NOT t.deleted AND t.deprecated = ''
 GROUP BY p.prebuild_status
 ORDER BY p.prebuild_status;
@@ -56,8 +60,8 @@ ORDER BY p.prebuild_status;
 SELECT t.name AS template_name, tv.name AS template_version_name, p.name AS preset_name,
        p.prebuild_status
 FROM template_version_presets p
-JOIN templates t ON t.active_version_id = p.template_version_id
 JOIN template_versions tv ON tv.id = p.template_version_id
+JOIN templates t ON t.id = tv.template_id AND t.active_version_id = tv.id
 WHERE p.desired_instances IS NOT NULL AND NOT t.deleted AND t.deprecated = ''
   AND p.prebuild_status <> 'healthy'
 ORDER BY t.name, p.name;

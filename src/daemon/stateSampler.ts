@@ -20,7 +20,6 @@ export async function sampleState(
         backoffInterval: config.backoffInterval,
         backoffLookback: config.backoffLookback,
         failureHardLimit: config.failureHardLimit,
-        now: () => now,
       },
       signal,
     });

@@ -1,7 +1,9 @@
 // CancelPending (reference §5): cancel the pending, unacquired first builds of an inactive preset
 // with one criteria-based UPDATE, then orphan-delete their workspaces in the SAME transaction, so a
 // system cancel can never be mistaken later for a user's cancel. Run inside one write transaction:
-// any failure rolls back every cancellation of the preset.
+// any failure rolls back every cancellation of the preset. The UPDATE re-reads the preset's
+// template, so a preset made active again since the snapshot cancels nothing; the orphan delete
+// builds record the preset (issue #11). Every timestamp is the database's now().
 import { randomUUID } from "node:crypto";
 import type { SqlClient } from "../db/pool.ts";
 import { cancelPendingPrebuildJobs, insertOrphanDeleteBuilds } from "../db/sql/prebuilds_sql.ts";
@@ -9,9 +11,8 @@ import type { PostedJob } from "./notifier.ts";
 
 export interface CancelPendingInput {
   readonly presetId: string;
-  readonly now: Date;
-  /** A provisioner daemon seen at or after this instant counts as alive. */
-  readonly liveSince: Date;
+  /** Milliseconds: a provisioner daemon seen this recently (database clock) counts as alive. */
+  readonly provisionerStaleAfter: number;
   readonly jobTags: Readonly<Record<string, string>>;
 }
 
@@ -29,10 +30,7 @@ export async function cancelPendingPrebuilds(
   client: SqlClient,
   input: CancelPendingInput,
 ): Promise<CancelPendingResult> {
-  const canceled = await cancelPendingPrebuildJobs(client, {
-    now: input.now,
-    presetId: input.presetId,
-  });
+  const canceled = await cancelPendingPrebuildJobs(client, { presetId: input.presetId });
   if (canceled.length === 0) {
     return { canceledJobIds: [], orphanDeleted: [], deletedAtOnce: [], queuedJobs: [] };
   }
@@ -41,8 +39,8 @@ export async function cancelPendingPrebuilds(
     workspaceIds,
     buildIds: workspaceIds.map(() => randomUUID()),
     jobIds: workspaceIds.map(() => randomUUID()),
-    liveSince: input.liveSince,
-    now: input.now,
+    staleAfterSecs: input.provisionerStaleAfter / 1000,
+    presetId: input.presetId,
     tags: input.jobTags,
   });
   return {

@@ -1,6 +1,7 @@
 // What the executor checks before a Create writes anything, as a pure function so the
 // property tests can feed it hostile snapshots (issue #8). The database re-checks the rest
-// (active version, template state, required parameters) inside the create transaction.
+// (active version, template state, required parameters, and the pool re-counted under the
+// preset's lock against `desired`: issue #11) inside the create transaction.
 import {
   type CreateAction,
   desiredInstancesAt,
@@ -21,7 +22,8 @@ export type CreateGate =
   /** Write nothing; `reason` says why in one sentence. */
   | { readonly kind: "skip"; readonly reason: string };
 
-/** Never throws, whatever the snapshot holds. */
+/** Never throws, whatever the snapshot holds. `now`: the instant to recompute the desired count
+ *  at; the executor passes the planned instant (`PlannedPreset.at`, the database's clock). */
 export function createGate(planned: PlannedPreset, action: CreateAction, now: Date): CreateGate {
   const { snapshot, preset } = planned;
   if (!isActive(preset)) {

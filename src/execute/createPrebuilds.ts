@@ -1,29 +1,44 @@
-// Create: N prebuilds of one preset in ONE statement (queries/prebuilds.sql CreatePrebuilds), which
-// is its own transaction: set-based however large N is, and the guards are evaluated by the
-// statement that writes. It locks the template row FOR SHARE until it commits (a promotion cannot
-// slip in between), checks the preset is on the template's active version, and checks its
-// parameters against the version's required parameters, marking it validation_failed if one is
-// missing. Run it with withSingleStatement (src/db/transaction.ts): no BEGIN/COMMIT round trips.
+// Create: up to N prebuilds of one preset, guarded at write time (issue #11). Runs inside the
+// caller's READ COMMITTED transaction as two statements: LockPresetForWrite (the preset's write
+// lock, held until the transaction ends), then CreatePrebuilds (queries/prebuilds.sql), which
+// re-counts the preset's present prebuilds under that lock and creates at most what is still
+// missing relative to the desired count the planner used. Two writers of one preset take turns and
+// the second sees the first's prebuilds, so a pool is never overfilled, whatever happened to the
+// advisory lock. The statement also locks the template row FOR SHARE (a promotion cannot slip in),
+// checks the preset is on the template's active version, and checks its parameters against the
+// version's required parameters, marking it validation_failed if one is missing. Every timestamp
+// is the database's now().
 import { randomUUID } from "node:crypto";
 import type { SqlClient } from "../db/pool.ts";
-import { createPrebuilds as createPrebuildsStatement } from "../db/sql/prebuilds_sql.ts";
+import {
+  createPrebuilds as createPrebuildsStatement,
+  lockPresetForWrite,
+} from "../db/sql/prebuilds_sql.ts";
 import type { PostedJob } from "./notifier.ts";
 import { newPrebuildName } from "./prebuildName.ts";
 
 export interface CreatePrebuildsInput {
   readonly presetId: string;
-  /** At least 1 (createGate.ts). */
+  /** Prebuilds planned: at least 1 (createGate.ts). */
   readonly count: number;
-  readonly now: Date;
+  /** The desired instances the planner used; nothing is created beyond it. */
+  readonly desired: number;
   readonly jobTags: Readonly<Record<string, string>>;
 }
 
 export type CreatePrebuildsResult =
+  /** `workspaceIds.length` ≤ `planned`; fewer when prebuilds appeared since the snapshot
+   *  (`present`: the preset's prebuilds counted under the lock before creating). */
   | {
       readonly kind: "created";
       readonly workspaceIds: readonly string[];
       readonly jobs: readonly PostedJob[];
+      readonly planned: number;
+      readonly present: number;
+      readonly desired: number;
     }
+  /** Nothing created: `present` prebuilds (live or in progress) already meet `desired`. */
+  | { readonly kind: "pool_full"; readonly present: number; readonly desired: number }
   /** The preset (or its version or template) no longer exists. */
   | { readonly kind: "preset_gone" }
   /** A promotion, deletion or deprecation made the preset inactive since the snapshot. */
@@ -35,11 +50,13 @@ export type CreatePrebuildsResult =
       readonly firstDetection: boolean;
     };
 
-/** Sends exactly one statement; it commits as a whole or not at all. */
+/** Sends two statements in the caller's transaction; commit it to make the prebuilds real. */
 export async function createPrebuilds(
   client: SqlClient,
   input: CreatePrebuildsInput,
 ): Promise<CreatePrebuildsResult> {
+  const locked = await lockPresetForWrite(client, { presetId: input.presetId });
+  if (locked === null) return { kind: "preset_gone" };
   const rows = Array.from({ length: input.count }, () => ({
     workspaceId: randomUUID(),
     buildId: randomUUID(),
@@ -48,11 +65,12 @@ export async function createPrebuilds(
   }));
   const result = await createPrebuildsStatement(client, {
     presetId: input.presetId,
+    count: input.count,
+    desired: input.desired,
     workspaceIds: rows.map((r) => r.workspaceId),
     buildIds: rows.map((r) => r.buildId),
     jobIds: rows.map((r) => r.jobId),
     names: rows.map((r) => r.name),
-    now: input.now,
     tags: input.jobTags,
   });
   const first = result[0];
@@ -66,6 +84,8 @@ export async function createPrebuilds(
         missing: first.missingParameters,
         firstDetection: first.firstDetection,
       };
+    case "pool_full":
+      return { kind: "pool_full", present: first.present, desired: input.desired };
     case "created": {
       const workspaceIds: string[] = [];
       const jobs: PostedJob[] = [];
@@ -74,7 +94,14 @@ export async function createPrebuilds(
         workspaceIds.push(row.workspaceId);
         jobs.push({ organizationId: row.organizationId, jobId: row.jobId });
       }
-      return { kind: "created", workspaceIds, jobs };
+      return {
+        kind: "created",
+        workspaceIds,
+        jobs,
+        planned: input.count,
+        present: first.present,
+        desired: input.desired,
+      };
     }
     default:
       throw new Error(`CreatePrebuilds returned an unknown outcome "${first.outcome}"`);

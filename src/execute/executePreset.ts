@@ -1,11 +1,13 @@
 // Carries out one preset's planned actions, in order. Every action is isolated: a failure is
 // logged (with preset, template and action), reported, and never stops the preset's remaining
-// actions. Each write is its own short transaction on a pooled connection (a create is a single
-// statement); the new jobs go to the notifier after the commit (the cycle sends them all at its
-// end: notifier.ts). Stops between actions once `signal` aborts (shutdown).
+// actions. Each write is its own short READ COMMITTED transaction on a pooled connection: the
+// preset's write lock, then one statement that re-checks the plan against the world as it is now
+// (issue #11), so a stale plan (a lost advisory lock, a claim, a promotion since the snapshot)
+// writes less or nothing, never too much. The new jobs go to the notifier after the commit (the
+// cycle sends them all at its end: notifier.ts). Stops between actions once `signal` aborts.
 
 import type { Database } from "../db/pool.ts";
-import { AbortedError, sqlState, withSingleStatement, withTransaction } from "../db/transaction.ts";
+import { AbortedError, sqlState, withTransaction } from "../db/transaction.ts";
 import type { Logger } from "../observe/logger.ts";
 import { withSpan } from "../observe/tracing.ts";
 import type {
@@ -19,14 +21,14 @@ import type {
 import { cancelPendingPrebuilds } from "./cancelPending.ts";
 import { createGate } from "./createGate.ts";
 import { createPrebuilds } from "./createPrebuilds.ts";
-import { deletePrebuild } from "./deletePrebuild.ts";
+import { deletePrebuilds } from "./deletePrebuilds.ts";
 import type { JobNotifier, PostedJob } from "./notifier.ts";
 import { type ActionEffects, type ActionEvent, type ActionOutcome, NO_EFFECTS } from "./outcome.ts";
 import { markPresetStatus } from "./presetStatus.ts";
 
+/** No clock: every timestamp written is the database's now(), and the planned instant is
+ *  `PlannedPreset.at` (issue #11, one clock). */
 export interface ExecuteOptions {
-  /** The clock; read when each action starts, and used for every timestamp it writes. */
-  readonly now: () => Date;
   readonly cancelPendingEnabled: boolean;
   /** Milliseconds since a provisioner daemon's last_seen_at after which it counts as gone. */
   readonly provisionerStaleAfter: number;
@@ -51,7 +53,8 @@ interface ActionResult {
 }
 
 // SQLSTATEs that mean "another session changed this first": a lost race, retried next cycle.
-const LOST_RACE = new Map([
+// The preset's deletes are one statement, so a lost race defers all of them to the next cycle.
+export const LOST_RACE: ReadonlyMap<string, string> = new Map([
   ["23505", "a concurrent build took the next build number (claimed meanwhile)"],
   ["40001", "a concurrent transaction changed the workspace (serialization failure)"],
   ["40P01", "deadlocked with a concurrent claim; PostgreSQL chose this delete to abort"],
@@ -88,34 +91,54 @@ async function executeCreate(
   action: CreateAction,
 ): Promise<ActionResult> {
   const { preset } = run.planned;
-  const now = run.options.now();
-  // The pure pre-write checks (hard limit, validation, clamp to desired now): createGate.ts.
-  const gate = createGate(run.planned, action, now);
+  // The pure pre-write checks (hard limit, validation, clamp to desired): createGate.ts.
+  const gate = createGate(run.planned, action, run.planned.at);
   if (gate.kind === "skip") return skipped(gate.reason);
-  const { count } = gate;
+  const { count, desired } = gate;
   if (gate.clampedFrom !== undefined) {
     log.error(
-      { planned: gate.clampedFrom, desired: gate.desired },
-      "create count above the desired instances recomputed now; clamping",
+      { planned: gate.clampedFrom, desired },
+      "create count above the planner's desired instances; clamping",
     );
   }
-  // One statement, its own transaction (no BEGIN/COMMIT): see createPrebuilds.ts.
-  const result = await withSingleStatement(run.db, { signal: run.signal }, (client) =>
-    createPrebuilds(client, {
-      presetId: preset.presetId,
-      count,
-      now,
-      jobTags: run.options.jobTags,
-    }),
+  const result = await withTransaction(
+    run.db,
+    { isolation: "read committed", signal: run.signal },
+    (client) =>
+      createPrebuilds(client, {
+        presetId: preset.presetId,
+        count,
+        desired,
+        jobTags: run.options.jobTags,
+      }),
   );
   switch (result.kind) {
-    case "created":
+    case "created": {
       await notifyAfterCommit(run, log, result.jobs);
+      const created = result.workspaceIds.length;
+      const short = result.planned - created;
+      if (short > 0) {
+        // Its own outcome (issue #11): the pool re-counted under the preset lock had grown since
+        // the snapshot (another writer, e.g. a replica that lost the advisory lock).
+        const detail = `created ${created} of ${result.planned}: ${short} appeared since the snapshot (${result.present} present at write time, desired ${result.desired})`;
+        log.warn({ planned: result.planned, created, present: result.present }, detail);
+        return {
+          outcome: "success",
+          detail,
+          effects: { ...NO_EFFECTS, created, lostRaces: short },
+        };
+      }
       return {
         outcome: "success",
-        detail: `created ${result.workspaceIds.length} prebuild(s)`,
-        effects: { ...NO_EFFECTS, created: result.workspaceIds.length },
+        detail: `created ${created} prebuild(s)`,
+        effects: { ...NO_EFFECTS, created },
       };
+    }
+    case "pool_full": {
+      const detail = `created 0 of ${count}: ${count} appeared since the snapshot (${result.present} present at write time, desired ${result.desired})`;
+      log.warn({ planned: count, present: result.present }, detail);
+      return skipped(detail, { ...NO_EFFECTS, lostRaces: count });
+    }
     case "preset_gone":
       return skipped("the preset no longer exists");
     case "preset_inactive":
@@ -138,50 +161,67 @@ async function executeCreate(
   }
 }
 
+const NO_LONGER_BECAUSE: Record<DeleteAction["because"], string> = {
+  expired: "no longer expired (TTL or invalidation changed)",
+  inactive: "preset active again",
+  extraneous: "pool no longer above desired at write time",
+};
+
 async function executeDelete(
   run: PresetExecution,
   log: Logger,
   action: DeleteAction,
 ): Promise<ActionResult> {
-  let deleted = 0;
-  let lostRaces = 0;
-  const errors: unknown[] = [];
-  for (const workspaceId of action.workspaceIds) {
-    if (run.signal.aborted) throw new AbortedError(run.signal.reason);
-    const now = run.options.now();
-    try {
-      // One statement: its own transaction.
-      const result = await withTransaction(
-        run.db,
-        { isolation: "read committed", signal: run.signal },
-        (client) => deletePrebuild(client, { workspaceId, now, jobTags: run.options.jobTags }),
-      );
-      if (result.kind === "deleted") {
-        deleted++;
-        await notifyAfterCommit(run, log, [result.job]);
-      } else {
-        lostRaces++;
-        log.info(
-          { workspaceId },
-          "not deleting: no longer an unclaimed running prebuild (claimed, changed or gone since the snapshot)",
-        );
-      }
-    } catch (error) {
-      const race = LOST_RACE.get(sqlState(error) ?? "");
-      if (race !== undefined && !(error instanceof AbortedError)) {
-        lostRaces++;
-        log.info({ workspaceId }, `not deleting: ${race}`);
-        continue;
-      }
-      if (error instanceof AbortedError) throw error;
-      errors.push(error);
-      log.error({ err: error, workspaceId }, "could not delete prebuild");
-    }
+  const planned = action.workspaceIds.length;
+  let result: Awaited<ReturnType<typeof deletePrebuilds>>;
+  try {
+    result = await withTransaction(
+      run.db,
+      { isolation: "read committed", signal: run.signal },
+      (client) =>
+        deletePrebuilds(client, {
+          presetId: run.planned.preset.presetId,
+          workspaceIds: action.workspaceIds,
+          because: action.because,
+          desired: run.planned.plan.state.desired,
+          jobTags: run.options.jobTags,
+        }),
+    );
+  } catch (error) {
+    const race = LOST_RACE.get(sqlState(error) ?? "");
+    if (race === undefined || error instanceof AbortedError) throw error;
+    log.info({ planned }, `not deleting this cycle: ${race}`);
+    return skipped(`deleted 0 of ${planned}: ${race}; retried next cycle`, {
+      ...NO_EFFECTS,
+      lostRaces: planned,
+    });
   }
-  const effects = { ...NO_EFFECTS, deleted, lostRaces };
-  const detail = `deleted ${deleted} of ${action.workspaceIds.length} prebuild(s)${lostRaces > 0 ? `, ${lostRaces} no longer deletable (claimed or changed)` : ""}${errors.length > 0 ? `, ${errors.length} failed` : ""}`;
-  if (errors.length > 0) return { outcome: "failure", detail, effects, error: errors[0] };
-  return { outcome: deleted > 0 || lostRaces === 0 ? "success" : "skipped", detail, effects };
+  if (result.presetGone) return skipped("the preset no longer exists");
+  const deleted = result.deleted.length;
+  await notifyAfterCommit(
+    run,
+    log,
+    result.deleted.map((d) => d.job),
+  );
+  const notPrebuilds = planned - result.stillPrebuilds;
+  const reasonGone = result.stillPrebuilds - result.reasonHolds;
+  const beyondDesired = result.reasonHolds - deleted;
+  const notes: string[] = [];
+  if (notPrebuilds > 0) {
+    notes.push(
+      `${notPrebuilds} no longer an unclaimed running prebuild (claimed, changed or gone)`,
+    );
+  }
+  if (reasonGone > 0) notes.push(`${reasonGone} kept: ${NO_LONGER_BECAUSE[action.because]}`);
+  if (beyondDesired > 0) notes.push(`${beyondDesired} kept: ${NO_LONGER_BECAUSE.extraneous}`);
+  const lostRaces = planned - deleted;
+  const detail = `deleted ${deleted} of ${planned} prebuild(s)${notes.length > 0 ? `: ${notes.join("; ")}` : ""}`;
+  if (lostRaces > 0) log.info({ planned, deleted }, detail);
+  return {
+    outcome: deleted > 0 || lostRaces === 0 ? "success" : "skipped",
+    detail,
+    effects: { ...NO_EFFECTS, deleted, lostRaces },
+  };
 }
 
 async function executeCancelPending(
@@ -194,16 +234,13 @@ async function executeCancelPending(
       `CancelPending is disabled by configuration: leaving ${action.pendingCount} pending job(s) queued`,
     );
   }
-  const now = run.options.now();
-  const liveSince = new Date(now.getTime() - run.options.provisionerStaleAfter);
   const result = await withTransaction(
     run.db,
     { isolation: "read committed", signal: run.signal },
     (client) =>
       cancelPendingPrebuilds(client, {
         presetId: action.presetId,
-        now,
-        liveSince,
+        provisionerStaleAfter: run.options.provisionerStaleAfter,
         jobTags: run.options.jobTags,
       }),
   );
@@ -275,7 +312,7 @@ async function executeAction(
     case "CancelPending":
       return executeCancelPending(run, log, action);
     case "Backoff":
-      return executeBackoff(log, action, run.options.now());
+      return executeBackoff(log, action, run.planned.at);
   }
 }
 

@@ -16,7 +16,9 @@ export interface ActionEffects {
   readonly deleted: number;
   readonly canceledJobs: number;
   readonly orphanDeleted: number;
-  /** Deletes that found the workspace claimed or changed since the snapshot. */
+  /** Planned writes the world had overtaken at write time (issue #11): deletes of workspaces
+   *  claimed or changed since the snapshot, or whose reason no longer held; creates beyond what
+   *  the pool, re-counted under the preset lock, still missed. */
   readonly lostRaces: number;
 }
 

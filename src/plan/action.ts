@@ -9,11 +9,17 @@ export interface CreateAction {
   readonly reason: string;
 }
 
+/** Why a Delete chose its prebuilds; the executor re-checks it at write time (issue #11):
+ *  "expired" (TTL passed or invalidated), "inactive" (the preset is not in use), "extraneous"
+ *  (the preset has more non-expired running prebuilds than desired). */
+export type DeleteCause = "expired" | "inactive" | "extraneous";
+
 /** Delete these running (possibly expired) prebuilds of this preset, oldest first. Never empty, and
  *  never a workspace that is building, stopped, failed, or of another preset. */
 export interface DeleteAction {
   readonly _tag: "Delete";
   readonly workspaceIds: readonly string[];
+  readonly because: DeleteCause;
   readonly reason: string;
 }
 

@@ -6,6 +6,7 @@ export type {
   CancelPendingAction,
   CreateAction,
   DeleteAction,
+  DeleteCause,
 } from "./action.ts";
 export { canSkip } from "./canSkip.ts";
 export {

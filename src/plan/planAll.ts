@@ -12,6 +12,8 @@ import {
 } from "./snapshot.ts";
 
 export interface PlannedPreset {
+  /** The instant planned for (the snapshot's database clock in a cycle; `plan --at`'s instant). */
+  readonly at: Date;
   readonly preset: PresetRow;
   readonly snapshot: PresetSnapshot;
   readonly plan: PresetPlan;
@@ -28,6 +30,7 @@ export function planAll(
   return global.presets.map((preset) => {
     const snapshot = filterByPreset(index, preset, now);
     return {
+      at: now,
       preset,
       snapshot,
       plan: planPreset(snapshot, now, options),

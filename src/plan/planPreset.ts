@@ -135,6 +135,7 @@ function planInactive(snapshot: PresetSnapshot, warn: (s: string) => void): Acti
     actions.push({
       _tag: "Delete",
       workspaceIds: victims.map((p) => p.workspaceId),
+      because: "inactive",
       reason:
         `preset is inactive (${why}) with ${snapshot.running.length} running and ` +
         `${snapshot.expired.length} expired → delete ${victims.length}, oldest first`,
@@ -157,6 +158,7 @@ function planActive(
     actions.push({
       _tag: "Delete",
       workspaceIds: oldestFirst(snapshot.expired).map((p) => p.workspaceId),
+      because: "expired",
       reason:
         `${state.expired} of ${plural(state.actual, "running prebuild")} expired ` +
         `(${describeExpiry(rule)}) → delete ${state.expired}, oldest first`,
@@ -169,6 +171,7 @@ function planActive(
     actions.push({
       _tag: "Delete",
       workspaceIds: victims.map((p) => p.workspaceId),
+      because: "extraneous",
       reason: `${describeDesired(desired)}, running ${running} → delete ${state.extraneous} extraneous, oldest first`,
     });
   }

@@ -14,13 +14,14 @@ import type { ReconcilerOptions } from "./options.ts";
 export interface InputsRequest {
   readonly options: Pick<
     ReconcilerOptions,
-    "backoffInterval" | "backoffLookback" | "failureHardLimit" | "now"
-  >;
+    "backoffInterval" | "backoffLookback" | "failureHardLimit"
+  > &
+    Partial<Pick<ReconcilerOptions, "planAt">>;
   /** Take the reconciliation lock first (the cycle); a lost race reads nothing more. */
   readonly lock?: boolean;
   /** Stop after the settings when reconciliation is paused (the cycle reads no snapshot then). */
   readonly stopWhenPaused?: boolean;
-  /** Plan for this instant instead of the clock (`plan --at`). */
+  /** Plan for this instant instead of the database's clock read in the snapshot (`plan --at`). */
   readonly at?: Date;
   /** Read inactive presets with nothing to do too (`plan` lists every preset). */
   readonly everyPreset?: boolean;
@@ -37,7 +38,8 @@ export type CycleInputs =
   | {
       readonly kind: "read";
       readonly settings: PrebuildsSettings;
-      /** The instant planned for. */
+      /** The instant planned for: the database's clock read in the snapshot (one clock, issue
+       *  #11), unless `at` or `options.planAt` named another. */
       readonly at: Date;
       readonly snapshot: Snapshot;
       readonly planned: readonly PlannedPreset[];
@@ -72,10 +74,9 @@ export function withCycleInputs<A>(
         return use({ kind: "paused", settings });
       }
       const { options } = request;
-      const at = request.at ?? options.now();
       const snapshot = await withSpan("prebuilds.snapshot", {}, async (setAttributes) => {
         const s = await takeSnapshot(client, {
-          now: at,
+          at: request.at ?? options.planAt?.(),
           backoffLookback: options.backoffLookback,
           failureHardLimit: options.failureHardLimit,
           everyPreset: request.everyPreset ?? false,
@@ -89,6 +90,8 @@ export function withCycleInputs<A>(
         });
         return s;
       });
+      // One clock (issue #11): plan at the instant the snapshot resolved (the database's clock).
+      const { at } = snapshot;
       const planned = planAll(snapshot, at, { backoffInterval: options.backoffInterval });
       const warnings = [...snapshot.problems, ...planned.flatMap((p) => p.plan.warnings)];
       return use({ kind: "read", settings, at, snapshot, planned, warnings });

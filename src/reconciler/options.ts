@@ -21,8 +21,13 @@ export interface ReconcilerOptions {
   readonly jobHangTimeout: number;
   /** Provisioner tags on every job the reconciler queues. {"scope":"organization"}. */
   readonly jobTags: Readonly<Record<string, string>>;
-  /** The clock: planning, expiry, schedules and every timestamp written. Injected in tests. */
+  /** The process's clock: only the cycle report's and run record's start and finish. Planning uses
+   *  the database's clock read in the snapshot, and every timestamp the executor writes is the
+   *  database's now() (one clock, issue #11). */
   readonly now: () => Date;
+  /** Plan for this instant instead of the database's clock (tests and `plan --at` only; the
+   *  daemon never sets it). Writes are still stamped by the database. */
+  readonly planAt: (() => Date) | undefined;
   /** Cycles kept in prebuild_reconciliation_runs (older ones are pruned). 1000. */
   readonly keepRuns: number;
   /** Record each cycle in prebuild_reconciliation_runs (for `status`). true. */
@@ -39,6 +44,7 @@ export const DEFAULT_RECONCILER_OPTIONS: ReconcilerOptions = {
   jobHangTimeout: 300_000,
   jobTags: { scope: "organization" },
   now: () => new Date(),
+  planAt: undefined,
   keepRuns: 1000,
   recordRuns: true,
 };

@@ -9,8 +9,11 @@ import { readCycleInputs } from "./cycleInputs.ts";
 import { DEFAULT_RECONCILER_OPTIONS, type ReconcilerOptions } from "./options.ts";
 
 export interface PlanPreview {
-  /** The instant planned for (`at`, else the clock). */
+  /** The instant planned for (`at`, else the database's clock read in the snapshot). */
   readonly at: Date;
+  /** Bad data found while reading the snapshot, one sentence each naming the row (a cycle logs
+   *  these as errors; `plan` prints them as warnings). */
+  readonly problems: readonly string[];
   /** When paused, the next cycle does nothing whatever `presets` says. */
   readonly paused: boolean;
   /** Set when the stored settings document was unusable (treated as not paused). */
@@ -25,7 +28,7 @@ export interface PlanPreview {
 export interface PlanNextCycleDeps {
   readonly pool: pg.Pool;
   readonly options?: Partial<
-    Pick<ReconcilerOptions, "backoffInterval" | "backoffLookback" | "failureHardLimit" | "now">
+    Pick<ReconcilerOptions, "backoffInterval" | "backoffLookback" | "failureHardLimit">
   >;
   readonly signal?: AbortSignal;
 }
@@ -49,6 +52,7 @@ export async function planNextCycle(
     .map((p) => p.preset.presetId);
   return {
     at: inputs.at,
+    problems: inputs.snapshot.problems,
     paused: inputs.settings.reconciliationPaused,
     ...(inputs.settings.problem !== undefined && { settingsProblem: inputs.settings.problem }),
     presets: inputs.planned,

@@ -1,5 +1,8 @@
 // Maps the generated rows of queries/snapshot.sql to the planner's types. Enums are checked here,
-// so a value the planner does not know never reaches it.
+// so a value the planner does not know never reaches it; so are stored times against the
+// database's clock (issue #11): a time later than the clock read in the snapshot's transaction was
+// written by a clock ahead of the database's, and is read as that clock, with a problem naming
+// the row (the caller logs problems as errors).
 import type {
   CountInProgressPrebuildsRow,
   CountPendingNonActivePrebuildsRow,
@@ -35,12 +38,41 @@ function decodeTransition(value: string | null): Transition | null {
   return value !== null && TRANSITIONS.has(value) ? (value as Transition) : null;
 }
 
+/**
+ * The database's clock as read in the snapshot's transaction, and where problems go. Every
+ * decoder that reads a stored time takes one.
+ */
+export interface DecodeClock {
+  readonly now: Date;
+  readonly problems: string[];
+}
+
+/** `value`, or `clock.now` when `value` is later (with a problem naming `what`). */
+export function notAfterClock(value: Date, clock: DecodeClock, what: string): Date {
+  if (!(value instanceof Date) || !(value.getTime() > clock.now.getTime())) return value;
+  clock.problems.push(
+    `${what} is ${value.toISOString()}, later than the database's clock (${clock.now.toISOString()}): it was written by a clock ahead of the database's; reading it as ${clock.now.toISOString()} — every time prebuildsd writes now comes from the database, so only rows written before that fix or by other tools are affected`,
+  );
+  return clock.now;
+}
+
 function asNumber(value: number | string | null): number | null {
   if (value === null) return null;
   return typeof value === "number" ? value : Number(value);
 }
 
-export function toPresetRow(row: GetTemplatePresetsWithPrebuildsRow): PresetRow {
+export function toPresetRow(
+  row: GetTemplatePresetsWithPrebuildsRow,
+  clock: DecodeClock,
+): PresetRow {
+  const lastInvalidatedAt =
+    row.lastInvalidatedAt === null || row.lastInvalidatedAt === undefined
+      ? null
+      : notAfterClock(
+          row.lastInvalidatedAt,
+          clock,
+          `preset "${row.presetName}" (${row.presetId}) of template "${row.templateName ?? ""}": last_invalidated_at`,
+        );
   return {
     presetId: row.presetId,
     presetName: row.presetName,
@@ -57,7 +89,7 @@ export function toPresetRow(row: GetTemplatePresetsWithPrebuildsRow): PresetRow 
     ttlSeconds: asNumber(row.ttlSeconds),
     prebuildStatus: decodePrebuildStatus(row.prebuildStatus),
     schedulingTimezone: row.schedulingTimezone ?? "",
-    lastInvalidatedAt: row.lastInvalidatedAt ?? null,
+    lastInvalidatedAt,
   };
 }
 
@@ -69,7 +101,10 @@ export function toScheduleRow(row: GetActivePresetPrebuildSchedulesRow): Schedul
   };
 }
 
-export function toRunningPrebuild(row: GetRunningPrebuiltWorkspacesRow): RunningPrebuild {
+export function toRunningPrebuild(
+  row: GetRunningPrebuiltWorkspacesRow,
+  clock: DecodeClock,
+): RunningPrebuild {
   return {
     workspaceId: row.workspaceId,
     name: row.workspaceName ?? "",
@@ -79,7 +114,11 @@ export function toRunningPrebuild(row: GetRunningPrebuiltWorkspacesRow): Running
     // build of the workspace had a preset.
     presetId: row.currentPresetId ?? null,
     ready: row.ready === true,
-    createdAt: row.createdAt,
+    createdAt: notAfterClock(
+      row.createdAt,
+      clock,
+      `prebuild "${row.workspaceName ?? ""}" (${row.workspaceId}): created_at`,
+    ),
   };
 }
 
@@ -101,12 +140,16 @@ export function toPendingCount(row: CountPendingNonActivePrebuildsRow): PendingC
 }
 
 /** A GetPresetFailures row of kind 'backoff'; null for the other kind. */
-export function toBackoffRow(row: GetPresetFailuresRow): BackoffRow | null {
+export function toBackoffRow(row: GetPresetFailuresRow, clock: DecodeClock): BackoffRow | null {
   if (row.kind !== "backoff" || row.presetId === null || row.lastBuildAt === null) return null;
   return {
     presetId: row.presetId,
     numFailed: asNumber(row.numFailed) ?? 0,
-    lastBuildAt: row.lastBuildAt,
+    lastBuildAt: notAfterClock(
+      row.lastBuildAt,
+      clock,
+      `the latest failed build of preset ${row.presetId}: created_at`,
+    ),
     firstFailedAt: row.firstFailedAt,
   };
 }

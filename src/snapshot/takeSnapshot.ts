@@ -1,7 +1,8 @@
 // The snapshot room: everything a cycle decides from, read in a constant number of statements
-// (six; the reference's seven with backoff and hard limit in one) inside the caller's REPEATABLE
-// READ transaction, so every read sees the same instant of the database however many presets
-// there are. The presets are read after the running prebuilds and pending first builds, so that
+// (the database's clock, then six reads; the reference's seven with backoff and hard limit in one)
+// inside the caller's REPEATABLE READ transaction, so every read sees the same instant of the
+// database however many presets there are. The cycle plans at the database's clock read here
+// (`Snapshot.at`), never the process's (issue #11: one clock). The presets are read after the running prebuilds and pending first builds, so that
 // inactive presets with nothing of either (most of a long-lived fleet, and exactly those the
 // planner's canSkip would skip) are not read at all.
 import type { SqlClient } from "../db/pool.ts";
@@ -10,12 +11,14 @@ import {
   countPendingNonActivePrebuilds,
   type GetTemplatePresetsWithPrebuildsRow,
   getActivePresetPrebuildSchedules,
+  getDatabaseClock,
   getPresetFailures,
   getRunningPrebuiltWorkspaces,
   getTemplatePresetsWithPrebuilds,
 } from "../db/sql/snapshot_sql.ts";
 import { EMPTY_GLOBAL_SNAPSHOT, type GlobalSnapshot } from "../plan/index.ts";
 import {
+  type DecodeClock,
   toBackoffRow,
   toHardLimitedPresetId,
   toInProgressCount,
@@ -26,8 +29,10 @@ import {
 } from "./decode.ts";
 
 export interface SnapshotOptions {
-  /** The cycle's time; failures since `now − backoffLookback` count toward backoff. */
-  readonly now: Date;
+  /** Plan for this instant instead of the database's clock (`plan --at`, tests); failures since
+   *  `at − backoffLookback` count toward backoff. Stored times are still checked against the
+   *  database's clock, not this. */
+  readonly at?: Date | undefined;
   /** Milliseconds. */
   readonly backoffLookback: number;
   /** Consecutive failed builds that hard-limit a preset; 0 disables the limit. */
@@ -45,9 +50,12 @@ export interface SnapshotOptions {
 /** The snapshot, and bad data found while reading it (one sentence each, naming the row). */
 export interface Snapshot extends GlobalSnapshot {
   readonly problems: readonly string[];
+  /** The database's clock (statement_timestamp()) read in the snapshot's transaction. */
+  readonly clock: Date;
+  /** The instant to plan for: `options.at` when given, else `clock`. A cycle plans with this
+   *  (`planAll(snapshot, snapshot.at, …)`). */
+  readonly at: Date;
 }
-
-const EMPTY_SNAPSHOT: Snapshot = { ...EMPTY_GLOBAL_SNAPSHOT, problems: [] };
 
 function present<T>(value: T | null): value is T {
   return value !== null;
@@ -60,10 +68,22 @@ function present<T>(value: T | null): value is T {
  * unless `everyPreset` asks for them.
  */
 export async function takeSnapshot(client: SqlClient, options: SnapshotOptions): Promise<Snapshot> {
+  const clockRow = await getDatabaseClock(client);
+  if (clockRow === null) throw new Error("SELECT statement_timestamp() returned no row");
+  const clock: DecodeClock = { now: clockRow.now, problems: [] };
+  const at = options.at ?? clock.now;
+  const empty: Snapshot = {
+    ...EMPTY_GLOBAL_SNAPSHOT,
+    problems: clock.problems,
+    clock: clock.now,
+    at,
+  };
   const only = options.presetIds !== undefined;
   const subset = { onlyPresets: only, presetIds: only ? [...(options.presetIds ?? [])] : [] };
-  if (only && subset.presetIds.length === 0) return EMPTY_SNAPSHOT;
-  const running = (await getRunningPrebuiltWorkspaces(client, subset)).map(toRunningPrebuild);
+  if (only && subset.presetIds.length === 0) return empty;
+  const running = (await getRunningPrebuiltWorkspaces(client, subset)).map((r) =>
+    toRunningPrebuild(r, clock),
+  );
   const pendingNonActive = (await countPendingNonActivePrebuilds(client, subset))
     .map(toPendingCount)
     .filter(present);
@@ -77,40 +97,50 @@ export async function takeSnapshot(client: SqlClient, options: SnapshotOptions):
     everyPreset: options.everyPreset ?? false,
     presetIds: only ? subset.presetIds : [...keepPresetIds],
   });
-  const presets = presetRows.map(toPresetRow);
+  const presets = presetRows.map((r) => toPresetRow(r, clock));
   // No preset has anything to do: nothing else can matter (the reference stops here too).
-  if (presets.length === 0) return EMPTY_SNAPSHOT;
-  const problems = danglingActiveVersions(presetRows);
+  if (presets.length === 0) return { ...empty, problems: clock.problems };
+  const dangling = danglingActiveVersions(presetRows);
   const schedules = (await getActivePresetPrebuildSchedules(client, subset)).map(toScheduleRow);
   const inProgress = (await countInProgressPrebuilds(client, subset))
     .map(toInProgressCount)
     .filter(present);
   const failures = await getPresetFailures(client, {
-    lookback: new Date(options.now.getTime() - options.backoffLookback),
+    lookback: new Date(at.getTime() - options.backoffLookback),
     hardLimit: Math.max(0, Math.floor(options.failureHardLimit)),
     ...subset,
   });
+  const backoffs = failures.map((r) => toBackoffRow(r, clock)).filter(present);
   return {
-    problems,
+    problems: [...dangling, ...clock.problems],
+    clock: clock.now,
+    at,
     presets,
     schedules,
     running,
     inProgress,
     pendingNonActive,
-    backoffs: failures.map(toBackoffRow).filter(present),
+    backoffs,
     hardLimitedPresetIds: new Set(failures.map(toHardLimitedPresetId).filter(present)),
   };
 }
 
 /**
  * Templates whose active_version_id (no foreign key, as in the reference) is none of their
- * versions. Their presets all read as inactive: nothing is created and their prebuilds, which
+ * versions (possibly a version of another template, named then: issue #11). Their presets all read as inactive: nothing is created and their prebuilds, which
  * nobody can claim without an active version, are deleted. Said once per template and cycle.
  */
 function danglingActiveVersions(rows: readonly GetTemplatePresetsWithPrebuildsRow[]): string[] {
   const named = new Map<string, string>();
   for (const row of rows) {
     if (row.activeVersionExists || row.templateDeleted) continue;
+    if (row.activeVersionOfTemplate !== "") {
+      named.set(
+        row.templateId,
+        `template "${row.templateName ?? ""}" (${row.templateId}) has an active_version_id that is a version of another template, ${row.activeVersionOfTemplate}: its presets are treated as inactive (no prebuild is created; its existing prebuilds are deleted) and nothing of that version is counted for it; promote one of its own versions with \`prebuildsd promote\``,
+      );
+      continue;
+    }
     named.set(
       row.templateId,
       `template "${row.templateName ?? ""}" (${row.templateId}) has an active_version_id that is none of its versions: its presets are treated as inactive (no prebuild is created; its existing prebuilds are deleted); promote a real version with \`prebuildsd promote\``,

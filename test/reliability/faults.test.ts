@@ -253,11 +253,9 @@ describe("rows locked by other sessions", () => {
     const base = await daemonBase(d);
     const failed = (body: string, type: string) =>
       metric(body, "prebuildsd_actions_total", { type, outcome: "failure" });
-    await waitFor("a failed create, cancel and delete", async () => {
+    await waitFor("a failed create and cancel", async () => {
       const body = (await get(base, "/metrics")).body;
-      return failed(body, "create") >= 1 && failed(body, "cancel_pending") >= 1
-        ? failed(body, "delete") >= 1
-        : false;
+      return failed(body, "create") >= 1 && failed(body, "cancel_pending") >= 1;
     });
     // Cycles keep completing while the locks are held …
     await waitFor("three cycles recorded while the rows are locked", async () => {
@@ -285,14 +283,9 @@ describe("rows locked by other sessions", () => {
     expect(
       errors.some((l) => l.presetId === cOld && l.action === "CancelPending" && lockTimeout(l)),
     ).toBe(true);
-    expect(
-      errors.some(
-        (l) =>
-          l.workspaceId === dRunning[0]?.workspaceId &&
-          l.msg === "could not delete prebuild" &&
-          lockTimeout(l),
-      ),
-    ).toBe(true);
+    // The preset's deletes are one statement that skips a workspace another session holds (issue
+    // #11, #17): no lock timeout, the held one is left for a later cycle.
+    expect(errors.some((l) => l.presetId === dOld && l.action === "Delete")).toBe(false);
 
     await release(promotion);
     await release(provisioner);

@@ -219,7 +219,6 @@ describe("hostile snapshots through the planner and the executor", () => {
               db: { pool: unreachable },
               planned,
               options: {
-                now: () => time.at,
                 cancelPendingEnabled,
                 provisionerStaleAfter: 90_000,
                 jobTags: { scope: "organization" },

@@ -1,5 +1,6 @@
 // `prebuildsd invalidate <template>`: every prebuild of the active version's presets created
-// before now counts as expired, so the next cycles replace them.
+// before now counts as expired, so the next cycles replace them. "Now" is the database's now(), the
+// clock prebuilds are stamped with, never this host's (issue #11).
 import type pg from "pg";
 import { invalidateActiveVersionPresets } from "../../db/sql/templates_sql.ts";
 import { resolveTemplate } from "./resolveTemplate.ts";
@@ -9,13 +10,9 @@ export interface InvalidateResult {
   readonly presetNames: readonly string[];
 }
 
-export async function invalidate(
-  pool: pg.Pool,
-  templateRef: string,
-  now: Date = new Date(),
-): Promise<InvalidateResult> {
+export async function invalidate(pool: pg.Pool, templateRef: string): Promise<InvalidateResult> {
   const template = await resolveTemplate(pool, templateRef);
-  const rows = await invalidateActiveVersionPresets(pool, { templateId: template.id, now });
+  const rows = await invalidateActiveVersionPresets(pool, { templateId: template.id });
   return { templateName: template.name, presetNames: rows.map((r) => r.name).sort() };
 }
 

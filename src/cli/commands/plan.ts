@@ -15,8 +15,9 @@ import { planJson, planTable } from "./planOutput.ts";
  *  would silently decide the instant (issue #14), so that is refused. */
 const ISO_WITH_OFFSET = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i;
 
-export function parseAt(raw: unknown): Date {
-  if (raw === undefined) return new Date();
+/** `--at`'s instant; undefined without `--at` (then the database's clock is planned for). */
+export function parseAt(raw: unknown): Date | undefined {
+  if (raw === undefined) return undefined;
   const text = String(raw).trim();
   const example = `like "2025-06-01T09:30:00Z" or "2025-06-01T11:30:00+02:00"`;
   if (/^\d{4}-\d{2}-\d{2}([T ][\d:.]+)?$/.test(text)) {
@@ -38,8 +39,13 @@ export async function planCommand(
   const at = parseAt(options.at);
   const context = commandContext(options, keys);
   const result = await withDatabase(context, (pool) =>
-    planNextCycle({ pool, options: reconcilerOptions(context.config) }, { at }),
+    planNextCycle(
+      { pool, options: reconcilerOptions(context.config) },
+      at === undefined ? {} : { at },
+    ),
   );
+  // Bad data the cycle logs as errors (issues #8, #11), each naming its row.
+  for (const problem of result.problems) process.stderr.write(`warning: ${problem}\n`);
   if (result.paused) {
     process.stderr.write(
       "note: reconciliation is paused, so the next cycle does nothing; this is what it would do once resumed\n",

@@ -1,6 +1,6 @@
 // `prebuildsd promote <template> <version>`: make a version the template's active one. The next
 // cycle cancels the old version's pending prebuilds, deletes its running ones and fills the new
-// version's presets.
+// version's presets. updated_at is the database's now() (one clock, issue #11).
 import type pg from "pg";
 import { promoteTemplateVersion } from "../../db/sql/templates_sql.ts";
 import { resolveTemplate, resolveVersion } from "./resolveTemplate.ts";
@@ -16,7 +16,6 @@ export async function promote(
   pool: pg.Pool,
   templateRef: string,
   versionRef: string,
-  now: Date = new Date(),
 ): Promise<PromoteResult> {
   const template = await resolveTemplate(pool, templateRef);
   const version = await resolveVersion(pool, template, versionRef);
@@ -25,7 +24,6 @@ export async function promote(
   const row = await promoteTemplateVersion(pool, {
     templateId: template.id,
     templateVersionId: version.id,
-    now,
   });
   if (row === null) {
     throw new Error(`template ${JSON.stringify(template.name)} changed while promoting: try again`);

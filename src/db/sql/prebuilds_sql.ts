@@ -4,8 +4,40 @@ interface Client {
     query: (config: QueryArrayConfig) => Promise<QueryArrayResult>;
 }
 
-export const createPrebuildsQuery = `-- name: CreatePrebuilds :many
+export const lockPresetForWriteQuery = `-- name: LockPresetForWrite :one
 
+SELECT tvp.id
+FROM template_version_presets tvp
+WHERE tvp.id = $1::uuid
+FOR NO KEY UPDATE`;
+
+export interface LockPresetForWriteArgs {
+    presetId: string;
+}
+
+export interface LockPresetForWriteRow {
+    id: string;
+}
+
+export async function lockPresetForWrite(client: Client, args: LockPresetForWriteArgs): Promise<LockPresetForWriteRow | null> {
+    const result = await client.query({
+        text: lockPresetForWriteQuery,
+        values: [args.presetId],
+        rowMode: "array"
+    });
+    if (result.rows.length !== 1) {
+        return null;
+    }
+    const row = result.rows[0];
+    if (!row) {
+        return null;
+    }
+    return {
+        id: row[0]
+    };
+}
+
+export const createPrebuildsQuery = `-- name: CreatePrebuilds :many
 WITH fk_plans AS MATERIALIZED (
   SELECT set_config('plan_cache_mode', 'force_custom_plan', true) AS plan_cache_mode
 ),
@@ -25,6 +57,22 @@ preset AS MATERIALIZED (
   WHERE tvp.id = $1::uuid
   FOR SHARE OF t
 ),
+present AS MATERIALIZED (
+  SELECT count(*)::integer AS present
+  FROM workspace_builds wb
+  JOIN workspaces w ON w.id = wb.workspace_id
+  JOIN provisioner_jobs pj ON pj.id = wb.job_id
+  WHERE wb.template_version_preset_id = $1::uuid
+    AND wb.transition = 'start'
+    AND pj.job_status IN ('pending', 'running', 'succeeded')
+    AND w.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
+    AND NOT w.deleted
+    AND NOT EXISTS (
+      SELECT 1
+      FROM workspace_builds newer
+      WHERE newer.workspace_id = wb.workspace_id AND newer.build_number > wb.build_number
+    )
+),
 verdict AS MATERIALIZED (
   SELECT
     p.template_id,
@@ -32,12 +80,16 @@ verdict AS MATERIALIZED (
     p.active_version_id,
     p.template_version_id,
     m.missing_parameters,
+    c.present,
+    LEAST($2::integer, GREATEST($3::integer - c.present, 0)) AS allowed,
     CASE
       WHEN NOT p.is_active THEN 'preset_inactive'
       WHEN cardinality(m.missing_parameters) > 0 THEN 'validation_failed'
+      WHEN c.present >= $3::integer THEN 'pool_full'
       ELSE 'created'
     END AS outcome
   FROM preset p
+  CROSS JOIN present c
   CROSS JOIN LATERAL (
     SELECT ARRAY(
       SELECT tvpar.name
@@ -63,24 +115,34 @@ marked_validation_failed AS (
     AND tvp.prebuild_status <> 'validation_failed'
   RETURNING tvp.id
 ),
+resolved_future_invalidation AS (
+  UPDATE template_version_presets tvp
+  SET last_invalidated_at = now()
+  FROM verdict v
+  WHERE tvp.id = $1::uuid
+    AND v.outcome = 'created'
+    AND tvp.last_invalidated_at > now()
+  RETURNING tvp.id
+),
 input AS MATERIALIZED (
   SELECT
     i.workspace_id, i.build_id, i.job_id, i.name, v.organization_id, v.template_id,
     v.template_version_id
   FROM verdict v
   CROSS JOIN unnest(
-    $2::uuid[], $3::uuid[], $4::uuid[], $5::text[]
-  ) AS i (workspace_id, build_id, job_id, name)
+    $4::uuid[], $5::uuid[], $6::uuid[], $7::text[]
+  ) WITH ORDINALITY AS i (workspace_id, build_id, job_id, name, n)
   WHERE v.outcome = 'created'
+    AND i.n <= v.allowed
 ),
 inserted_workspaces AS (
   INSERT INTO workspaces (
     id, created_at, updated_at, owner_id, organization_id, template_id, name, last_used_at
   )
   SELECT
-    i.workspace_id, $6::timestamptz, $6::timestamptz,
+    i.workspace_id, now(), now(),
     'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid, i.organization_id, i.template_id,
-    i.name, $6::timestamptz
+    i.name, now()
   FROM input i
   RETURNING id
 ),
@@ -89,17 +151,13 @@ inserted_jobs AS (
     id, created_at, updated_at, organization_id, initiator_id, type, input, tags
   )
   SELECT
-    i.job_id, $6::timestamptz, $6::timestamptz, i.organization_id,
+    i.job_id, now(), now(), i.organization_id,
     'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid, 'workspace_build',
     jsonb_build_object(
       'workspace_build_id', i.build_id,
       'prebuilt_workspace_build_stage', 'CREATE'
     ),
-    -- The version's provisioner tags, PREBUILDS_PROVISIONER_TAGS over them (issue #12).
-    coalesce(
-      (SELECT tv.provisioner_tags FROM template_versions tv WHERE tv.id = i.template_version_id),
-      '{}'::jsonb
-    ) || $7::jsonb
+    $8::jsonb
   FROM input i
   RETURNING id
 ),
@@ -109,7 +167,7 @@ inserted_builds AS (
     initiator_id, job_id, template_version_preset_id, reason
   )
   SELECT
-    i.build_id, $6::timestamptz, $6::timestamptz, i.workspace_id,
+    i.build_id, now(), now(), i.workspace_id,
     i.template_version_id, 1, 'start', 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid,
     i.job_id, $1::uuid, 'initiator'
   FROM input i
@@ -128,6 +186,7 @@ SELECT
   v.active_version_id,
   v.missing_parameters::text[] AS missing_parameters,
   (EXISTS (SELECT 1 FROM marked_validation_failed))::boolean AS first_detection,
+  v.present::integer AS present,
   i.workspace_id,
   i.job_id
 FROM verdict v
@@ -135,11 +194,12 @@ LEFT JOIN input i ON true`;
 
 export interface CreatePrebuildsArgs {
     presetId: string;
+    count: number;
+    desired: number;
     workspaceIds: string[];
     buildIds: string[];
     jobIds: string[];
     names: string[];
-    now: Date;
     tags: any;
 }
 
@@ -149,6 +209,7 @@ export interface CreatePrebuildsRow {
     activeVersionId: string;
     missingParameters: string[];
     firstDetection: boolean;
+    present: number;
     workspaceId: string | null;
     jobId: string | null;
 }
@@ -156,7 +217,7 @@ export interface CreatePrebuildsRow {
 export async function createPrebuilds(client: Client, args: CreatePrebuildsArgs): Promise<CreatePrebuildsRow[]> {
     const result = await client.query({
         text: createPrebuildsQuery,
-        values: [args.presetId, args.workspaceIds, args.buildIds, args.jobIds, args.names, args.now, args.tags],
+        values: [args.presetId, args.count, args.desired, args.workspaceIds, args.buildIds, args.jobIds, args.names, args.tags],
         rowMode: "array"
     });
     return result.rows.map(row => {
@@ -166,21 +227,66 @@ export async function createPrebuilds(client: Client, args: CreatePrebuildsArgs)
             activeVersionId: row[2],
             missingParameters: row[3],
             firstDetection: row[4],
-            workspaceId: row[5],
-            jobId: row[6]
+            present: row[5],
+            workspaceId: row[6],
+            jobId: row[7]
         };
     });
 }
 
-export const insertPrebuildDeleteBuildQuery = `-- name: InsertPrebuildDeleteBuild :one
-WITH target AS (
+export const deletePrebuildsQuery = `-- name: DeletePrebuilds :many
+WITH preset AS MATERIALIZED (
+  SELECT
+    tvp.id AS preset_id,
+    tvp.invalidate_after_secs,
+    tvp.last_invalidated_at,
+    (tvp.template_version_id = t.active_version_id AND NOT t.deleted AND t.deprecated = '')
+      AS is_active
+  FROM template_version_presets tvp
+  JOIN template_versions tv ON tv.id = tvp.template_version_id
+  JOIN templates t ON t.id = tv.template_id
+  WHERE tvp.id = $1::uuid
+),
+pool AS MATERIALIZED (
+  SELECT count(*) AS running
+  FROM preset p
+  JOIN workspace_builds wb ON wb.template_version_preset_id = p.preset_id
+  JOIN workspaces w ON w.id = wb.workspace_id
+  JOIN provisioner_jobs pj ON pj.id = wb.job_id
+  WHERE wb.transition = 'start'
+    AND pj.job_status = 'succeeded'
+    AND w.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
+    AND NOT w.deleted
+    AND NOT EXISTS (
+      SELECT 1
+      FROM workspace_builds newer
+      WHERE newer.workspace_id = wb.workspace_id AND newer.build_number > wb.build_number
+    )
+    AND NOT (
+      (p.last_invalidated_at IS NOT NULL AND w.created_at < LEAST(p.last_invalidated_at, now()))
+      OR (
+        p.invalidate_after_secs > 0
+        AND now() - w.created_at > make_interval(secs => p.invalidate_after_secs)
+      )
+    )
+),
+input AS (
+  SELECT i.workspace_id, i.build_id, i.job_id
+  FROM unnest($2::uuid[], $3::uuid[], $4::uuid[])
+    AS i (workspace_id, build_id, job_id)
+),
+target AS MATERIALIZED (
   SELECT
     w.id AS workspace_id,
     w.organization_id,
+    w.created_at,
+    i.build_id,
+    i.job_id,
     lb.build_number,
     lb.template_version_id,
     lb.provisioner_state
-  FROM workspaces w
+  FROM input i
+  JOIN workspaces w ON w.id = i.workspace_id
   CROSS JOIN LATERAL (
     SELECT wb.build_number, wb.template_version_id, wb.job_id, wb.transition, wb.provisioner_state
     FROM workspace_builds wb
@@ -189,97 +295,128 @@ WITH target AS (
     LIMIT 1
   ) lb
   JOIN provisioner_jobs pj ON pj.id = lb.job_id
-  WHERE w.id = $1::uuid
-    AND w.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
+  WHERE w.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
     AND NOT w.deleted
     AND lb.transition = 'start'
     AND pj.job_status = 'succeeded'
-  FOR UPDATE OF w
+  FOR UPDATE OF w SKIP LOCKED
 ),
-inserted_job AS (
+eligible AS MATERIALIZED (
+  SELECT
+    t.*,
+    row_number() OVER (ORDER BY t.created_at, t.workspace_id) AS rn
+  FROM target t
+  CROSS JOIN preset p
+  WHERE CASE $5::text
+    WHEN 'expired' THEN
+      (p.last_invalidated_at IS NOT NULL AND t.created_at < LEAST(p.last_invalidated_at, now()))
+      OR (
+        p.invalidate_after_secs > 0
+        AND now() - t.created_at > make_interval(secs => p.invalidate_after_secs)
+      )
+    WHEN 'inactive' THEN NOT p.is_active
+    WHEN 'extraneous' THEN p.is_active
+    ELSE false
+  END
+),
+chosen AS MATERIALIZED (
+  SELECT e.*
+  FROM eligible e
+  CROSS JOIN pool c
+  WHERE $5::text <> 'extraneous' OR e.rn <= c.running - $6::integer
+),
+inserted_jobs AS (
   INSERT INTO provisioner_jobs (
     id, created_at, updated_at, organization_id, initiator_id, type, input, tags
   )
   SELECT
-    $2::uuid, $3::timestamptz, $3::timestamptz, t.organization_id,
+    c.job_id, now(), now(), c.organization_id,
     'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid, 'workspace_build',
     jsonb_build_object(
-      'workspace_build_id', $4::uuid,
+      'workspace_build_id', c.build_id,
       'prebuilt_workspace_build_stage', 'NONE'
     ),
-    coalesce(
-      (SELECT tv.provisioner_tags FROM template_versions tv WHERE tv.id = t.template_version_id),
-      '{}'::jsonb
-    ) || $5::jsonb
-  FROM target t
+    $7::jsonb
+  FROM chosen c
   RETURNING id
 ),
-inserted_build AS (
+inserted_builds AS (
   INSERT INTO workspace_builds (
     id, created_at, updated_at, workspace_id, template_version_id, build_number, transition,
-    initiator_id, job_id, reason, provisioner_state
+    initiator_id, job_id, template_version_preset_id, reason, provisioner_state
   )
   SELECT
-    $4::uuid, $3::timestamptz, $3::timestamptz, t.workspace_id, t.template_version_id,
-    t.build_number + 1, 'delete', 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid, $2::uuid,
-    'initiator', t.provisioner_state
-  FROM target t
+    c.build_id, now(), now(), c.workspace_id, c.template_version_id, c.build_number + 1,
+    'delete', 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid, c.job_id, $1::uuid,
+    'initiator', c.provisioner_state
+  FROM chosen c
   RETURNING id
 ),
-marked_workspace AS (
-  UPDATE workspaces
-  SET deleting_at = $3::timestamptz, updated_at = $3::timestamptz
-  WHERE id IN (SELECT t.workspace_id FROM target t)
-  RETURNING id
+marked_workspaces AS (
+  UPDATE workspaces w
+  SET deleting_at = now(), updated_at = now()
+  FROM chosen c
+  WHERE w.id = c.workspace_id
+  RETURNING w.id
+),
+summary AS (
+  SELECT
+    (SELECT count(*) FROM target)::integer AS still_prebuilds,
+    (SELECT count(*) FROM eligible)::integer AS reason_holds
 )
 SELECT
-  t.workspace_id,
-  t.organization_id,
-  (t.build_number + 1)::integer AS build_number
-FROM target t`;
+  s.still_prebuilds::integer AS still_prebuilds,
+  s.reason_holds::integer AS reason_holds,
+  c.workspace_id,
+  c.organization_id,
+  c.job_id
+FROM summary s
+LEFT JOIN chosen c ON true
+ORDER BY c.created_at, c.workspace_id`;
 
-export interface InsertPrebuildDeleteBuildArgs {
-    workspaceId: string;
-    jobId: string;
-    now: Date;
-    buildId: string;
+export interface DeletePrebuildsArgs {
+    presetId: string;
+    workspaceIds: string[];
+    buildIds: string[];
+    jobIds: string[];
+    because: string;
+    desired: number;
     tags: any;
 }
 
-export interface InsertPrebuildDeleteBuildRow {
-    workspaceId: string;
-    organizationId: string;
-    buildNumber: number;
+export interface DeletePrebuildsRow {
+    stillPrebuilds: number;
+    reasonHolds: number;
+    workspaceId: string | null;
+    organizationId: string | null;
+    jobId: string | null;
 }
 
-export async function insertPrebuildDeleteBuild(client: Client, args: InsertPrebuildDeleteBuildArgs): Promise<InsertPrebuildDeleteBuildRow | null> {
+export async function deletePrebuilds(client: Client, args: DeletePrebuildsArgs): Promise<DeletePrebuildsRow[]> {
     const result = await client.query({
-        text: insertPrebuildDeleteBuildQuery,
-        values: [args.workspaceId, args.jobId, args.now, args.buildId, args.tags],
+        text: deletePrebuildsQuery,
+        values: [args.presetId, args.workspaceIds, args.buildIds, args.jobIds, args.because, args.desired, args.tags],
         rowMode: "array"
     });
-    if (result.rows.length !== 1) {
-        return null;
-    }
-    const row = result.rows[0];
-    if (!row) {
-        return null;
-    }
-    return {
-        workspaceId: row[0],
-        organizationId: row[1],
-        buildNumber: row[2]
-    };
+    return result.rows.map(row => {
+        return {
+            stillPrebuilds: row[0],
+            reasonHolds: row[1],
+            workspaceId: row[2],
+            organizationId: row[3],
+            jobId: row[4]
+        };
+    });
 }
 
 export const cancelPendingPrebuildJobsQuery = `-- name: CancelPendingPrebuildJobs :many
 UPDATE provisioner_jobs pj
-SET canceled_at = $1::timestamptz, completed_at = $1::timestamptz
+SET canceled_at = now(), completed_at = now()
 FROM workspace_builds wb
 JOIN workspaces w ON w.id = wb.workspace_id
 JOIN templates t ON t.id = w.template_id
 WHERE wb.job_id = pj.id
-  AND wb.template_version_preset_id = $2::uuid
+  AND wb.template_version_preset_id = $1::uuid
   AND wb.initiator_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
   AND wb.build_number = 1
   AND wb.transition = 'start'
@@ -292,7 +429,6 @@ WHERE wb.job_id = pj.id
 RETURNING pj.id AS job_id, wb.workspace_id, w.template_id, pj.organization_id`;
 
 export interface CancelPendingPrebuildJobsArgs {
-    now: Date;
     presetId: string;
 }
 
@@ -306,7 +442,7 @@ export interface CancelPendingPrebuildJobsRow {
 export async function cancelPendingPrebuildJobs(client: Client, args: CancelPendingPrebuildJobsArgs): Promise<CancelPendingPrebuildJobsRow[]> {
     const result = await client.query({
         text: cancelPendingPrebuildJobsQuery,
-        values: [args.now, args.presetId],
+        values: [args.presetId],
         rowMode: "array"
     });
     return result.rows.map(row => {
@@ -337,7 +473,7 @@ target AS (
       SELECT 1
       FROM provisioner_daemons d
       WHERE d.organization_id = w.organization_id
-        AND d.last_seen_at >= $4::timestamptz
+        AND d.last_seen_at >= now() - make_interval(secs => $4::float8)
     ) AS complete_now
   FROM input i
   JOIN workspaces w ON w.id = i.workspace_id
@@ -358,36 +494,33 @@ inserted_jobs AS (
     input, tags
   )
   SELECT
-    t.job_id, $5::timestamptz, $5::timestamptz,
-    CASE WHEN t.complete_now THEN $5::timestamptz END,
-    CASE WHEN t.complete_now THEN $5::timestamptz END,
+    t.job_id, now(), now(),
+    CASE WHEN t.complete_now THEN now() END,
+    CASE WHEN t.complete_now THEN now() END,
     t.organization_id, 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid, 'workspace_build',
     jsonb_build_object(
       'workspace_build_id', t.build_id,
       'prebuilt_workspace_build_stage', 'NONE'
     ),
-    coalesce(
-      (SELECT tv.provisioner_tags FROM template_versions tv WHERE tv.id = t.template_version_id),
-      '{}'::jsonb
-    ) || $6::jsonb
+    $5::jsonb
   FROM target t
   RETURNING id
 ),
 inserted_builds AS (
   INSERT INTO workspace_builds (
     id, created_at, updated_at, workspace_id, template_version_id, build_number, transition,
-    initiator_id, job_id, reason, provisioner_state
+    initiator_id, job_id, template_version_preset_id, reason, provisioner_state
   )
   SELECT
-    t.build_id, $5::timestamptz, $5::timestamptz, t.workspace_id, t.template_version_id,
+    t.build_id, now(), now(), t.workspace_id, t.template_version_id,
     t.build_number + 1, 'delete', 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid, t.job_id,
-    'initiator', ''::bytea
+    $6::uuid, 'initiator', ''::bytea
   FROM target t
   RETURNING id
 ),
 marked_workspaces AS (
   UPDATE workspaces w
-  SET deleted = t.complete_now, deleting_at = $5::timestamptz, updated_at = $5::timestamptz
+  SET deleted = t.complete_now, deleting_at = now(), updated_at = now()
   FROM target t
   WHERE w.id = t.workspace_id
   RETURNING w.id
@@ -404,9 +537,9 @@ export interface InsertOrphanDeleteBuildsArgs {
     workspaceIds: string[];
     buildIds: string[];
     jobIds: string[];
-    liveSince: Date;
-    now: Date;
+    staleAfterSecs: number;
     tags: any;
+    presetId: string;
 }
 
 export interface InsertOrphanDeleteBuildsRow {
@@ -419,7 +552,7 @@ export interface InsertOrphanDeleteBuildsRow {
 export async function insertOrphanDeleteBuilds(client: Client, args: InsertOrphanDeleteBuildsArgs): Promise<InsertOrphanDeleteBuildsRow[]> {
     const result = await client.query({
         text: insertOrphanDeleteBuildsQuery,
-        values: [args.workspaceIds, args.buildIds, args.jobIds, args.liveSince, args.now, args.tags],
+        values: [args.workspaceIds, args.buildIds, args.jobIds, args.staleAfterSecs, args.tags, args.presetId],
         rowMode: "array"
     });
     return result.rows.map(row => {

@@ -4,8 +4,33 @@ interface Client {
     query: (config: QueryArrayConfig) => Promise<QueryArrayResult>;
 }
 
-export const getTemplatePresetsWithPrebuildsQuery = `-- name: GetTemplatePresetsWithPrebuilds :many
+export const getDatabaseClockQuery = `-- name: GetDatabaseClock :one
 
+SELECT statement_timestamp()::timestamptz AS now`;
+
+export interface GetDatabaseClockRow {
+    now: Date;
+}
+
+export async function getDatabaseClock(client: Client): Promise<GetDatabaseClockRow | null> {
+    const result = await client.query({
+        text: getDatabaseClockQuery,
+        values: [],
+        rowMode: "array"
+    });
+    if (result.rows.length !== 1) {
+        return null;
+    }
+    const row = result.rows[0];
+    if (!row) {
+        return null;
+    }
+    return {
+        now: row[0]
+    };
+}
+
+export const getTemplatePresetsWithPrebuildsQuery = `-- name: GetTemplatePresetsWithPrebuilds :many
 SELECT
   t.id AS template_id,
   t.name::text AS template_name,
@@ -27,7 +52,15 @@ SELECT
   -- versions. Every preset of it is then inactive, and the reconciler logs the template (issue #8).
   EXISTS (
     SELECT 1 FROM template_versions av WHERE av.id = t.active_version_id AND av.template_id = t.id
-  )::boolean AS active_version_exists
+  )::boolean AS active_version_exists,
+  -- Worse bad data (issue #11): the active version is a version of ANOTHER template; its name and
+  -- id, else ''. Nothing of that version is counted for this template.
+  COALESCE((
+    SELECT ot.name || ' (' || ot.id::text || ')'
+    FROM template_versions av
+    JOIN templates ot ON ot.id = av.template_id
+    WHERE av.id = t.active_version_id AND av.template_id <> t.id
+  ), '')::text AS active_version_of_template
 FROM template_version_presets tvp
 JOIN template_versions tv ON tv.id = tvp.template_version_id
 JOIN templates t ON t.id = tv.template_id
@@ -65,6 +98,7 @@ export interface GetTemplatePresetsWithPrebuildsRow {
     templateDeleted: boolean;
     templateDeprecated: boolean;
     activeVersionExists: boolean;
+    activeVersionOfTemplate: string;
 }
 
 export async function getTemplatePresetsWithPrebuilds(client: Client, args: GetTemplatePresetsWithPrebuildsArgs): Promise<GetTemplatePresetsWithPrebuildsRow[]> {
@@ -91,7 +125,8 @@ export async function getTemplatePresetsWithPrebuilds(client: Client, args: GetT
             lastInvalidatedAt: row[13],
             templateDeleted: row[14],
             templateDeprecated: row[15],
-            activeVersionExists: row[16]
+            activeVersionExists: row[16],
+            activeVersionOfTemplate: row[17]
         };
     });
 }
@@ -236,7 +271,7 @@ SELECT
 FROM provisioner_jobs pj
 JOIN workspace_builds wb ON wb.job_id = pj.id
 JOIN workspaces w ON w.id = wb.workspace_id
-JOIN templates t ON t.active_version_id = wb.template_version_id
+JOIN templates t ON t.id = w.template_id AND t.active_version_id = wb.template_version_id
 WHERE pj.job_status IN ('pending', 'running')
   AND wb.initiator_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
   AND NOT w.deleted

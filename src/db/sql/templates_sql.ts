@@ -75,16 +75,15 @@ export async function findTemplateVersions(client: Client, args: FindTemplateVer
 
 export const promoteTemplateVersionQuery = `-- name: PromoteTemplateVersion :one
 UPDATE templates t
-SET active_version_id = tv.id, updated_at = $1::timestamptz
+SET active_version_id = tv.id, updated_at = now()
 FROM template_versions tv
-WHERE t.id = $2::uuid
-  AND tv.id = $3::uuid
+WHERE t.id = $1::uuid
+  AND tv.id = $2::uuid
   AND tv.template_id = t.id
   AND NOT t.deleted
 RETURNING t.id, tv.id AS template_version_id, tv.name AS template_version_name`;
 
 export interface PromoteTemplateVersionArgs {
-    now: Date;
     templateId: string;
     templateVersionId: string;
 }
@@ -98,7 +97,7 @@ export interface PromoteTemplateVersionRow {
 export async function promoteTemplateVersion(client: Client, args: PromoteTemplateVersionArgs): Promise<PromoteTemplateVersionRow | null> {
     const result = await client.query({
         text: promoteTemplateVersionQuery,
-        values: [args.now, args.templateId, args.templateVersionId],
+        values: [args.templateId, args.templateVersionId],
         rowMode: "array"
     });
     if (result.rows.length !== 1) {
@@ -117,14 +116,14 @@ export async function promoteTemplateVersion(client: Client, args: PromoteTempla
 
 export const invalidateActiveVersionPresetsQuery = `-- name: InvalidateActiveVersionPresets :many
 UPDATE template_version_presets p
-SET last_invalidated_at = $1::timestamptz
+SET last_invalidated_at = now()
 FROM templates t
-WHERE t.id = $2::uuid
-  AND p.template_version_id = t.active_version_id
+JOIN template_versions tv ON tv.id = t.active_version_id AND tv.template_id = t.id
+WHERE t.id = $1::uuid
+  AND p.template_version_id = tv.id
 RETURNING p.id, p.name, p.desired_instances`;
 
 export interface InvalidateActiveVersionPresetsArgs {
-    now: Date;
     templateId: string;
 }
 
@@ -137,7 +136,7 @@ export interface InvalidateActiveVersionPresetsRow {
 export async function invalidateActiveVersionPresets(client: Client, args: InvalidateActiveVersionPresetsArgs): Promise<InvalidateActiveVersionPresetsRow[]> {
     const result = await client.query({
         text: invalidateActiveVersionPresetsQuery,
-        values: [args.now, args.templateId],
+        values: [args.templateId],
         rowMode: "array"
     });
     return result.rows.map(row => {
@@ -152,7 +151,8 @@ export async function invalidateActiveVersionPresets(client: Client, args: Inval
 export const countActivePresetsByStatusQuery = `-- name: CountActivePresetsByStatus :many
 SELECT p.prebuild_status, count(*)::int AS presets
 FROM template_version_presets p
-JOIN templates t ON t.active_version_id = p.template_version_id
+JOIN template_versions tv ON tv.id = p.template_version_id
+JOIN templates t ON t.id = tv.template_id AND t.active_version_id = tv.id
 WHERE p.desired_instances IS NOT NULL AND NOT t.deleted AND t.deprecated = ''
 GROUP BY p.prebuild_status
 ORDER BY p.prebuild_status`;
@@ -180,8 +180,8 @@ export const listUnhealthyActivePresetsQuery = `-- name: ListUnhealthyActivePres
 SELECT t.name AS template_name, tv.name AS template_version_name, p.name AS preset_name,
        p.prebuild_status
 FROM template_version_presets p
-JOIN templates t ON t.active_version_id = p.template_version_id
 JOIN template_versions tv ON tv.id = p.template_version_id
+JOIN templates t ON t.id = tv.template_id AND t.active_version_id = tv.id
 WHERE p.desired_instances IS NOT NULL AND NOT t.deleted AND t.deprecated = ''
   AND p.prebuild_status <> 'healthy'
 ORDER BY t.name, p.name`;

@@ -91,8 +91,9 @@ describe("the reconciliation cycle", () => {
     const ten = await statementsFor(10);
     const hundred = await statementsFor(100);
     expect(hundred).toBe(ten);
-    // BEGIN, lock, settings, 6 snapshot reads, the hung-job recovery (issue #12), COMMIT.
-    expect(ten).toBe(11);
+    // BEGIN, lock, settings, the database's clock, 6 snapshot reads, the hung-job recovery
+    // (issue #12), COMMIT.
+    expect(ten).toBe(12);
   });
 
   it("an aborted cycle rolls back the write in flight, writes nothing half-done and releases the lock", async () => {
@@ -118,9 +119,10 @@ describe("the reconciliation cycle", () => {
     await expect(reconcileOnce(deps, { signal: controller.signal })).rejects.toBeInstanceOf(
       AbortedError,
     );
-    // The create is one statement, canceled on the server; only the lock transaction has a ROLLBACK.
-    expect(statements.filter((s) => s === "ROLLBACK")).toHaveLength(1);
-    expect(statements.filter((s) => s.startsWith("BEGIN"))).toHaveLength(1);
+    // The create (preset lock, then one statement) is canceled on the server and its transaction
+    // rolled back, as is the lock transaction.
+    expect(statements.filter((s) => s === "ROLLBACK")).toHaveLength(2);
+    expect(statements.filter((s) => s.startsWith("BEGIN"))).toHaveLength(2);
     expect(statements).not.toContain("COMMIT");
     expect(await workspacesOf(db.pool, t.templateId)).toHaveLength(0);
     expect(await orphans(db)).toBe(0);

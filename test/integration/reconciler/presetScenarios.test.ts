@@ -60,7 +60,7 @@ describe("reconciler scenarios (reference §10.2)", () => {
       await seed.schedule(p2, "* 13-15 * * 1-5", 5);
       const antagonists = await seedAntagonists(seed, t, t.versionId, p1);
       const now = new Date(`2024-01-01T${time}Z`);
-      await runCycles(makeDeps(db.pool, { options: { now: () => now } }), 8);
+      await runCycles(makeDeps(db.pool, { options: { planAt: () => now } }), 8);
       const ws = await workspacesOf(db.pool, t.templateId);
       expect(createdFor(ws, p1)).toHaveLength(want1);
       expect(createdFor(ws, p2)).toHaveLength(want2);
@@ -240,17 +240,25 @@ describe("reconciler scenarios (reference §10.2)", () => {
     const t = await seed.template();
     const preset = await seed.preset(t.versionId, { desired: 2 });
     const antagonists = await seedAntagonists(seed, t, t.versionId, preset);
-    const t0 = new Date(Date.now() - 30 * MINUTE);
-    let clock = t0;
+    // Builds are stamped by the database's clock (issue #11); the backoff counts from them.
+    const latestBuildAt = async (): Promise<Date> =>
+      (
+        await db.pool.query(
+          "SELECT max(created_at) AS at FROM workspace_builds WHERE template_version_preset_id = $1",
+          [preset],
+        )
+      ).rows[0].at;
+    let clock = new Date();
     const deps = makeDeps(db.pool, {
       options: {
-        now: () => clock,
+        planAt: () => clock,
         backoffInterval: MINUTE,
         backoffLookback: 60 * MINUTE,
         failureHardLimit: 0,
       },
     });
     expect(totalCreated(await runCycles(deps, 1))).toBe(2);
+    const t0 = await latestBuildAt();
     await seed.finishJobs(await jobIdsOf(db, t.templateId, preset), "failed", t0);
 
     clock = new Date(t0.getTime() + 2 * MINUTE - 1000); // 2 failures × 1m: still backing off
@@ -262,7 +270,7 @@ describe("reconciler scenarios (reference §10.2)", () => {
     expect(totalCreated(await runCycles(deps, 8))).toBe(2);
 
     // One of the two new builds fails too: 3 failed latest builds in the lookback → 3 × 1m.
-    const t1 = clock;
+    const t1 = await latestBuildAt();
     const allJobs = await db.pool.query(
       `SELECT pj.id FROM provisioner_jobs pj JOIN workspace_builds wb ON wb.job_id = pj.id
        WHERE wb.template_version_preset_id = $1 AND wb.initiator_id = $2 AND pj.job_status = 'pending'
@@ -318,7 +326,7 @@ describe("reconciler scenarios (reference §10.2)", () => {
       seeded.push({ id: p.workspaceId, expired, createdAt });
     }
     const antagonists = await seedAntagonists(seed, t, t.versionId, preset);
-    await runCycles(makeDeps(db.pool, { options: { now: () => now } }), 8);
+    await runCycles(makeDeps(db.pool, { options: { planAt: () => now } }), 8);
     const ws = await workspacesOf(db.pool, t.templateId);
     const deletedIds = new Set(
       ws
