@@ -14,7 +14,7 @@ import {
   type WorkspaceView,
   workspacesOf,
 } from "./fixtures.ts";
-import { databasePerTest, makeDeps, runCycles } from "./reconcilerHarness.ts";
+import { databasePerTest, makeDeps, runCycles, runCyclesSettled } from "./reconcilerHarness.ts";
 
 const fresh = databasePerTest();
 
@@ -125,7 +125,10 @@ describe("TestCancelPendingPrebuilds", () => {
 
     // Everything seeded is older than this; what the cycles cancel is stamped later (database clock).
     const cyclesFrom: Date = (await db.pool.query("SELECT clock_timestamp() AS at")).rows[0].at;
-    const reports = await runCycles(makeDeps(db.pool, { options: { planAt: () => NOW } }), 8);
+    const reports = await runCyclesSettled(
+      makeDeps(db.pool, { options: { planAt: () => NOW } }),
+      8,
+    );
     expect(reports[0]?.effects.canceledJobs).toBe(2);
     for (const r of reports) expect(r.failures).toBe(0);
 
@@ -193,7 +196,10 @@ describe("TestCancelPendingPrebuilds", () => {
     const b3v = await seed.version(b, { activate: true });
     const b3 = await seedVersion(b, b3v, 1, 1);
 
-    const reports = await runCycles(makeDeps(db.pool, { options: { planAt: () => NOW } }), 8);
+    const reports = await runCyclesSettled(
+      makeDeps(db.pool, { options: { planAt: () => NOW } }),
+      8,
+    );
     expect(reports[0]?.effects.canceledJobs).toBe(3 + 2 + 2);
 
     for (const [t, ids] of [
@@ -278,7 +284,7 @@ describe("TestCancelPendingPrebuilds", () => {
         job: "pending",
       });
       await seed.setTemplate(t.templateId, change);
-      await runCycles(makeDeps(db.pool, { options: { planAt: () => NOW } }), 8);
+      await runCyclesSettled(makeDeps(db.pool, { options: { planAt: () => NOW } }), 8);
       expectCanceledAndOrphanDeleted(await byId(db.pool, t, p.workspaceId));
       expect(
         createdFor(await workspacesOf(db.pool, t.templateId), preset, new Set([p.workspaceId])),
@@ -345,6 +351,7 @@ describe("TestCancelPendingPrebuilds", () => {
       END $$;
       CREATE TRIGGER fail_orphan_delete BEFORE INSERT ON workspace_builds
         FOR EACH ROW EXECUTE FUNCTION fail_orphan_delete();`);
+    // Not runCyclesSettled: the failing CancelPending is planned (and fails) every cycle.
     const reports = await runCycles(makeDeps(db.pool, { options: { planAt: () => NOW } }), 8);
     for (const r of reports) {
       expect(r.actions.CancelPending.failure).toBe(1);

@@ -16,7 +16,13 @@ import {
   type Transition,
   workspacesOf,
 } from "./fixtures.ts";
-import { failingNotifier, makeDeps, recordingNotifier, runCycles } from "./reconcilerHarness.ts";
+import {
+  failingNotifier,
+  makeDeps,
+  recordingNotifier,
+  runCycles,
+  runCyclesSettled,
+} from "./reconcilerHarness.ts";
 
 interface Case {
   readonly transition: Transition;
@@ -104,7 +110,7 @@ describe.each([{ notifier: "working" as const }, { notifier: "failing" as const 
       const deps = makeDeps(db.pool, {
         notifier: notifier === "working" ? recorder : failingNotifier,
       });
-      const reports = await runCycles(deps, 8);
+      const reports = await runCyclesSettled(deps, 8);
       for (const r of reports) expect(r.failures).toBe(0);
       // Idempotence: everything happens in the first cycle; the other seven plan nothing new.
       for (const r of reports.slice(1)) {
@@ -207,7 +213,7 @@ describe("TestNoReconciliationActionsIfNoPresets / IfNoPrebuilds", () => {
     const deps = makeDeps(db.pool);
     await runCycles(deps, 2);
     await seed.preset(t.versionId, { desired: null });
-    const reports = await runCycles(deps, 8);
+    const reports = await runCyclesSettled(deps, 8);
     const jobs = await db.pool.query("SELECT count(*)::int AS n FROM provisioner_jobs");
     expect(jobs.rows[0].n).toBe(0);
     for (const r of reports)

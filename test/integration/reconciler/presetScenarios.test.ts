@@ -6,7 +6,7 @@ import type { CycleReport } from "../../../src/reconciler/report.ts";
 import { setPrebuildsSettings } from "../../fixtures/seed.ts";
 import type { TestDatabase } from "../../harness/freshDatabase.ts";
 import { createdFor, latestBuild, PREBUILDS, seedAntagonists, workspacesOf } from "./fixtures.ts";
-import { databasePerTest, makeDeps, runCycles } from "./reconcilerHarness.ts";
+import { databasePerTest, makeDeps, runCycles, runCyclesSettled } from "./reconcilerHarness.ts";
 
 const MINUTE = 60_000;
 const fresh = databasePerTest();
@@ -32,7 +32,7 @@ describe("reconciler scenarios (reference §10.2)", () => {
       job: "running",
     });
     const antagonists = await seedAntagonists(seed, t, t.versionId, p1);
-    await runCycles(makeDeps(db.pool), 8);
+    await runCyclesSettled(makeDeps(db.pool), 8);
     const ws = await workspacesOf(db.pool, t.templateId);
     expect(createdFor(ws, p1, new Set([starting.workspaceId]))).toHaveLength(0);
     expect(createdFor(ws, p2)).toHaveLength(10);
@@ -60,7 +60,7 @@ describe("reconciler scenarios (reference §10.2)", () => {
       await seed.schedule(p2, "* 13-15 * * 1-5", 5);
       const antagonists = await seedAntagonists(seed, t, t.versionId, p1);
       const now = new Date(`2024-01-01T${time}Z`);
-      await runCycles(makeDeps(db.pool, { options: { planAt: () => now } }), 8);
+      await runCyclesSettled(makeDeps(db.pool, { options: { planAt: () => now } }), 8);
       const ws = await workspacesOf(db.pool, t.templateId);
       expect(createdFor(ws, p1)).toHaveLength(want1);
       expect(createdFor(ws, p2)).toHaveLength(want2);
@@ -75,6 +75,8 @@ describe("reconciler scenarios (reference §10.2)", () => {
     await seed.templateParameter(t.versionId, "size", { defaultValue: "small" }); // has a default: fine
     const preset = await seed.preset(t.versionId, { desired: 2, parameters: { image: "ubuntu" } });
     const antagonists = await seedAntagonists(seed, t, t.versionId, preset);
+    // Not runCyclesSettled: the planner keeps asking for the Create, the executor skips it (reference
+    // semantics: the reason says "creation will be skipped").
     const reports = await runCycles(makeDeps(db.pool), 8);
     expect(createdFor(await workspacesOf(db.pool, t.templateId), preset)).toHaveLength(0);
     const status = await db.pool.query(
@@ -97,7 +99,7 @@ describe("reconciler scenarios (reference §10.2)", () => {
       desired: 3,
       parameters: { region: "eu", image: "ubuntu" },
     });
-    await runCycles(makeDeps(db.pool), 8);
+    await runCyclesSettled(makeDeps(db.pool), 8);
     const params = await db.pool.query(
       `SELECT wb.id, array_agg(p.name || '=' || p.value ORDER BY p.name) AS params, pj.input
        FROM workspace_builds wb JOIN provisioner_jobs pj ON pj.id = wb.job_id
@@ -128,6 +130,7 @@ describe("reconciler scenarios (reference §10.2)", () => {
     const v2 = await seed.version(t, { activate: true });
     await seed.templateParameter(v2, "region");
     const newPreset = await seed.preset(v2, { desired: 1 });
+    // Not runCyclesSettled: the new preset's Create is planned every cycle and skipped by the executor.
     await runCycles(makeDeps(db.pool), 8);
     const ws = await workspacesOf(db.pool, t.templateId);
     const oldWs = ws.find((w) => w.id === old.workspaceId);
@@ -222,7 +225,7 @@ describe("reconciler scenarios (reference §10.2)", () => {
       expect(status.rows[0].prebuild_status).toBe("hard_limited");
       if (change === "promoting a new version") await seed.version(t, { activate: true });
       else await seed.setTemplate(t.templateId, { deleted: true });
-      await runCycles(deps, 8);
+      await runCyclesSettled(deps, 8);
       const ws = await workspacesOf(db.pool, t.templateId);
       const okWs = ws.find((w) => w.id === ok.workspaceId);
       const failedWs = ws.find((w) => w.id === failed.workspaceId);
@@ -267,7 +270,7 @@ describe("reconciler scenarios (reference §10.2)", () => {
     for (const r of waiting) expect(r.actions.Backoff.success).toBe(1);
 
     clock = new Date(t0.getTime() + 2 * MINUTE + 1000);
-    expect(totalCreated(await runCycles(deps, 8))).toBe(2);
+    expect(totalCreated(await runCyclesSettled(deps, 8))).toBe(2);
 
     // One of the two new builds fails too: 3 failed latest builds in the lookback → 3 × 1m.
     const t1 = await latestBuildAt();
@@ -283,7 +286,7 @@ describe("reconciler scenarios (reference §10.2)", () => {
     expect(totalCreated(stillWaiting)).toBe(0);
     for (const r of stillWaiting) expect(r.actions.Backoff.success).toBe(1);
     clock = new Date(t1.getTime() + 3 * MINUTE + 1000);
-    expect(totalCreated(await runCycles(deps, 8))).toBe(1);
+    expect(totalCreated(await runCyclesSettled(deps, 8))).toBe(1);
     await antagonists.verify();
   });
 
@@ -326,7 +329,7 @@ describe("reconciler scenarios (reference §10.2)", () => {
       seeded.push({ id: p.workspaceId, expired, createdAt });
     }
     const antagonists = await seedAntagonists(seed, t, t.versionId, preset);
-    await runCycles(makeDeps(db.pool, { options: { planAt: () => now } }), 8);
+    await runCyclesSettled(makeDeps(db.pool, { options: { planAt: () => now } }), 8);
     const ws = await workspacesOf(db.pool, t.templateId);
     const deletedIds = new Set(
       ws
@@ -366,7 +369,7 @@ describe("reconciler scenarios (reference §10.2)", () => {
     const live = (await workspacesOf(db.pool, t.templateId)).filter((w) => !w.deleted);
     expect(createdFor(live, preset)).toHaveLength(0);
     await seed.setPaused(false);
-    await runCycles(deps, 8);
+    await runCyclesSettled(deps, 8);
     const after = (await workspacesOf(db.pool, t.templateId)).filter((w) => !w.deleted);
     expect(createdFor(after, preset)).toHaveLength(2);
     await antagonists.verify();

@@ -1,7 +1,7 @@
 // Builds reconciler deps for a test database and runs cycles: a silent logger, a fixed clock by
 // default, and notifiers that work or always fail.
 import type pg from "pg";
-import { afterEach } from "vitest";
+import { afterEach, expect } from "vitest";
 import type { JobNotifier, PostedJob } from "../../../src/execute/notifier.ts";
 import { silentLogger } from "../../../src/observe/logger.ts";
 import type { ReconcilerOptions } from "../../../src/reconciler/options.ts";
@@ -45,6 +45,37 @@ export function makeDeps(
 export async function runCycles(deps: ReconcilerDeps, n = 8): Promise<CycleReport[]> {
   const reports: CycleReport[] = [];
   for (let i = 0; i < n; i++) reports.push(await reconcileOnce(deps));
+  return reports;
+}
+
+/**
+ * Runs `n` cycles and fails unless cycles 2..n PLANNED no action at all (issue #11): the first
+ * cycle did everything, and a later one that keeps planning a write that matches nothing (a
+ * CancelPending or Delete the database refuses every cycle) is not idempotent, even though it
+ * changes no row. Returns the reports.
+ */
+export async function runCyclesSettled(deps: ReconcilerDeps, n = 8): Promise<CycleReport[]> {
+  const planned: string[][] = [];
+  const inner = deps.observer?.onPlanned;
+  const watched: ReconcilerDeps = {
+    ...deps,
+    observer: {
+      ...deps.observer,
+      onPlanned: (presets, at) => {
+        planned.push(
+          presets.flatMap((p) =>
+            p.plan.actions.map((a) => `${p.preset.presetName}: ${a._tag} (${a.reason})`),
+          ),
+        );
+        inner?.(presets, at);
+      },
+    },
+  };
+  const reports = await runCycles(watched, n);
+  expect(planned).toHaveLength(n);
+  for (const [i, actions] of planned.entries()) {
+    if (i > 0) expect({ cycle: i + 1, actions }).toEqual({ cycle: i + 1, actions: [] });
+  }
   return reports;
 }
 

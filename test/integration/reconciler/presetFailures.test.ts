@@ -1,0 +1,99 @@
+// The failure window of the snapshot's GetPresetFailures (reference §4.4, §4.5; issue #11 item 8):
+// each test isolates one condition of the shipped query, so removing it makes that test fail.
+import { describe, expect, it } from "vitest";
+import type { PlannedPreset } from "../../../src/plan/index.ts";
+import { planNextCycle } from "../../../src/reconciler/planNextCycle.ts";
+import type { Seed, TemplateIds } from "./fixtures.ts";
+import { databasePerTest } from "./reconcilerHarness.ts";
+
+const fresh = databasePerTest();
+const MINUTE = 60_000;
+const LOOKBACK = 60 * MINUTE;
+
+/** Prebuilds of the preset, one per entry: its single start build's job state and age. */
+async function prebuilds(
+  seed: Seed,
+  t: TemplateIds,
+  presetId: string,
+  builds: readonly { job: "succeeded" | "failed"; minutesAgo: number }[],
+): Promise<void> {
+  for (const b of builds) {
+    await seed.prebuild(t, {
+      versionId: t.versionId,
+      presetId,
+      job: b.job,
+      createdAt: new Date(Date.now() - b.minutesAgo * MINUTE),
+    });
+  }
+}
+
+async function plannedFor(
+  seed: Seed,
+  presetId: string,
+  failureHardLimit = 0,
+): Promise<PlannedPreset> {
+  const preview = await planNextCycle({
+    pool: seed.pool,
+    options: { backoffLookback: LOOKBACK, backoffInterval: MINUTE, failureHardLimit },
+  });
+  const planned = preview.presets.find((p) => p.preset.presetId === presetId);
+  if (planned === undefined) throw new Error(`preset ${presetId} not planned`);
+  return planned;
+}
+
+describe("backoff and hard limit read only the builds they should", () => {
+  it("a failure older than the lookback window is no reason to back off; a newer one is", async () => {
+    const { seed } = await fresh();
+    const t = await seed.template();
+    const outside = await seed.preset(t.versionId, { desired: 2 });
+    await prebuilds(seed, t, outside, [{ job: "failed", minutesAgo: 90 }]);
+    const inside = await seed.preset(t.versionId, { desired: 2 });
+    await prebuilds(seed, t, inside, [{ job: "failed", minutesAgo: 0.1 }]);
+    expect((await plannedFor(seed, outside)).snapshot.backoff).toBeNull();
+    expect((await plannedFor(seed, inside)).snapshot.backoff).toMatchObject({ numFailed: 1 });
+  });
+
+  it("counts only the failures inside the lookback window toward the backoff's length", async () => {
+    const { seed } = await fresh();
+    const t = await seed.template();
+    const preset = await seed.preset(t.versionId, { desired: 2 });
+    await prebuilds(seed, t, preset, [
+      { job: "failed", minutesAgo: 0.1 },
+      { job: "failed", minutesAgo: 90 },
+    ]);
+    const planned = await plannedFor(seed, preset);
+    expect(planned.snapshot.backoff).toMatchObject({ numFailed: 1 });
+    expect(planned.plan.actions.map((a) => a._tag)).toEqual(["Backoff"]);
+  });
+
+  it("backs off only when a failure is among the desired-instances most recent builds", async () => {
+    const { seed } = await fresh();
+    const t = await seed.template();
+    const preset = await seed.preset(t.versionId, { desired: 1 });
+    // The most recent build succeeded; an older one failed, inside the lookback window.
+    await prebuilds(seed, t, preset, [
+      { job: "succeeded", minutesAgo: 1 },
+      { job: "failed", minutesAgo: 10 },
+    ]);
+    expect((await plannedFor(seed, preset)).snapshot.backoff).toBeNull();
+  });
+
+  it("the hard limit counts only the N most recent builds: an older run of failures does not trip it", async () => {
+    const { seed } = await fresh();
+    const t = await seed.template();
+    const recovered = await seed.preset(t.versionId, { desired: 3 });
+    await prebuilds(seed, t, recovered, [
+      { job: "succeeded", minutesAgo: 100 },
+      { job: "failed", minutesAgo: 110 },
+      { job: "failed", minutesAgo: 120 },
+    ]);
+    const failing = await seed.preset(t.versionId, { desired: 3 });
+    await prebuilds(seed, t, failing, [
+      { job: "failed", minutesAgo: 100 },
+      { job: "failed", minutesAgo: 110 },
+      { job: "succeeded", minutesAgo: 120 },
+    ]);
+    expect((await plannedFor(seed, recovered, 2)).snapshot.isHardLimited).toBe(false);
+    expect((await plannedFor(seed, failing, 2)).snapshot.isHardLimited).toBe(true);
+  });
+});
