@@ -92,7 +92,7 @@ verdict AS MATERIALIZED (
     p.template_version_id,
     m.missing_parameters,
     c.present,
-    LEAST(@count::integer, GREATEST(@desired::integer - c.present, 0)) AS allowed,
+    LEAST(@count::integer, GREATEST((@desired::integer) - c.present, 0)) AS allowed,
     CASE
       WHEN NOT p.is_active THEN 'preset_inactive'
       WHEN cardinality(m.missing_parameters) > 0 THEN 'validation_failed'

@@ -408,7 +408,6 @@ describe("CancelPending re-checks the preset and each job at write time", () => 
     ];
     // A provisioner takes one with the shipped acquire query (oldest first: the first seeded) …
     const took = await acquireProvisionerJob(db.pool, {
-      now: new Date(),
       workerId: "7e57da7a-0000-4000-8000-00000000000a",
       organizationId: t.organizationId,
       types: ["workspace_build"],
