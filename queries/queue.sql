@@ -126,7 +126,7 @@ SET name = excluded.name,
 -- skipped, not claimed twice); and the pick is a MATERIALIZED CTE, evaluated once, because the
 -- planner may rescan an IN subselect for every outer row, and a rescan past the row this statement
 -- already updated takes the next prebuild too. The reconciler stamps deleting_at on a prebuild in
--- the statement that queues its delete build (InsertPrebuildDeleteBuild), so requiring
+-- the statement that queues its delete build (DeletePrebuilds), so requiring
 -- deleting_at IS NULL on the locked row skips a prebuild whose delete committed after this
 -- statement's snapshot.
 -- now NULL means the database clock (claimPrebuild); a platform may pass its own.

@@ -93,7 +93,7 @@ describe("ClaimPrebuiltWorkspace", () => {
   });
 
   it("does not claim a prebuild the reconciler has stamped for deletion", async () => {
-    // InsertPrebuildDeleteBuild stamps deleting_at with the delete build; a claim whose snapshot
+    // DeletePrebuilds stamps deleting_at with the delete build; a claim whose snapshot
     // still shows the succeeded start must notice the stamp on the row it locks.
     const s = await scenario();
     const p = await seedPrebuild(db.pool, { template: s.template, presetId: s.preset });
