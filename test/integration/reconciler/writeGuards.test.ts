@@ -450,24 +450,16 @@ describe("CancelPending re-checks the preset and each job at write time", () => 
 
 describe("the shipped claim re-checks its guards on the row it locks", () => {
   // The claim's snapshot must predate the change and its row lock follow it. The claim reads the
-  // workspace_prebuilds view before it locks the prebuild; slowing that view (a per-row sleep) on
-  // this test's own database holds the claim between the two while the world changes.
-  async function slowClaims(seed: Seed): Promise<void> {
-    await seed.sql(`ALTER VIEW workspace_prebuilds RENAME TO workspace_prebuilds_fast;
+  // workspace_prebuilds view before it locks the prebuild; on this test's own database that view
+  // waits on an advisory lock the test holds (a gate), so the claim stops between the two while
+  // the world changes, and goes on when the gate opens.
+  async function gateClaims(seed: Seed): Promise<{ open: () => Promise<void> }> {
+    await seed.sql(`ALTER VIEW workspace_prebuilds RENAME TO workspace_prebuilds_ungated;
       CREATE VIEW workspace_prebuilds AS
-        SELECT * FROM workspace_prebuilds_fast WHERE pg_sleep(0.5) IS NOT NULL;`);
-  }
-
-  async function sleepingClaim(pool: pg.Pool): Promise<void> {
-    for (let i = 0; i < 500; i++) {
-      const r = await pool.query(
-        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database()
-           AND wait_event = 'PgSleep' AND position('ClaimPrebuiltWorkspace' in query) > 0`,
-      );
-      if (r.rows[0].n > 0) return;
-      await sleep(5);
-    }
-    throw new Error("the claim never reached the slowed view");
+        SELECT * FROM workspace_prebuilds_ungated WHERE pg_advisory_xact_lock_shared(4242) IS NOT NULL;`);
+    const gate = await openTransaction(seed.pool);
+    await gate.client.query("SELECT pg_advisory_xact_lock(4242)");
+    return { open: gate.commit };
   }
 
   async function claim(pool: pg.Pool, presetId: string, userId: string) {
@@ -488,12 +480,13 @@ describe("the shipped claim re-checks its guards on the row it locks", () => {
     const preset = await seed.preset(t.versionId, { desired: 1, ttlSeconds: 60 });
     const [expired] = await running(seed, t, preset, 1);
     const planned = await planFor(db.pool, preset);
-    await slowClaims(seed);
+    const gate = await gateClaims(seed);
     const user = await seed.user();
     const claiming = claim(db.pool, preset, user);
-    await sleepingClaim(db.pool);
+    await blockedOnLock(db.pool, "ClaimPrebuiltWorkspace");
     const del = only(await execute(db.pool, planned), "Delete");
     expect(del.effects.deleted).toBe(1);
+    await gate.open();
     expect(await claiming).toBeNull();
     const w = await db.pool.query("SELECT owner_id FROM workspaces WHERE id = $1", [expired]);
     expect(w.rows[0].owner_id).toBe(PREBUILDS);
@@ -504,13 +497,14 @@ describe("the shipped claim re-checks its guards on the row it locks", () => {
     const t = await seed.template();
     const preset = await seed.preset(t.versionId, { desired: 1 });
     const [p] = await running(seed, t, preset, 1);
-    await slowClaims(seed);
+    const gate = await gateClaims(seed);
     const first = await seed.user();
     const second = await seed.user();
     const claiming = claim(db.pool, preset, second);
-    await sleepingClaim(db.pool);
+    await blockedOnLock(db.pool, "ClaimPrebuiltWorkspace");
     // The first user's claim commits while the second one's is between snapshot and row lock.
     await seed.sql("UPDATE workspaces SET owner_id = $2 WHERE id = $1", [p, first]);
+    await gate.open();
     expect(await claiming).toBeNull();
     const w = await db.pool.query("SELECT owner_id FROM workspaces WHERE id = $1", [p]);
     expect(w.rows[0].owner_id).toBe(first);
