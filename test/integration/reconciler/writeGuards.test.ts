@@ -450,13 +450,13 @@ describe("CancelPending re-checks the preset and each job at write time", () => 
 
 describe("the shipped claim re-checks its guards on the row it locks", () => {
   // The claim's snapshot must predate the change and its row lock follow it. The claim reads the
-  // workspace_prebuilds view before it locks the prebuild; on this test's own database that view
-  // waits on an advisory lock the test holds (a gate), so the claim stops between the two while
-  // the world changes, and goes on when the gate opens.
+  // agents (readiness) before it locks the prebuild; on this test's own database workspace_agents
+  // becomes a view that waits on an advisory lock the test holds (a gate), so the claim stops
+  // between the two while the world changes, and goes on when the gate opens.
   async function gateClaims(seed: Seed): Promise<{ open: () => Promise<void> }> {
-    await seed.sql(`ALTER VIEW workspace_prebuilds RENAME TO workspace_prebuilds_ungated;
-      CREATE VIEW workspace_prebuilds AS
-        SELECT * FROM workspace_prebuilds_ungated WHERE pg_advisory_xact_lock_shared(4242) IS NOT NULL;`);
+    await seed.sql(`ALTER TABLE workspace_agents RENAME TO workspace_agents_ungated;
+      CREATE VIEW workspace_agents AS
+        SELECT * FROM workspace_agents_ungated WHERE pg_advisory_xact_lock_shared(4242) IS NOT NULL;`);
     const gate = await openTransaction(seed.pool);
     await gate.client.query("SELECT pg_advisory_xact_lock(4242)");
     return { open: gate.commit };
