@@ -11,7 +11,7 @@ import { sampleJobQueue } from "./jobQueueSample.ts";
 export async function sampleState(
   db: Database,
   config: Config,
-  now: Date,
+  _now: Date, // unused: planned at the database clock (issue #11); kept for callers
   signal?: AbortSignal,
 ): Promise<StateSample> {
   return withSpan("metrics.sampleState", {}, async (setAttributes) => {

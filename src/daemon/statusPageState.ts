@@ -86,7 +86,7 @@ function order(a: StatusPagePreset, b: StatusPagePreset): number {
 export async function readStatusPageData(
   db: Database,
   config: Pick<Config, "backoffLookback" | "failureHardLimit" | "backoffInterval">,
-  now: Date,
+  _now: Date, // unused: planned at the database clock (issue #11); kept for callers
   signal?: AbortSignal,
 ): Promise<StatusPageData> {
   return withTransaction(
@@ -94,16 +94,16 @@ export async function readStatusPageData(
     { isolation: "repeatable read", readOnly: true, signal },
     async (client) => {
       const settings = await readPrebuildsSettings(client);
+      // One clock (issue #11): plan at the database's clock read in the snapshot.
       const snapshot = await takeSnapshot(client, {
-        now,
         backoffLookback: config.backoffLookback,
         failureHardLimit: config.failureHardLimit,
       });
       const queue = await countProvisionerQueue(client);
       const runs = await listRecentReconciliationRuns(client, { maxRuns: STATUS_PAGE_CYCLES });
-      const planned = planAll(snapshot, now, { backoffInterval: config.backoffInterval }).filter(
-        (p) => !p.skipped || p.plan.active,
-      );
+      const planned = planAll(snapshot, snapshot.at, {
+        backoffInterval: config.backoffInterval,
+      }).filter((p) => !p.skipped || p.plan.active);
       const missing = await readMissingParameters(
         client,
         planned
@@ -112,7 +112,7 @@ export async function readStatusPageData(
       );
       const shown = planned.map((p) => pagePreset(p, missing)).sort(order);
       return {
-        plannedAt: now,
+        plannedAt: snapshot.at,
         paused: settings.reconciliationPaused,
         presets: shown.slice(0, STATUS_PAGE_MAX_PRESETS),
         presetsOmitted: Math.max(0, shown.length - STATUS_PAGE_MAX_PRESETS),
