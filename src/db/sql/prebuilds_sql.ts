@@ -157,7 +157,11 @@ inserted_jobs AS (
       'workspace_build_id', i.build_id,
       'prebuilt_workspace_build_stage', 'CREATE'
     ),
-    $8::jsonb
+    -- The version's provisioner tags, PREBUILDS_PROVISIONER_TAGS over them (issue #12).
+    coalesce(
+      (SELECT tv.provisioner_tags FROM template_versions tv WHERE tv.id = i.template_version_id),
+      '{}'::jsonb
+    ) || $8::jsonb
   FROM input i
   RETURNING id
 ),
@@ -336,7 +340,10 @@ inserted_jobs AS (
       'workspace_build_id', c.build_id,
       'prebuilt_workspace_build_stage', 'NONE'
     ),
-    $7::jsonb
+    coalesce(
+      (SELECT tv.provisioner_tags FROM template_versions tv WHERE tv.id = c.template_version_id),
+      '{}'::jsonb
+    ) || $7::jsonb
   FROM chosen c
   RETURNING id
 ),
@@ -502,7 +509,10 @@ inserted_jobs AS (
       'workspace_build_id', t.build_id,
       'prebuilt_workspace_build_stage', 'NONE'
     ),
-    $5::jsonb
+    coalesce(
+      (SELECT tv.provisioner_tags FROM template_versions tv WHERE tv.id = t.template_version_id),
+      '{}'::jsonb
+    ) || $5::jsonb
   FROM target t
   RETURNING id
 ),
