@@ -58,6 +58,9 @@ export function describeConnectionError(error: unknown, source: ConnectionSource
   const detail = messageOf(error);
   const check = (what: string) =>
     source.operatorSet ? `check ${what} in ${source.setting}` : `check ${source.setting}`;
+  if (detail.includes("client password must be a string")) {
+    return `cannot connect to the database: the server asks for a password and none was given: ${check("the password")}`;
+  }
   switch (state ?? code) {
     case "ECONNREFUSED":
       return `cannot connect to the database: nothing accepts connections there (${detail}): ${check("the host and port")}, and that PostgreSQL is running`;
