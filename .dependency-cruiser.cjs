@@ -4,6 +4,8 @@
 //   daemon               the long-running process: wires the loop, the sampler and http
 //   http                 /metrics, /healthz, /readyz and the status page
 //   reconciler           one cycle: read, plan, execute, record
+//   controls             the operator's writes (pause, scale, reset, rollout, promote, invalidate):
+//                        may read through snapshot/, never calls execute/
 //   execute, snapshot    the writes and the per-cycle reads (neither imports the other)
 //   provisioner          the simulated provisioner (demo, tests, bench), a worker on the runtime
 //   worker               the job side a platform imports (prebuildsd/worker)
@@ -17,6 +19,7 @@ const ROOMS = [
   ["daemon"],
   ["http"],
   ["reconciler"],
+  ["controls"],
   ["execute", "snapshot"],
   ["provisioner"],
   ["worker"],
@@ -65,7 +68,14 @@ module.exports = {
       comment: "snapshot/ is the read-only room: only read queries",
       severity: "error",
       from: { path: "^src/snapshot/" },
-      to: { path: "^src/db/sql/", pathNot: "^src/db/sql/(snapshot|metrics)_sql\\.ts$" },
+      to: { path: "^src/db/sql/", pathNot: "^src/db/sql/(snapshot|metrics|settings)_sql\\.ts$" },
+    },
+    {
+      name: "controls-beside-execute",
+      comment: "controls/ writes operator state; the cycle's writes (execute/) are not its to call",
+      severity: "error",
+      from: { path: "^src/controls/" },
+      to: { path: "^src/execute/" },
     },
     ...upward,
   ],

@@ -8,6 +8,7 @@ import { ConfigError } from "../config/configError.ts";
 import { registerDatabaseSecrets } from "../config/secrets.ts";
 import { redact } from "../observe/logger.ts";
 import { drained, watchOutput } from "../observe/output.ts";
+import { commandContext } from "./commandContext.ts";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./exitCodes.ts";
 import { packageVersion } from "./packageVersion.ts";
 import { buildProgram, type ExitCode } from "./program.ts";
@@ -42,7 +43,11 @@ async function main(argv: readonly string[]): Promise<ExitCode> {
         (await import("./commands/reconcile.ts")).reconcileOnceCommand(options, keys),
       plan: async (options, keys) =>
         (await import("./commands/plan.ts")).planCommand(options, keys),
-      demo: async (options, keys) => (await import("../demo/demo.ts")).runDemo(options, keys),
+      demo: async (options, keys) => {
+        const { runDemo } = await import("../demo/demo.ts");
+        await runDemo(options, () => commandContext(options, keys).config);
+        return EXIT_OK;
+      },
     },
     (code) => {
       exitCode = code;

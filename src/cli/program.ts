@@ -2,13 +2,15 @@
 // an exit code; errors are turned into exit codes by main.ts.
 import { Command } from "commander";
 import type { SettingKey } from "../config/settings.ts";
+import { invalidate } from "../controls/invalidate.ts";
+import { promote } from "../controls/promote.ts";
 import { printLine } from "../observe/output.ts";
 import { commandContext } from "./commandContext.ts";
 import { cancelJobs, cancelsJson, checkJobIds, describeCancels } from "./commands/cancel.ts";
-import { describeInvalidation, invalidate } from "./commands/invalidate.ts";
+import { describeInvalidation } from "./commands/invalidate.ts";
 import { applyMigrations, describeMigrations } from "./commands/migrate.ts";
 import { setPaused } from "./commands/pause.ts";
-import { describePromotion, promote } from "./commands/promote.ts";
+import { describePromotion } from "./commands/promote.ts";
 import { describeStatus, readStatus } from "./commands/status.ts";
 import { EXIT_OK } from "./exitCodes.ts";
 import {

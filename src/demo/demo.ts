@@ -8,13 +8,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect, Schedule } from "effect";
 import type pg from "pg";
-import { commandContext } from "../cli/commandContext.ts";
-import { promote } from "../cli/commands/promote.ts";
-import { EXIT_OK } from "../cli/exitCodes.ts";
 import type { Config } from "../config/config.ts";
 import { ConfigError } from "../config/configError.ts";
 import { formatDuration, parseDuration } from "../config/duration.ts";
-import type { SettingKey } from "../config/settings.ts";
+import { promote } from "../controls/promote.ts";
 import { metricsRefreshLoop } from "../daemon/daemon.ts";
 import { type DatabaseHandle, openDatabase, openScratchDatabase } from "../daemon/database.ts";
 import { reconcileLoop } from "../daemon/reconcileLoop.ts";
@@ -118,13 +115,16 @@ function queuedOnVersion(
     .reduce((n, p) => n + (jobs.get(p.preset.presetId)?.queued ?? 0), 0);
 }
 
+/**
+ * Runs the demo until `--duration` passes or a signal arrives. `loadConfig` is called after the
+ * demo's own options are validated (both throw ConfigError on bad input: the CLI exits 2).
+ */
 export async function runDemo(
   options: Record<string, unknown>,
-  keys: readonly SettingKey[],
-): Promise<number> {
+  loadConfig: () => Config,
+): Promise<void> {
   const demo = demoOptions(options);
-  const base = commandContext(options, keys);
-  const config = demoConfig(base.config, options);
+  const config = demoConfig(loadConfig(), options);
   const scratch = await mkdtemp(join(tmpdir(), "prebuildsd-demo-"));
   const logFile = join(scratch, "demo.log");
   let pgDir: string | null = null;
@@ -407,5 +407,4 @@ export async function runDemo(
     if (pgDir !== null) await rm(pgDir, { recursive: true, force: true });
     if (!seeded) await rm(scratch, { recursive: true, force: true });
   }
-  return EXIT_OK;
 }

@@ -1,8 +1,9 @@
 // The prebuilds settings document (site_configs 'prebuilds_settings'), read under the lock each
 // cycle. A missing row, bad JSON or a wrong shape all mean "not paused" (as the reference reads
-// it), with a problem sentence so the caller can log which row was bad.
+// it), with a problem sentence so the caller can log which row was bad. The switch is written by
+// src/controls/reconciliationPause.ts.
 import type { SqlClient } from "../db/pool.ts";
-import { getPrebuildsSettings, upsertPrebuildsSettings } from "../db/sql/settings_sql.ts";
+import { getPrebuildsSettings } from "../db/sql/settings_sql.ts";
 
 export interface PrebuildsSettings {
   readonly reconciliationPaused: boolean;
@@ -40,11 +41,4 @@ export function decodePrebuildsSettings(json: string | null): PrebuildsSettings 
 export async function readPrebuildsSettings(client: SqlClient): Promise<PrebuildsSettings> {
   const row = await getPrebuildsSettings(client);
   return decodePrebuildsSettings(row?.settingsJson ?? null);
-}
-
-/** Pauses or resumes reconciliation for every replica (takes effect at their next cycle). */
-export async function writeReconciliationPaused(client: SqlClient, paused: boolean): Promise<void> {
-  await upsertPrebuildsSettings(client, {
-    settingsJson: JSON.stringify({ reconciliation_paused: paused }),
-  });
 }

@@ -1,20 +1,6 @@
-// `prebuildsd invalidate <template>`: every prebuild of the active version's presets created
-// before now counts as expired, so the next cycles replace them. "Now" is the database's now(), the
-// clock prebuilds are stamped with, never this host's (issue #11).
-import type pg from "pg";
-import { invalidateActiveVersionPresets } from "../../db/sql/templates_sql.ts";
-import { resolveTemplate } from "./resolveTemplate.ts";
-
-export interface InvalidateResult {
-  readonly templateName: string;
-  readonly presetNames: readonly string[];
-}
-
-export async function invalidate(pool: pg.Pool, templateRef: string): Promise<InvalidateResult> {
-  const template = await resolveTemplate(pool, templateRef);
-  const rows = await invalidateActiveVersionPresets(pool, { templateId: template.id });
-  return { templateName: template.name, presetNames: rows.map((r) => r.name).sort() };
-}
+// `prebuildsd invalidate <template>`: what the command prints; the write is
+// src/controls/invalidate.ts.
+import type { InvalidateResult } from "../../controls/invalidate.ts";
 
 export function describeInvalidation(result: InvalidateResult): string {
   const template = JSON.stringify(result.templateName);

@@ -10,8 +10,8 @@ import {
   countActivePresetsByStatus,
   listUnhealthyActivePresets,
 } from "../../db/sql/templates_sql.ts";
+import { getPrebuildsSettingsFrom } from "../../reconciler/settings.ts";
 import { describeEffects } from "./cycleSummary.ts";
-import { isPaused } from "./pause.ts";
 
 const STATUSES = ["healthy", "hard_limited", "validation_failed"] as const;
 
@@ -29,7 +29,7 @@ export interface Status {
 
 export async function readStatus(pool: pg.Pool): Promise<Status> {
   const [paused, counts, unhealthy, lastCycle] = await Promise.all([
-    isPaused(pool),
+    getPrebuildsSettingsFrom(pool).then((s) => s.reconciliationPaused),
     countActivePresetsByStatus(pool),
     listUnhealthyActivePresets(pool),
     getLastReconciliationRun(pool),

@@ -5,7 +5,7 @@
 // belongs to another template.
 import type pg from "pg";
 import { describe, expect, it } from "vitest";
-import { invalidate } from "../../../src/cli/commands/invalidate.ts";
+import { invalidate } from "../../../src/controls/invalidate.ts";
 import { planNextCycle } from "../../../src/reconciler/planNextCycle.ts";
 import { createdFor, PREBUILDS, workspacesOf } from "./fixtures.ts";
 import { databasePerTest, makeDeps, runCycles, runCyclesSettled } from "./reconcilerHarness.ts";

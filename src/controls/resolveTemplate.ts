@@ -1,13 +1,13 @@
 // Templates and versions named on the command line, by id or by name.
 
 import type pg from "pg";
-import { ConfigError } from "../../config/configError.ts";
+import { ConfigError } from "../config/configError.ts";
 import {
   type FindTemplatesRow,
   type FindTemplateVersionsRow,
   findTemplates,
   findTemplateVersions,
-} from "../../db/sql/templates_sql.ts";
+} from "../db/sql/templates_sql.ts";
 
 export async function resolveTemplate(pool: pg.Pool, ref: string): Promise<FindTemplatesRow> {
   const rows = await findTemplates(pool, { ref });
