@@ -381,7 +381,8 @@ ORDER BY c.created_at, c.workspace_id;
 -- is inactive (re-read by this statement, so a promotion back since the snapshot cancels nothing).
 -- A provisioner that acquired a job first has set started_at and worker_id; the re-check on the
 -- locked row then leaves it alone; a job canceled or completed meanwhile (even with no worker) is
--- not pending any more. canceled_at = completed_at makes it canceled.
+-- not pending any more. canceled_at = completed_at makes it canceled. The template's cancel policy
+-- is re-read too (issue #13): under 'retain' nothing is canceled, whatever the plan said.
 -- Deliberate difference: deleted and deprecated templates make a preset inactive too.
 UPDATE provisioner_jobs pj
 SET canceled_at = now(), completed_at = now()
@@ -394,6 +395,7 @@ WHERE wb.job_id = pj.id
   AND wb.build_number = 1
   AND wb.transition = 'start'
   AND (wb.template_version_id <> t.active_version_id OR t.deleted OR t.deprecated <> '')
+  AND t.prebuild_cancel_policy <> 'retain'
   AND pj.job_status = 'pending'
   AND pj.started_at IS NULL
   AND pj.worker_id IS NULL
@@ -403,12 +405,16 @@ RETURNING pj.id AS job_id, wb.workspace_id, w.template_id, pj.organization_id;
 
 -- name: InsertOrphanDeleteBuilds :many
 -- The orphan delete of canceled prebuilds, in CancelPending's transaction (reference §5.3): a
--- delete build with empty state (nothing was provisioned), for each workspace still owned by the
--- prebuilds user; the build records @preset_id (the canceled build's preset), so the next snapshot
--- counts it. When no provisioner daemon of the organization was seen in the last
--- @stale_after_secs (by the database's clock), nothing would ever run the job: it completes now
--- (succeeded, no worker) and the workspace is marked deleted; otherwise it is stamped deleting_at
--- (see DeletePrebuilds). Returns one row per delete build written.
+-- delete build with empty state, for each workspace still owned by the prebuilds user; the build
+-- records @preset_id (the canceled build's preset), so the next snapshot counts it (issue #11).
+-- It completes at once (succeeded, no worker, no queue slot) and the workspace is marked deleted
+-- when no provisioner can have provisioned anything or none would ever run the job:
+-- never_provisioned (issue #13, free deletes): the workspace's latest build is its start build
+-- whose job was canceled before any worker acquired it (no started_at, no worker_id), whether or
+-- not a provisioner is live; no_provisioner: no provisioner daemon of the organization was seen in
+-- the last @stale_after_secs (by the database's clock). Otherwise (the start job had been acquired:
+-- partial resources may exist) it is queued for a provisioner and stamped deleting_at (see
+-- DeletePrebuilds). Returns one row per delete build written.
 WITH input AS (
   SELECT i.workspace_id, i.build_id, i.job_id
   FROM unnest(@workspace_ids::uuid[], @build_ids::uuid[], @job_ids::uuid[])
@@ -422,24 +428,35 @@ target AS (
     w.organization_id,
     lb.build_number,
     lb.template_version_id,
+    (
+      lb.transition = 'start'
+      AND lpj.canceled_at IS NOT NULL
+      AND lpj.started_at IS NULL
+      AND lpj.worker_id IS NULL
+    ) AS never_provisioned,
     NOT EXISTS (
       SELECT 1
       FROM provisioner_daemons d
       WHERE d.organization_id = w.organization_id
         AND d.last_seen_at >= now() - make_interval(secs => @stale_after_secs::float8)
-    ) AS complete_now
+    ) AS no_provisioner
   FROM input i
   JOIN workspaces w ON w.id = i.workspace_id
   CROSS JOIN LATERAL (
-    SELECT wb.build_number, wb.template_version_id
+    SELECT wb.build_number, wb.template_version_id, wb.transition, wb.job_id
     FROM workspace_builds wb
     WHERE wb.workspace_id = w.id
     ORDER BY wb.build_number DESC
     LIMIT 1
   ) lb
+  JOIN provisioner_jobs lpj ON lpj.id = lb.job_id
   WHERE w.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
     AND NOT w.deleted
   FOR UPDATE OF w
+),
+verdict AS (
+  SELECT t.*, (t.never_provisioned OR t.no_provisioner) AS complete_now
+  FROM target t
 ),
 inserted_jobs AS (
   INSERT INTO provisioner_jobs (
@@ -459,7 +476,7 @@ inserted_jobs AS (
       (SELECT tv.provisioner_tags FROM template_versions tv WHERE tv.id = t.template_version_id),
       '{}'::jsonb
     ) || @tags::jsonb
-  FROM target t
+  FROM verdict t
   RETURNING id
 ),
 inserted_builds AS (
@@ -471,13 +488,13 @@ inserted_builds AS (
     t.build_id, now(), now(), t.workspace_id, t.template_version_id,
     t.build_number + 1, 'delete', 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid, t.job_id,
     @preset_id::uuid, 'initiator', ''::bytea
-  FROM target t
+  FROM verdict t
   RETURNING id
 ),
 marked_workspaces AS (
   UPDATE workspaces w
   SET deleted = t.complete_now, deleting_at = now(), updated_at = now()
-  FROM target t
+  FROM verdict t
   WHERE w.id = t.workspace_id
   RETURNING w.id
 )
@@ -485,8 +502,9 @@ SELECT
   t.workspace_id::uuid AS workspace_id,
   t.job_id::uuid AS job_id,
   t.organization_id,
-  t.complete_now::boolean AS complete_now
-FROM target t
+  t.complete_now::boolean AS complete_now,
+  t.never_provisioned::boolean AS never_provisioned
+FROM verdict t
 ORDER BY t.workspace_id;
 
 -- name: UpdatePresetPrebuildStatus :one

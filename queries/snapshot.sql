@@ -46,6 +46,8 @@ SELECT
   tvp.last_invalidated_at,
   t.deleted AS template_deleted,
   (t.deprecated <> '')::boolean AS template_deprecated,
+  -- What CancelPending may do with this template's stale jobs (issue #13, migration 0045).
+  t.prebuild_cancel_policy::text AS cancel_policy,
   -- Bad data (active_version_id has no foreign key): the active version is none of the template's
   -- versions. Every preset of it is then inactive, and the reconciler logs the template (issue #8).
   EXISTS (
@@ -179,29 +181,70 @@ GROUP BY t.id, wb.template_version_id, wb.transition, wb.template_version_preset
 ORDER BY t.id, wb.template_version_id, wb.transition, wb.template_version_preset_id;
 
 -- name: CountPendingNonActivePrebuilds :many
--- Pending first builds of inactive presets, per preset: what CancelPending would cancel. The
--- criteria are exactly those of CancelPendingPrebuildJobs. Deliberate difference from the
--- reference: a deleted or deprecated template's presets are inactive even on its active version.
+-- Stale first builds of inactive presets, per preset: what CancelPending would act on (issue #13).
+-- count: pending, never acquired (exactly the criteria of CancelPendingPrebuildJobs);
+-- running_count: acquired, running and not asked to cancel (what cancel policy "running" asks to
+-- cancel: ListRunningStaleFirstBuildJobs); canceled_count: canceled after a worker acquired them,
+-- ended, the workspace still the prebuilds user's, not deleted and with no later build (each needs a
+-- delete build through a provisioner: ListCanceledAcquiredFirstBuilds). Every policy's counts are
+-- returned; the planner applies the template's policy. The candidate jobs come from two indexes:
+-- job_status (pending and running jobs, few) and provisioner_jobs_canceled_acquired_idx (jobs
+-- canceled after acquisition; migration 0045), never from the whole job history.
+-- Deliberate difference from the reference: a deleted or deprecated template's presets are
+-- inactive even on its active version.
+WITH candidates AS (
+  SELECT pj.id, pj.job_status, pj.started_at, pj.worker_id, pj.canceled_at, pj.completed_at
+  FROM provisioner_jobs pj
+  WHERE pj.job_status IN ('pending', 'running')
+  UNION ALL
+  SELECT pj.id, pj.job_status, pj.started_at, pj.worker_id, pj.canceled_at, pj.completed_at
+  FROM provisioner_jobs pj
+  WHERE pj.canceled_at IS NOT NULL
+    AND pj.started_at IS NOT NULL
+    AND pj.completed_at IS NOT NULL
+    AND pj.job_status = 'canceled'
+),
+stale AS (
+  SELECT
+    wb.template_version_preset_id AS preset_id,
+    CASE
+      WHEN c.job_status = 'pending'
+        AND c.started_at IS NULL
+        AND c.worker_id IS NULL
+        AND c.canceled_at IS NULL
+        AND c.completed_at IS NULL
+        THEN 'pending'
+      WHEN c.job_status = 'running' AND c.canceled_at IS NULL THEN 'running'
+      WHEN c.job_status = 'canceled'
+        AND w.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
+        AND NOT w.deleted
+        AND NOT EXISTS (
+          SELECT 1
+          FROM workspace_builds newer
+          WHERE newer.workspace_id = wb.workspace_id AND newer.build_number > wb.build_number
+        )
+        THEN 'canceled'
+    END AS kind
+  FROM candidates c
+  JOIN workspace_builds wb ON wb.job_id = c.id
+  JOIN workspaces w ON w.id = wb.workspace_id
+  JOIN templates t ON t.id = w.template_id
+  WHERE wb.initiator_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
+    AND wb.build_number = 1
+    AND wb.transition = 'start'
+    AND wb.template_version_preset_id IS NOT NULL
+    AND (wb.template_version_id <> t.active_version_id OR t.deleted OR t.deprecated <> '')
+    AND (NOT @only_presets::boolean OR wb.template_version_preset_id = ANY(@preset_ids::uuid[]))
+)
 SELECT
-  wb.template_version_preset_id::uuid AS preset_id,
-  count(*)::integer AS count
-FROM provisioner_jobs pj
-JOIN workspace_builds wb ON wb.job_id = pj.id
-JOIN workspaces w ON w.id = wb.workspace_id
-JOIN templates t ON t.id = w.template_id
-WHERE pj.started_at IS NULL
-  AND pj.canceled_at IS NULL
-  AND pj.completed_at IS NULL
-  AND pj.worker_id IS NULL
-  AND pj.job_status = 'pending'
-  AND wb.initiator_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
-  AND wb.build_number = 1
-  AND wb.transition = 'start'
-  AND wb.template_version_preset_id IS NOT NULL
-  AND (wb.template_version_id <> t.active_version_id OR t.deleted OR t.deprecated <> '')
-  AND (NOT @only_presets::boolean OR wb.template_version_preset_id = ANY(@preset_ids::uuid[]))
-GROUP BY wb.template_version_preset_id
-ORDER BY wb.template_version_preset_id;
+  s.preset_id::uuid AS preset_id,
+  (count(*) FILTER (WHERE s.kind = 'pending'))::integer AS count,
+  (count(*) FILTER (WHERE s.kind = 'running'))::integer AS running_count,
+  (count(*) FILTER (WHERE s.kind = 'canceled'))::integer AS canceled_count
+FROM stale s
+WHERE s.kind IS NOT NULL
+GROUP BY s.preset_id
+ORDER BY s.preset_id;
 
 -- name: GetPresetFailures :many
 -- Backoff and hard limit in one statement (one round trip, the latest builds read once).

@@ -2,11 +2,13 @@
 // an exit code; errors are turned into exit codes by main.ts.
 import { Command } from "commander";
 import type { SettingKey } from "../config/settings.ts";
+import { setCancelPolicy } from "../controls/cancelPolicy.ts";
 import { invalidate } from "../controls/invalidate.ts";
 import { promote } from "../controls/promote.ts";
 import { printLine } from "../observe/output.ts";
 import { commandContext } from "./commandContext.ts";
 import { cancelJobs, cancelsJson, checkJobIds, describeCancels } from "./commands/cancel.ts";
+import { checkCancelPolicy, describeCancelPolicy } from "./commands/cancelPolicy.ts";
 import { describeInvalidation } from "./commands/invalidate.ts";
 import { applyMigrations, describeMigrations } from "./commands/migrate.ts";
 import { setPaused } from "./commands/pause.ts";
@@ -168,6 +170,25 @@ export function buildProgram(
         printLine(
           describeInvalidation(await withDatabase(context, (pool) => invalidate(pool, template))),
         );
+        return EXIT_OK;
+      }),
+    );
+
+  sub(
+    "cancel-policy",
+    "Set what the reconciler does with <template>'s stale prebuild jobs: pending (cancel pending ones, the default), retain (cancel none), running (also ask running ones to cancel)",
+    ONE_SHOT,
+  )
+    .argument("<template>", "template name or id")
+    .argument("<policy>", "pending, retain or running")
+    .action(
+      action(async (template: string, policy: string, options: Record<string, unknown>) => {
+        const checked = checkCancelPolicy(policy);
+        const context = commandContext(options, ONE_SHOT);
+        const change = await withDatabase(context, (pool) =>
+          setCancelPolicy(pool, template, checked),
+        );
+        printLine(describeCancelPolicy(change));
         return EXIT_OK;
       }),
     );

@@ -234,50 +234,74 @@ async function executeCancelPending(
       `CancelPending is disabled by configuration: leaving ${action.pendingCount} pending job(s) queued`,
     );
   }
-  const result = await withTransaction(
-    run.db,
-    { isolation: "read committed", signal: run.signal },
-    (client) =>
-      cancelPendingPrebuilds(client, {
-        presetId: action.presetId,
-        provisionerStaleAfter: run.options.provisionerStaleAfter,
-        jobTags: run.options.jobTags,
-      }),
-  );
-  if (result.canceledJobIds.length > 0) {
+  const result = await cancelPendingPrebuilds(run.db, {
+    presetId: action.presetId,
+    policy: action.policy,
+    orphans: action.orphanCount > 0,
+    provisionerStaleAfter: run.options.provisionerStaleAfter,
+    jobTags: run.options.jobTags,
+    signal: run.signal,
+  });
+  const canceled = result.canceledJobIds.length;
+  const requested = result.cancelRequestedJobIds.length;
+  if (canceled + requested + result.orphanDeleted.length > 0) {
     log.info(
       {
-        canceled: result.canceledJobIds.length,
+        policy: action.policy,
+        canceled,
+        cancelRequested: requested,
         orphanDeleted: result.orphanDeleted.length,
         deletedAtOnce: result.deletedAtOnce.length,
+        neverProvisioned: result.neverProvisioned.length,
       },
-      "canceled pending prebuild jobs of an inactive preset and orphan-deleted their workspaces",
+      "canceled stale prebuild jobs of an inactive preset and orphan-deleted their workspaces",
     );
   }
   // One wake-up per queued delete job (all share organization and tags).
   await notifyAfterCommit(run, log, result.queuedJobs);
+  const done: string[] = [];
+  if (canceled > 0) done.push(`canceled ${canceled} pending job(s)`);
+  if (requested > 0) done.push(`asked ${requested} running job(s) to cancel`);
+  if (result.orphanDeleted.length > 0) {
+    done.push(
+      describeOrphanDeletes(
+        result.orphanDeleted.length,
+        result.deletedAtOnce.length,
+        result.neverProvisioned.length,
+      ),
+    );
+  }
   return {
-    outcome: result.canceledJobIds.length > 0 ? "success" : "skipped",
+    outcome: done.length > 0 ? "success" : "skipped",
     detail:
-      result.canceledJobIds.length > 0
-        ? `canceled ${result.canceledJobIds.length} pending job(s), ${describeOrphanDeletes(result.orphanDeleted.length, result.deletedAtOnce.length)}`
-        : `no pending job matched any more (acquired or finished since the snapshot)`,
+      done.length > 0
+        ? `${done.join(", ")} (cancel policy "${action.policy}")`
+        : `nothing matched any more (acquired, finished or policy changed since the snapshot; cancel policy "${action.policy}")`,
     effects: {
       ...NO_EFFECTS,
-      canceledJobs: result.canceledJobIds.length,
+      canceledJobs: canceled + requested,
       orphanDeleted: result.orphanDeleted.length,
     },
   };
 }
 
 /**
- * How the orphans of cancelled jobs were deleted: queued as delete builds for the provisioners, or
- * at once because no provisioner had been seen lately (issue #14: "0 at once: no live provisioner"
- * read as if no provisioner were alive).
+ * How the orphans of cancelled jobs were deleted: at once because nothing was ever provisioned
+ * (free deletes, issue #13), at once because no provisioner had been seen lately (issue #14: "0 at
+ * once: no live provisioner" read as if no provisioner were alive), or queued as delete builds.
  */
-export function describeOrphanDeletes(total: number, atOnce: number): string {
+export function describeOrphanDeletes(total: number, atOnce: number, free = 0): string {
   const queued = total - atOnce;
+  const noProvisioner = atOnce - free;
   if (total === 0) return "no workspace to orphan-delete";
+  if (free > 0) {
+    const parts = [`${free} at once (never provisioned: no queue slot, no provisioner)`];
+    if (noProvisioner > 0) {
+      parts.push(`${noProvisioner} at once (no provisioner seen recently to run delete builds)`);
+    }
+    if (queued > 0) parts.push(`${queued} as delete builds queued for the provisioners`);
+    return `orphan-deleted ${total} workspace(s): ${parts.join(", ")}`;
+  }
   if (atOnce === 0)
     return `orphan-deleted ${total} workspace(s) (delete builds queued for the provisioners)`;
   if (queued === 0) {

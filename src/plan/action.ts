@@ -1,3 +1,5 @@
+import type { CancelPolicy } from "./cancelPolicy.ts";
+
 // What the planner asks the executor to do for one preset. A preset's actions form an ordered list
 // that is carried out in order; each carries a `reason`: one sentence with the numbers behind it.
 
@@ -31,12 +33,19 @@ export interface BackoffAction {
   readonly reason: string;
 }
 
-/** Cancel the pending first builds of this inactive preset (`pendingCount` ≥ 1 seen in the
- *  snapshot); the executor re-selects the jobs by criteria at write time. Comes before any Delete. */
+/** Cancel the stale first builds of this inactive preset as its template's cancel `policy` says
+ *  (issue #13): `pendingCount` pending ones to cancel (0 under "retain"), `runningCount` running
+ *  ones to ask to cancel, and `orphanCount` workspaces of first builds canceled after a worker
+ *  took them, to delete through a provisioner (both policy "running" only); at least one is ≥ 1. The
+ *  executor re-selects every job and workspace by criteria at write time (the policy included).
+ *  Comes before any Delete; its reason always names the policy. */
 export interface CancelPendingAction {
   readonly _tag: "CancelPending";
   readonly presetId: string;
+  readonly policy: CancelPolicy;
   readonly pendingCount: number;
+  readonly runningCount: number;
+  readonly orphanCount: number;
   readonly reason: string;
 }
 

@@ -11,6 +11,8 @@ export function canSkip(snapshot: PresetSnapshot): boolean {
     snapshot.running.length === 0 &&
     snapshot.expired.length === 0 &&
     !(snapshot.pendingCount > 0) &&
+    !((snapshot.staleRunningCount ?? 0) > 0) &&
+    !((snapshot.canceledOrphanCount ?? 0) > 0) &&
     snapshot.backoff === null
   );
 }

@@ -8,6 +8,12 @@ export type {
   DeleteAction,
   DeleteCause,
 } from "./action.ts";
+export {
+  CANCEL_POLICIES,
+  type CancelPolicy,
+  DEFAULT_CANCEL_POLICY,
+  isCancelPolicy,
+} from "./cancelPolicy.ts";
 export { canSkip } from "./canSkip.ts";
 export {
   clampInstances,

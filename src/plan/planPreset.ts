@@ -1,7 +1,8 @@
 // The decision for one preset (reference §4): a snapshot and a time in, an ordered list of actions
 // out. Pure: no I/O, no clock, never throws on bad data (it clamps, falls back and warns instead).
 
-import type { Action, BackoffAction } from "./action.ts";
+import type { Action, BackoffAction, CancelPendingAction } from "./action.ts";
+import { DEFAULT_CANCEL_POLICY, isCancelPolicy } from "./cancelPolicy.ts";
 import { type DesiredInstances, describeDesired, desiredInstancesAt } from "./desiredInstances.ts";
 import { type ExpiryRule, expiryRule } from "./expiry.ts";
 import type { PresetSnapshot, RunningPrebuild } from "./snapshot.ts";
@@ -114,20 +115,8 @@ function backoffGate(
 function planInactive(snapshot: PresetSnapshot, warn: (s: string) => void): Action[] {
   const actions: Action[] = [];
   const why = inactivityReason(snapshot.preset);
-  // Deliberate difference: this covers deleted and deprecated templates whose version is still
-  // the active one too (the reference's pending query only keys on "version ≠ active version").
-  const pending = safeCount(snapshot.pendingCount);
-  if (pending !== snapshot.pendingCount) {
-    warn(`pending count is ${String(snapshot.pendingCount)}; using ${pending}`);
-  }
-  if (pending > 0) {
-    actions.push({
-      _tag: "CancelPending",
-      presetId: snapshot.preset.presetId,
-      pendingCount: pending,
-      reason: `preset is inactive (${why}) with ${plural(pending, "pending first build")} → cancel ${pending}`,
-    });
-  }
+  const cancel = planCancel(snapshot, why, warn);
+  if (cancel !== null) actions.push(cancel);
   // Deliberate difference: expired prebuilds are deleted too; the reference deletes only the
   // non-expired ones and leaves expired prebuilds of an old version running forever (known bug).
   const victims = oldestFirst([...snapshot.running, ...snapshot.expired]);
@@ -142,6 +131,53 @@ function planInactive(snapshot: PresetSnapshot, warn: (s: string) => void): Acti
     });
   }
   return actions;
+}
+
+/** The CancelPending of an inactive preset under its template's cancel policy (issue #13). */
+function planCancel(
+  snapshot: PresetSnapshot,
+  why: string,
+  warn: (s: string) => void,
+): CancelPendingAction | null {
+  const policy = isCancelPolicy(snapshot.preset.cancelPolicy)
+    ? snapshot.preset.cancelPolicy
+    : DEFAULT_CANCEL_POLICY;
+  // Deliberate difference: this covers deleted and deprecated templates whose version is still
+  // the active one too (the reference's pending query only keys on "version ≠ active version").
+  const pending = safeCount(snapshot.pendingCount);
+  if (pending !== snapshot.pendingCount) {
+    warn(`pending count is ${String(snapshot.pendingCount)}; using ${pending}`);
+  }
+  const running = safeCount(snapshot.staleRunningCount ?? 0);
+  // Only policy "running" cancels running builds, so only it cleans up after them; a build a person
+  // canceled with `prebuildsd cancel` under another policy is left as the reference leaves it.
+  const orphans = policy === "running" ? safeCount(snapshot.canceledOrphanCount ?? 0) : 0;
+  const toCancel = policy === "retain" ? 0 : pending;
+  const toAsk = policy === "running" ? running : 0;
+  if (toCancel + toAsk + orphans === 0) return null;
+  const kinds: string[] = [];
+  if (pending > 0) kinds.push(`${pending} pending`);
+  if (running > 0) kinds.push(`${running} running`);
+  const steps: string[] = [];
+  if (toCancel > 0) steps.push(`cancel ${toCancel}`);
+  if (policy === "retain" && pending + running > 0) steps.push("let them finish");
+  if (toAsk > 0) steps.push(`ask ${toAsk} running to cancel`);
+  if (orphans > 0) {
+    steps.push(
+      `delete ${plural(orphans, "workspace")} whose first build was canceled while running, through a provisioner`,
+    );
+  }
+  const builds = pending + running === 1 ? "first build" : "first builds";
+  const stale = kinds.length > 0 ? ` with ${kinds.join(" and ")} ${builds}` : "";
+  return {
+    _tag: "CancelPending",
+    presetId: snapshot.preset.presetId,
+    policy,
+    pendingCount: toCancel,
+    runningCount: toAsk,
+    orphanCount: orphans,
+    reason: `preset is inactive (${why})${stale} → ${steps.join(", ")} (cancel policy "${policy}")`,
+  };
 }
 
 function planActive(

@@ -1,6 +1,7 @@
 // What the snapshot room hands the planner (rows already decoded), and the per-preset view of it.
 // Indexing is done once per snapshot so that planning N presets costs O(N + rows), not O(N × rows).
 
+import type { CancelPolicy } from "./cancelPolicy.ts";
 import { splitExpired } from "./expiry.ts";
 
 export type PrebuildStatus = "healthy" | "hard_limited" | "validation_failed";
@@ -27,6 +28,8 @@ export interface PresetRow {
   /** IANA time zone for the schedules; "" = none. */
   readonly schedulingTimezone: string;
   readonly lastInvalidatedAt: Date | null;
+  /** The template's cancel policy (issue #13); absent = "pending". */
+  readonly cancelPolicy?: CancelPolicy;
 }
 
 export interface ScheduleRow {
@@ -57,9 +60,16 @@ export interface InProgressCount {
 }
 
 /** Pending first builds (build_number 1, start) of inactive presets, per preset. */
+/** Stale first builds of one inactive preset (CountPendingNonActivePrebuilds). */
 export interface PendingCount {
   readonly presetId: string;
+  /** Pending, never acquired: what CancelPending cancels (policies pending and running). */
   readonly count: number;
+  /** Acquired and running, not asked to cancel yet: what policy `running` asks to cancel. */
+  readonly runningCount?: number;
+  /** Ended as canceled after a worker had acquired them, workspace not deleted yet: each needs
+   *  a delete build through a provisioner (something may have been provisioned). */
+  readonly canceledCount?: number;
 }
 
 export interface BackoffRow {
@@ -100,6 +110,11 @@ export interface PresetSnapshot {
   readonly expired: readonly RunningPrebuild[];
   readonly inProgress: readonly InProgressCount[];
   readonly pendingCount: number;
+  /** Running first builds of this inactive preset not asked to cancel yet (absent = 0). */
+  readonly staleRunningCount?: number;
+  /** Canceled first builds of this inactive preset that a worker had acquired, whose workspace
+   *  still needs a delete build (absent = 0). */
+  readonly canceledOrphanCount?: number;
   readonly backoff: BackoffRow | null;
   readonly isHardLimited: boolean;
 }
@@ -111,6 +126,8 @@ export interface SnapshotIndex {
   readonly runningByPreset: ReadonlyMap<string, readonly RunningPrebuild[]>;
   readonly inProgressByPreset: ReadonlyMap<string, readonly InProgressCount[]>;
   readonly pendingByPreset: ReadonlyMap<string, number>;
+  readonly staleRunningByPreset: ReadonlyMap<string, number>;
+  readonly canceledOrphansByPreset: ReadonlyMap<string, number>;
   readonly backoffByPreset: ReadonlyMap<string, BackoffRow>;
   /** Running prebuilds with no preset id: counted by no preset, so never created for nor deleted. */
   readonly runningWithoutPreset: number;
@@ -132,9 +149,19 @@ function groupBy<T>(rows: readonly T[], key: (row: T) => string | null): Map<str
 
 export function indexSnapshot(global: GlobalSnapshot): SnapshotIndex {
   const pendingByPreset = new Map<string, number>();
+  const staleRunningByPreset = new Map<string, number>();
+  const canceledOrphansByPreset = new Map<string, number>();
   for (const row of global.pendingNonActive) {
     // Duplicate rows add up; the planner clamps hostile (negative, NaN) totals.
     pendingByPreset.set(row.presetId, (pendingByPreset.get(row.presetId) ?? 0) + row.count);
+    if (row.runningCount !== undefined) {
+      const sum = (staleRunningByPreset.get(row.presetId) ?? 0) + row.runningCount;
+      staleRunningByPreset.set(row.presetId, sum);
+    }
+    if (row.canceledCount !== undefined) {
+      const sum = (canceledOrphansByPreset.get(row.presetId) ?? 0) + row.canceledCount;
+      canceledOrphansByPreset.set(row.presetId, sum);
+    }
   }
   const backoffByPreset = new Map<string, BackoffRow>();
   for (const row of global.backoffs) {
@@ -149,6 +176,8 @@ export function indexSnapshot(global: GlobalSnapshot): SnapshotIndex {
     runningByPreset: groupBy(global.running, (r) => r.presetId),
     inProgressByPreset: groupBy(global.inProgress, (r) => r.presetId),
     pendingByPreset,
+    staleRunningByPreset,
+    canceledOrphansByPreset,
     backoffByPreset,
     runningWithoutPreset,
   };
@@ -187,6 +216,8 @@ export function filterByPreset(
     expired,
     inProgress: index.inProgressByPreset.get(id) ?? EMPTY,
     pendingCount: index.pendingByPreset.get(id) ?? 0,
+    staleRunningCount: index.staleRunningByPreset.get(id) ?? 0,
+    canceledOrphanCount: index.canceledOrphansByPreset.get(id) ?? 0,
     backoff: index.backoffByPreset.get(id) ?? null,
     isHardLimited: index.global.hardLimitedPresetIds.has(id),
   };

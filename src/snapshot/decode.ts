@@ -21,6 +21,7 @@ import type {
   ScheduleRow,
   Transition,
 } from "../plan/index.ts";
+import { DEFAULT_CANCEL_POLICY, isCancelPolicy } from "../plan/index.ts";
 
 const PREBUILD_STATUSES: ReadonlySet<string> = new Set([
   "healthy",
@@ -90,6 +91,8 @@ export function toPresetRow(
     prebuildStatus: decodePrebuildStatus(row.prebuildStatus),
     schedulingTimezone: row.schedulingTimezone ?? "",
     lastInvalidatedAt,
+    // The column's CHECK admits only the three; anything else reads as the default.
+    cancelPolicy: isCancelPolicy(row.cancelPolicy) ? row.cancelPolicy : DEFAULT_CANCEL_POLICY,
   };
 }
 
@@ -136,7 +139,12 @@ export function toInProgressCount(row: CountInProgressPrebuildsRow): InProgressC
 
 export function toPendingCount(row: CountPendingNonActivePrebuildsRow): PendingCount | null {
   if (row.presetId === null) return null;
-  return { presetId: row.presetId, count: asNumber(row.count) ?? 0 };
+  return {
+    presetId: row.presetId,
+    count: asNumber(row.count) ?? 0,
+    runningCount: asNumber(row.runningCount) ?? 0,
+    canceledCount: asNumber(row.canceledCount) ?? 0,
+  };
 }
 
 /** A GetPresetFailures row of kind 'backoff'; null for the other kind. */

@@ -48,6 +48,7 @@ describe("prebuildsd (built binary)", () => {
       "resume",
       "promote",
       "invalidate",
+      "cancel-policy",
       "demo",
     ]) {
       expect(result.stdout).toContain(`  ${command}`);
@@ -101,6 +102,7 @@ describe("prebuildsd (built binary)", () => {
       organizationId: world.organizationId,
       organizationName: world.organizationName,
       active: true,
+      cancelPolicy: "pending",
       state: {
         desired: 4,
         actual: 0,
@@ -170,5 +172,47 @@ describe("prebuildsd (built binary)", () => {
       "SELECT name FROM template_version_presets WHERE last_invalidated_at IS NOT NULL ORDER BY name",
     );
     expect(rows.rows.map((r) => r.name)).toEqual(["large", "small"]);
+  });
+
+  it("cancel-policy sets the template's policy; plan and status show it, and the plan follows it", async () => {
+    type Plan = {
+      presets: {
+        templateId: string;
+        active: boolean;
+        cancelPolicy: string;
+        actions: { type: string; policy?: string; reason: string }[];
+      }[];
+    };
+    const plan = async (): Promise<Plan> =>
+      JSON.parse((await cli(["plan", "--json"], env)).stdout) as Plan;
+    const ours = (p: Plan) => p.presets.filter((x) => x.templateId === world.templateId);
+    // v1's presets still have the pending jobs the earlier cycle queued (no provisioner ran).
+    const before = ours(await plan()).filter((p) => !p.active);
+    expect(before.flatMap((p) => p.actions.map((a) => [a.type, a.policy]))).toContainEqual([
+      "cancel_pending",
+      "pending",
+    ]);
+    const set = await cli(["cancel-policy", world.templateId, "retain"], env);
+    expect(set).toMatchObject({ code: 0, stderr: "" });
+    expect(set.stdout).toBe(
+      'template "dev-environment": cancel policy retain (was pending): stale versions\' prebuild jobs are never canceled; they finish and are then deleted\n',
+    );
+    const retained = ours(await plan());
+    for (const p of retained) expect(p.cancelPolicy).toBe("retain");
+    expect(retained.flatMap((p) => p.actions.filter((a) => a.type === "cancel_pending"))).toEqual(
+      [],
+    );
+    expect((await cli(["plan"], env)).stdout).toMatch(
+      /CANCEL POLICY\n(.*\n)*.*dev-environment .* retain\n/,
+    );
+    expect((await cli(["status"], env)).stdout).toContain(
+      "cancel policy: dev-environment retain; pending for the others",
+    );
+    expect((await cli(["cancel-policy", world.templateId, "pending"], env)).code).toBe(0);
+    const again = ours(await plan()).flatMap((p) => p.actions);
+    expect(again.filter((a) => a.type === "cancel_pending").length).toBeGreaterThan(0);
+    for (const a of again.filter((x) => x.type === "cancel_pending")) {
+      expect(a.reason).toContain('(cancel policy "pending")');
+    }
   });
 });

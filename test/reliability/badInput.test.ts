@@ -81,6 +81,17 @@ describe("bad input", () => {
       args: () => ["invalidate", "nope"],
       stderr: /no template is named/,
     },
+    {
+      name: "cancel-policy of a template that does not exist",
+      args: () => ["cancel-policy", "nope", "retain"],
+      stderr: /^prebuildsd: no template is named or has the id "nope"/,
+    },
+    {
+      name: "cancel-policy with an unknown policy",
+      args: () => ["cancel-policy", templateId, "sometimes"],
+      stderr:
+        /^prebuildsd: cancel policy must be one of pending, retain, running \(got "sometimes"\)\n$/,
+    },
   ];
 
   it.each(cases)("exits 2 naming the problem: $name", async (c) => {
@@ -92,5 +103,8 @@ describe("bad input", () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(c.stderr);
     expect(result.stdout).toBe("");
+    // Nothing changed: the template keeps the default cancel policy (issue #13).
+    const policy = await db.pool.query("SELECT prebuild_cancel_policy FROM templates");
+    expect(policy.rows).toEqual([{ prebuild_cancel_policy: "pending" }]);
   });
 });

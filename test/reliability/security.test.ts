@@ -169,6 +169,7 @@ describe("the prebuildsd_runtime role", () => {
       "template_version_presets.last_invalidated_at",
       "template_version_presets.prebuild_status",
       "templates.active_version_id",
+      "templates.prebuild_cancel_policy",
       "templates.updated_at",
       "workspaces.deleted",
       "workspaces.deleting_at",

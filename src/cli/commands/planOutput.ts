@@ -1,6 +1,11 @@
 // How `plan` shows a planned cycle: a table for people, and the JSON shape scripts rely on
 // (issue #6; field names and action types are a contract).
-import type { Action, PlannedPreset } from "../../plan/index.ts";
+import {
+  type Action,
+  type CancelPolicy,
+  DEFAULT_CANCEL_POLICY,
+  type PlannedPreset,
+} from "../../plan/index.ts";
 import type { PlanPreview } from "../../reconciler/index.ts";
 import { describeFailingCreate, type MissingParameters } from "../../snapshot/missingParameters.ts";
 
@@ -8,7 +13,17 @@ export type JsonAction =
   | { readonly type: "create"; readonly count: number; readonly reason: string }
   | { readonly type: "delete"; readonly workspaceIds: readonly string[]; readonly reason: string }
   | { readonly type: "backoff"; readonly until: string; readonly reason: string }
-  | { readonly type: "cancel_pending"; readonly pendingCount: number; readonly reason: string };
+  | {
+      readonly type: "cancel_pending";
+      /** The template's cancel policy the action follows (issue #13). */
+      readonly policy: CancelPolicy;
+      readonly pendingCount: number;
+      /** Running jobs asked to cancel (policy "running"). */
+      readonly runningCount: number;
+      /** Workspaces of first builds canceled while running, deleted through a provisioner. */
+      readonly orphanCount: number;
+      readonly reason: string;
+    };
 
 export interface JsonPlannedPreset {
   readonly presetId: string;
@@ -20,6 +35,8 @@ export interface JsonPlannedPreset {
   readonly organizationId: string;
   readonly organizationName: string;
   readonly active: boolean;
+  /** The template's cancel policy (issue #13): pending, retain or running. */
+  readonly cancelPolicy: CancelPolicy;
   readonly state: {
     readonly desired: number;
     readonly actual: number;
@@ -60,7 +77,14 @@ export function jsonAction(action: Action): JsonAction {
     case "Backoff":
       return { type: "backoff", until: action.until.toISOString(), reason: action.reason };
     case "CancelPending":
-      return { type: "cancel_pending", pendingCount: action.pendingCount, reason: action.reason };
+      return {
+        type: "cancel_pending",
+        policy: action.policy,
+        pendingCount: action.pendingCount,
+        runningCount: action.runningCount,
+        orphanCount: action.orphanCount,
+        reason: action.reason,
+      };
   }
 }
 
@@ -91,6 +115,7 @@ export function planJson(preview: Omit<PlanPreview, "settingsProblem">): JsonPla
       organizationId: p.preset.organizationId,
       organizationName: p.preset.organizationName,
       active: p.plan.active,
+      cancelPolicy: cancelPolicyOf(p),
       state: {
         desired: p.plan.state.desired,
         actual: p.plan.state.actual,
@@ -108,6 +133,10 @@ export function planJson(preview: Omit<PlanPreview, "settingsProblem">): JsonPla
   };
 }
 
+function cancelPolicyOf(p: PlannedPreset): CancelPolicy {
+  return p.preset.cancelPolicy ?? DEFAULT_CANCEL_POLICY;
+}
+
 /** One line per action: what it does, then why. */
 export function describeAction(action: Action): string {
   switch (action._tag) {
@@ -117,8 +146,12 @@ export function describeAction(action: Action): string {
       return `delete ${action.workspaceIds.length} (${action.workspaceIds.join(", ")}): ${action.reason}`;
     case "Backoff":
       return `backoff until ${action.until.toISOString()}: ${action.reason}`;
-    case "CancelPending":
-      return `cancel ${action.pendingCount} pending: ${action.reason}`;
+    case "CancelPending": {
+      const what = [`cancel ${action.pendingCount} pending`];
+      if (action.runningCount > 0) what.push(`ask ${action.runningCount} running to cancel`);
+      if (action.orphanCount > 0) what.push(`delete ${action.orphanCount} canceled`);
+      return `${what.join(", ")}: ${action.reason}`;
+    }
   }
 }
 
@@ -133,6 +166,7 @@ const COLUMNS = [
   "EXPIRED",
   "STARTING",
   "DELETING",
+  "CANCEL POLICY",
 ] as const;
 
 export function planTable(
@@ -151,6 +185,7 @@ export function planTable(
     String(plan.state.expired),
     String(plan.state.starting),
     String(plan.state.deleting),
+    preset.cancelPolicy ?? DEFAULT_CANCEL_POLICY,
   ]);
   const widths = COLUMNS.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i]?.length ?? 0)));
   const line = (cells: readonly string[]) =>

@@ -2,6 +2,7 @@
 // replica (or a laptop with DATABASE_URL) gives the same answer.
 import type pg from "pg";
 import { formatDuration } from "../../config/duration.ts";
+import { listNonDefaultCancelPolicies } from "../../db/sql/cancellation_sql.ts";
 import {
   type GetLastReconciliationRunRow,
   getLastReconciliationRun,
@@ -25,14 +26,17 @@ export interface Status {
     readonly status: string;
   }[];
   readonly lastCycle: GetLastReconciliationRunRow | null;
+  /** Live templates whose cancel policy is not the default "pending" (issue #13). */
+  readonly cancelPolicies: readonly { readonly template: string; readonly policy: string }[];
 }
 
 export async function readStatus(pool: pg.Pool): Promise<Status> {
-  const [paused, counts, unhealthy, lastCycle] = await Promise.all([
+  const [paused, counts, unhealthy, lastCycle, policies] = await Promise.all([
     getPrebuildsSettingsFrom(pool).then((s) => s.reconciliationPaused),
     countActivePresetsByStatus(pool),
     listUnhealthyActivePresets(pool),
     getLastReconciliationRun(pool),
+    listNonDefaultCancelPolicies(pool),
   ]);
   const presetsByStatus = { healthy: 0, hard_limited: 0, validation_failed: 0 };
   for (const row of counts) {
@@ -50,6 +54,7 @@ export async function readStatus(pool: pg.Pool): Promise<Status> {
       status: r.prebuildStatus,
     })),
     lastCycle,
+    cancelPolicies: policies.map((r) => ({ template: r.templateName, policy: r.policy })),
   };
 }
 
@@ -70,6 +75,12 @@ function describeCycle(run: GetLastReconciliationRunRow, now: Date): string[] {
   return lines;
 }
 
+function describePolicies(policies: Status["cancelPolicies"]): string {
+  if (policies.length === 0) return "pending for every template (the default)";
+  const named = policies.map((p) => `${p.template} ${p.policy}`).join(", ");
+  return `${named}; pending for the others`;
+}
+
 export function describeStatus(status: Status, now: Date = new Date()): string {
   const counts = STATUSES.map((s) => `${status.presetsByStatus[s]} ${s}`).join(", ");
   const lines = [
@@ -78,6 +89,7 @@ export function describeStatus(status: Status, now: Date = new Date()): string {
     ...status.unhealthyPresets.map(
       (p) => `              ${p.status}: ${p.template} / ${p.version} / ${p.preset}`,
     ),
+    `cancel policy: ${describePolicies(status.cancelPolicies)}`,
     ...(status.lastCycle
       ? describeCycle(status.lastCycle, now)
       : ["last cycle:   none recorded yet"]),

@@ -428,6 +428,7 @@ WHERE wb.job_id = pj.id
   AND wb.build_number = 1
   AND wb.transition = 'start'
   AND (wb.template_version_id <> t.active_version_id OR t.deleted OR t.deprecated <> '')
+  AND t.prebuild_cancel_policy <> 'retain'
   AND pj.job_status = 'pending'
   AND pj.started_at IS NULL
   AND pj.worker_id IS NULL
@@ -476,24 +477,35 @@ target AS (
     w.organization_id,
     lb.build_number,
     lb.template_version_id,
+    (
+      lb.transition = 'start'
+      AND lpj.canceled_at IS NOT NULL
+      AND lpj.started_at IS NULL
+      AND lpj.worker_id IS NULL
+    ) AS never_provisioned,
     NOT EXISTS (
       SELECT 1
       FROM provisioner_daemons d
       WHERE d.organization_id = w.organization_id
         AND d.last_seen_at >= now() - make_interval(secs => $4::float8)
-    ) AS complete_now
+    ) AS no_provisioner
   FROM input i
   JOIN workspaces w ON w.id = i.workspace_id
   CROSS JOIN LATERAL (
-    SELECT wb.build_number, wb.template_version_id
+    SELECT wb.build_number, wb.template_version_id, wb.transition, wb.job_id
     FROM workspace_builds wb
     WHERE wb.workspace_id = w.id
     ORDER BY wb.build_number DESC
     LIMIT 1
   ) lb
+  JOIN provisioner_jobs lpj ON lpj.id = lb.job_id
   WHERE w.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
     AND NOT w.deleted
   FOR UPDATE OF w
+),
+verdict AS (
+  SELECT t.*, (t.never_provisioned OR t.no_provisioner) AS complete_now
+  FROM target t
 ),
 inserted_jobs AS (
   INSERT INTO provisioner_jobs (
@@ -513,7 +525,7 @@ inserted_jobs AS (
       (SELECT tv.provisioner_tags FROM template_versions tv WHERE tv.id = t.template_version_id),
       '{}'::jsonb
     ) || $5::jsonb
-  FROM target t
+  FROM verdict t
   RETURNING id
 ),
 inserted_builds AS (
@@ -525,13 +537,13 @@ inserted_builds AS (
     t.build_id, now(), now(), t.workspace_id, t.template_version_id,
     t.build_number + 1, 'delete', 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid, t.job_id,
     $6::uuid, 'initiator', ''::bytea
-  FROM target t
+  FROM verdict t
   RETURNING id
 ),
 marked_workspaces AS (
   UPDATE workspaces w
   SET deleted = t.complete_now, deleting_at = now(), updated_at = now()
-  FROM target t
+  FROM verdict t
   WHERE w.id = t.workspace_id
   RETURNING w.id
 )
@@ -539,8 +551,9 @@ SELECT
   t.workspace_id::uuid AS workspace_id,
   t.job_id::uuid AS job_id,
   t.organization_id,
-  t.complete_now::boolean AS complete_now
-FROM target t
+  t.complete_now::boolean AS complete_now,
+  t.never_provisioned::boolean AS never_provisioned
+FROM verdict t
 ORDER BY t.workspace_id`;
 
 export interface InsertOrphanDeleteBuildsArgs {
@@ -557,6 +570,7 @@ export interface InsertOrphanDeleteBuildsRow {
     jobId: string;
     organizationId: string;
     completeNow: boolean;
+    neverProvisioned: boolean;
 }
 
 export async function insertOrphanDeleteBuilds(client: Client, args: InsertOrphanDeleteBuildsArgs): Promise<InsertOrphanDeleteBuildsRow[]> {
@@ -570,7 +584,8 @@ export async function insertOrphanDeleteBuilds(client: Client, args: InsertOrpha
             workspaceId: row[0],
             jobId: row[1],
             organizationId: row[2],
-            completeNow: row[3]
+            completeNow: row[3],
+            neverProvisioned: row[4]
         };
     });
 }

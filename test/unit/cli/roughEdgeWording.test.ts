@@ -20,6 +20,15 @@ describe("orphan deletes after cancelling pending jobs", () => {
     expect(describeOrphanDeletes(total, atOnce)).toBe(text);
     expect(describeOrphanDeletes(total, atOnce)).not.toMatch(/0 at once|no live provisioner/);
   });
+
+  it("names free deletes of never-provisioned prebuilds apart from those with no provisioner (issue #13)", () => {
+    expect(describeOrphanDeletes(3, 3, 3)).toBe(
+      "orphan-deleted 3 workspace(s): 3 at once (never provisioned: no queue slot, no provisioner)",
+    );
+    expect(describeOrphanDeletes(4, 3, 2)).toBe(
+      "orphan-deleted 4 workspace(s): 2 at once (never provisioned: no queue slot, no provisioner), 1 at once (no provisioner seen recently to run delete builds), 1 as delete builds queued for the provisioners",
+    );
+  });
 });
 
 describe("sslmode in DATABASE_URL", () => {

@@ -3,6 +3,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
+  type CancelPolicy,
   filterByPreset,
   type GlobalSnapshot,
   MAX_DESIRED_INSTANCES,
@@ -200,6 +201,10 @@ const hostilePreset = fc
     prebuildStatus: fc.constantFrom("healthy", "hard_limited", "validation_failed" as const),
     schedulingTimezone: anyZone,
     lastInvalidatedAt: fc.option(anyDate, { nil: null }),
+    // Hostile too: a policy the planner does not know falls back to "pending".
+    cancelPolicy: fc.constantFrom("pending", "retain", "running", "bogus") as fc.Arbitrary<
+      CancelPolicy | undefined
+    >,
   })
   .map((r) => presetRow(r));
 
@@ -231,7 +236,15 @@ const hostileSnapshot = fc.record({
     }),
     { maxLength: 6 },
   ),
-  pendingNonActive: fc.array(fc.record({ presetId: anyId, count: anyNumber }), { maxLength: 3 }),
+  pendingNonActive: fc.array(
+    fc.record({
+      presetId: anyId,
+      count: anyNumber,
+      runningCount: anyNumber,
+      canceledCount: anyNumber,
+    }),
+    { maxLength: 3 },
+  ),
   backoffs: fc.array(fc.record({ presetId: anyId, numFailed: anyNumber, lastBuildAt: anyDate }), {
     maxLength: 3,
   }),
@@ -255,7 +268,11 @@ describe("hostile snapshots", () => {
               ).toBe(true);
             }
             if (action._tag === "Delete") expect(action.workspaceIds.length).toBeGreaterThan(0);
-            if (action._tag === "CancelPending") expect(action.pendingCount).toBeGreaterThan(0);
+            if (action._tag === "CancelPending") {
+              const work = action.pendingCount + action.runningCount + action.orphanCount;
+              expect(work).toBeGreaterThan(0);
+              expect(action.reason).toContain(`cancel policy "${action.policy}"`);
+            }
           }
         }
       }),

@@ -110,7 +110,7 @@ describe("TestCancelPendingPrebuilds", () => {
     const result = plan(global, outdated);
     expect(shapes(result.actions)).toEqual([{ CancelPending: 2, presetId: outdated.presetId }]);
     expect(result.actions[0]?.reason).toBe(
-      'preset is inactive (version "v1" is not the active version) with 2 pending first builds → cancel 2',
+      'preset is inactive (version "v1" is not the active version) with 2 pending first builds → cancel 2 (cancel policy "pending")',
     );
   });
 
@@ -551,7 +551,7 @@ describe("deliberate difference: CancelPending covers every inactive preset", ()
       { Delete: [running.workspaceId] },
     ]);
     expect(actions[0]?.reason).toBe(
-      `preset is inactive (${tc.why}) with 3 pending first builds → cancel 3`,
+      `preset is inactive (${tc.why}) with 3 pending first builds → cancel 3 (cancel policy "pending")`,
     );
   });
 });

@@ -43,6 +43,8 @@ describe("filterByPreset", () => {
       expired: [stale],
       inProgress: [inProgress(mine, "start", 1)],
       pendingCount: 0,
+      staleRunningCount: 0,
+      canceledOrphanCount: 0,
       backoff: null,
       isHardLimited: false,
     });

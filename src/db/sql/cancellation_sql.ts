@@ -1,0 +1,163 @@
+import type { QueryArrayConfig, QueryArrayResult } from "pg";
+
+interface Client {
+    query: (config: QueryArrayConfig) => Promise<QueryArrayResult>;
+}
+
+export const setTemplateCancelPolicyQuery = `-- name: SetTemplateCancelPolicy :one
+
+UPDATE templates t
+SET prebuild_cancel_policy = $1::text, updated_at = now()
+FROM (
+  SELECT p.id, p.prebuild_cancel_policy AS previous_policy
+  FROM templates p
+  WHERE p.id = $2::uuid
+  FOR UPDATE
+) old
+WHERE t.id = old.id
+  AND NOT t.deleted
+RETURNING t.id, t.name, old.previous_policy::text AS previous_policy,
+  t.prebuild_cancel_policy::text AS policy`;
+
+export interface SetTemplateCancelPolicyArgs {
+    policy: string;
+    templateId: string;
+}
+
+export interface SetTemplateCancelPolicyRow {
+    id: string;
+    name: string;
+    previousPolicy: string;
+    policy: string;
+}
+
+export async function setTemplateCancelPolicy(client: Client, args: SetTemplateCancelPolicyArgs): Promise<SetTemplateCancelPolicyRow | null> {
+    const result = await client.query({
+        text: setTemplateCancelPolicyQuery,
+        values: [args.policy, args.templateId],
+        rowMode: "array"
+    });
+    if (result.rows.length !== 1) {
+        return null;
+    }
+    const row = result.rows[0];
+    if (!row) {
+        return null;
+    }
+    return {
+        id: row[0],
+        name: row[1],
+        previousPolicy: row[2],
+        policy: row[3]
+    };
+}
+
+export const listRunningStaleFirstBuildJobsQuery = `-- name: ListRunningStaleFirstBuildJobs :many
+SELECT pj.id AS job_id
+FROM workspace_builds wb
+JOIN provisioner_jobs pj ON pj.id = wb.job_id
+JOIN workspaces w ON w.id = wb.workspace_id
+JOIN templates t ON t.id = w.template_id
+WHERE wb.template_version_preset_id = $1::uuid
+  AND wb.initiator_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
+  AND wb.build_number = 1
+  AND wb.transition = 'start'
+  AND (wb.template_version_id <> t.active_version_id OR t.deleted OR t.deprecated <> '')
+  AND t.prebuild_cancel_policy = 'running'
+  AND pj.job_status = 'running'
+  AND pj.canceled_at IS NULL
+ORDER BY pj.started_at, pj.id`;
+
+export interface ListRunningStaleFirstBuildJobsArgs {
+    presetId: string;
+}
+
+export interface ListRunningStaleFirstBuildJobsRow {
+    jobId: string;
+}
+
+export async function listRunningStaleFirstBuildJobs(client: Client, args: ListRunningStaleFirstBuildJobsArgs): Promise<ListRunningStaleFirstBuildJobsRow[]> {
+    const result = await client.query({
+        text: listRunningStaleFirstBuildJobsQuery,
+        values: [args.presetId],
+        rowMode: "array"
+    });
+    return result.rows.map(row => {
+        return {
+            jobId: row[0]
+        };
+    });
+}
+
+export const listCanceledAcquiredFirstBuildsQuery = `-- name: ListCanceledAcquiredFirstBuilds :many
+SELECT wb.workspace_id
+FROM workspace_builds wb
+JOIN provisioner_jobs pj ON pj.id = wb.job_id
+JOIN workspaces w ON w.id = wb.workspace_id
+JOIN templates t ON t.id = w.template_id
+WHERE wb.template_version_preset_id = $1::uuid
+  AND wb.initiator_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
+  AND wb.build_number = 1
+  AND wb.transition = 'start'
+  AND (wb.template_version_id <> t.active_version_id OR t.deleted OR t.deprecated <> '')
+  AND t.prebuild_cancel_policy = 'running'
+  AND pj.canceled_at IS NOT NULL
+  AND pj.started_at IS NOT NULL
+  AND pj.completed_at IS NOT NULL
+  AND pj.job_status = 'canceled'
+  AND w.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
+  AND NOT w.deleted
+  AND NOT EXISTS (
+    SELECT 1
+    FROM workspace_builds newer
+    WHERE newer.workspace_id = wb.workspace_id AND newer.build_number > wb.build_number
+  )
+ORDER BY wb.workspace_id`;
+
+export interface ListCanceledAcquiredFirstBuildsArgs {
+    presetId: string;
+}
+
+export interface ListCanceledAcquiredFirstBuildsRow {
+    workspaceId: string;
+}
+
+export async function listCanceledAcquiredFirstBuilds(client: Client, args: ListCanceledAcquiredFirstBuildsArgs): Promise<ListCanceledAcquiredFirstBuildsRow[]> {
+    const result = await client.query({
+        text: listCanceledAcquiredFirstBuildsQuery,
+        values: [args.presetId],
+        rowMode: "array"
+    });
+    return result.rows.map(row => {
+        return {
+            workspaceId: row[0]
+        };
+    });
+}
+
+export const listNonDefaultCancelPoliciesQuery = `-- name: ListNonDefaultCancelPolicies :many
+SELECT t.name::text AS template_name, t.prebuild_cancel_policy::text AS policy
+FROM templates t
+WHERE NOT t.deleted
+  AND t.prebuild_cancel_policy <> 'pending'
+ORDER BY t.name, t.id`;
+
+export interface ListNonDefaultCancelPoliciesRow {
+    templateName: string;
+    policy: string;
+}
+
+export async function listNonDefaultCancelPolicies(client: Client): Promise<ListNonDefaultCancelPoliciesRow[]> {
+    const result = await client.query({
+        text: listNonDefaultCancelPoliciesQuery,
+        values: [],
+        rowMode: "array"
+    });
+    return result.rows.map(row => {
+        return {
+            templateName: row[0],
+            policy: row[1]
+        };
+    });
+}
+
