@@ -78,3 +78,11 @@ FROM templates t
 WHERE NOT t.deleted
   AND t.prebuild_cancel_policy <> 'pending'
 ORDER BY t.name, t.id;
+
+-- name: LockInflightCap :exec
+-- The in-flight cap's write lock (issue #13), held until the caller's transaction ends: every
+-- create under PREBUILDS_MAX_INFLIGHT_JOBS takes it (after its preset's lock: one order, no
+-- deadlock), then counts the jobs in flight in its NEXT statement (CountInflightPrebuildJobs),
+-- which therefore sees every job a previous holder committed. Two writers, two replicas or a stale
+-- plan included, never take the queue past the cap. Only capped creates take it.
+SELECT pg_advisory_xact_lock(hashtext('prebuildsd.max_inflight_jobs'))::text AS locked;

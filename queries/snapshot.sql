@@ -246,6 +246,15 @@ WHERE s.kind IS NOT NULL
 GROUP BY s.preset_id
 ORDER BY s.preset_id;
 
+-- name: CountInflightPrebuildJobs :one
+-- Prebuild jobs in flight (issue #13's cap, PREBUILDS_MAX_INFLIGHT_JOBS): pending, running or
+-- canceling jobs the prebuilds user initiated, of any preset. Global, so every cycle reads it,
+-- incremental ones included; from idx_provisioner_jobs_status (in-flight jobs only, never history).
+SELECT count(*)::integer AS inflight
+FROM provisioner_jobs pj
+WHERE pj.job_status IN ('pending', 'running', 'canceling')
+  AND pj.initiator_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid;
+
 -- name: GetPresetFailures :many
 -- Backoff and hard limit in one statement (one round trip, the latest builds read once).
 -- kind 'backoff' (reference §4.4): any of the desired_instances most recent latest builds of the

@@ -17,6 +17,7 @@ export const PLANNER_SETTINGS = [
   "backoffInterval",
   "backoffLookback",
   "failureHardLimit",
+  "maxInflightJobs",
 ] as const satisfies readonly SettingKey[];
 export const EXECUTOR_SETTINGS = [
   "concurrency",

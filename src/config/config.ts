@@ -19,6 +19,8 @@ export interface Config {
   readonly backoffInterval: number;
   readonly backoffLookback: number;
   readonly failureHardLimit: number;
+  /** PREBUILDS_MAX_INFLIGHT_JOBS (issue #13); null: no cap. */
+  readonly maxInflightJobs: number | null;
   /** Unset: clamp(databaseMaxConnections / 2, 1, 5), the reference's rule. */
   readonly concurrency: number;
   readonly databaseMaxConnections: number;
@@ -91,6 +93,7 @@ export function loadConfig(env: Env, flags: FlagValues = {}, options: LoadOption
     backoffInterval: readWithDefault("backoffInterval", env, flags),
     backoffLookback: readWithDefault("backoffLookback", env, flags),
     failureHardLimit: readWithDefault("failureHardLimit", env, flags),
+    maxInflightJobs: read("maxInflightJobs", env, flags) ?? null,
     concurrency:
       read("concurrency", env, flags) ??
       Math.min(5, Math.max(1, Math.floor(databaseMaxConnections / 2))),

@@ -145,6 +145,15 @@ export const settings = {
     accepted: "a whole number ≥ 0 (0 disables the limit)",
     parse: integerAtLeast(0),
   },
+  maxInflightJobs: {
+    env: "PREBUILDS_MAX_INFLIGHT_JOBS",
+    flag: "--max-inflight-jobs",
+    description:
+      "cap on prebuild jobs pending or running at once: deletes first, then creates to the emptiest pools (default: no cap)",
+    defaultText: undefined,
+    accepted: "a whole number ≥ 1",
+    parse: integerAtLeast(1),
+  },
   concurrency: {
     env: "PREBUILDS_RECONCILIATION_CONCURRENCY",
     flag: "--concurrency",

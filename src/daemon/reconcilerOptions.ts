@@ -7,6 +7,7 @@ export function reconcilerOptions(config: Config): Partial<ReconcilerOptions> {
     backoffInterval: config.backoffInterval,
     backoffLookback: config.backoffLookback,
     failureHardLimit: config.failureHardLimit,
+    maxInflightJobs: config.maxInflightJobs,
     concurrency: config.concurrency,
     provisionerStaleAfter: config.provisionerStaleAfter,
     cancelPendingEnabled: config.cancelPending,

@@ -20,6 +20,7 @@ export async function sampleState(
         backoffInterval: config.backoffInterval,
         backoffLookback: config.backoffLookback,
         failureHardLimit: config.failureHardLimit,
+        maxInflightJobs: config.maxInflightJobs,
       },
       signal,
     });

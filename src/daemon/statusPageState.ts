@@ -85,7 +85,8 @@ function order(a: StatusPagePreset, b: StatusPagePreset): number {
 
 export async function readStatusPageData(
   db: Database,
-  config: Pick<Config, "backoffLookback" | "failureHardLimit" | "backoffInterval">,
+  config: Pick<Config, "backoffLookback" | "failureHardLimit" | "backoffInterval"> &
+    Partial<Pick<Config, "maxInflightJobs">>,
   _now: Date, // unused: planned at the database clock (issue #11); kept for callers
   signal?: AbortSignal,
 ): Promise<StatusPageData> {
@@ -103,6 +104,7 @@ export async function readStatusPageData(
       const runs = await listRecentReconciliationRuns(client, { maxRuns: STATUS_PAGE_CYCLES });
       const planned = planAll(snapshot, snapshot.at, {
         backoffInterval: config.backoffInterval,
+        maxInflightJobs: config.maxInflightJobs ?? null,
       }).filter((p) => !p.skipped || p.plan.active);
       const missing = await readMissingParameters(
         client,
@@ -145,7 +147,8 @@ export interface StatusPageSource {
 /** The status page served from a short-lived cache: one database read per period at most. */
 export function statusPageSource(
   db: Database,
-  config: Pick<Config, "backoffLookback" | "failureHardLimit" | "backoffInterval">,
+  config: Pick<Config, "backoffLookback" | "failureHardLimit" | "backoffInterval"> &
+    Partial<Pick<Config, "maxInflightJobs">>,
   options: StatusPageSourceOptions,
 ): StatusPageSource {
   const cache = cachedValue({

@@ -7,13 +7,16 @@
 // advisory lock. The statement also locks the template row FOR SHARE (a promotion cannot slip in),
 // checks the preset is on the template's active version, and checks its parameters against the
 // version's required parameters, marking it validation_failed if one is missing. Every timestamp
-// is the database's now().
+// is the database's now(). Under PREBUILDS_MAX_INFLIGHT_JOBS (issue #13) the create also takes the
+// cap's lock and counts the jobs in flight, so no writer takes the queue past the cap.
 import { randomUUID } from "node:crypto";
 import type { SqlClient } from "../db/pool.ts";
+import { lockInflightCap } from "../db/sql/cancellation_sql.ts";
 import {
   createPrebuilds as createPrebuildsStatement,
   lockPresetForWrite,
 } from "../db/sql/prebuilds_sql.ts";
+import { countInflightPrebuildJobs } from "../db/sql/snapshot_sql.ts";
 import type { PostedJob } from "./notifier.ts";
 import { newPrebuildName } from "./prebuildName.ts";
 
@@ -24,6 +27,9 @@ export interface CreatePrebuildsInput {
   /** The desired instances the planner used; nothing is created beyond it. */
   readonly desired: number;
   readonly jobTags: Readonly<Record<string, string>>;
+  /** PREBUILDS_MAX_INFLIGHT_JOBS (issue #13): when set, the create takes the cap's lock and
+   *  creates at most cap − jobs in flight now. null or absent: no cap. */
+  readonly maxInflightJobs?: number | null;
 }
 
 export type CreatePrebuildsResult =
@@ -36,11 +42,15 @@ export type CreatePrebuildsResult =
       readonly planned: number;
       readonly present: number;
       readonly desired: number;
+      /** Set when the in-flight cap allowed fewer than planned: jobs in flight and the cap. */
+      readonly capped?: { readonly inflight: number; readonly cap: number };
     }
   /** Nothing created: `present` prebuilds (live or in progress) already meet `desired`. */
   | { readonly kind: "pool_full"; readonly present: number; readonly desired: number }
   /** The preset (or its version or template) no longer exists. */
   | { readonly kind: "preset_gone" }
+  /** Nothing created: `inflight` prebuild jobs (counted under the cap's lock) reach the cap. */
+  | { readonly kind: "capped"; readonly inflight: number; readonly cap: number }
   /** A promotion, deletion or deprecation made the preset inactive since the snapshot. */
   | { readonly kind: "preset_inactive"; readonly activeVersionId: string }
   /** The preset misses required parameters; it is now marked validation_failed. */
@@ -50,14 +60,31 @@ export type CreatePrebuildsResult =
       readonly firstDetection: boolean;
     };
 
-/** Sends two statements in the caller's transaction; commit it to make the prebuilds real. */
+/** Room left under the cap, counted under its lock (LockInflightCap); null when uncapped. */
+async function roomUnderCap(
+  client: SqlClient,
+  cap: number | null | undefined,
+): Promise<{ room: number; inflight: number; cap: number } | null> {
+  if (typeof cap !== "number" || !Number.isInteger(cap) || cap < 1) return null;
+  await lockInflightCap(client);
+  const inflight = (await countInflightPrebuildJobs(client))?.inflight ?? 0;
+  return { room: Math.max(0, cap - inflight), inflight, cap };
+}
+
+/** Sends two statements in the caller's transaction (four under the in-flight cap); commit it to
+ *  make the prebuilds real. */
 export async function createPrebuilds(
   client: SqlClient,
   input: CreatePrebuildsInput,
 ): Promise<CreatePrebuildsResult> {
   const locked = await lockPresetForWrite(client, { presetId: input.presetId });
   if (locked === null) return { kind: "preset_gone" };
-  const rows = Array.from({ length: input.count }, () => ({
+  const capped = await roomUnderCap(client, input.maxInflightJobs);
+  if (capped !== null && capped.room === 0) {
+    return { kind: "capped", inflight: capped.inflight, cap: capped.cap };
+  }
+  const count = capped === null ? input.count : Math.min(input.count, capped.room);
+  const rows = Array.from({ length: count }, () => ({
     workspaceId: randomUUID(),
     buildId: randomUUID(),
     jobId: randomUUID(),
@@ -65,7 +92,7 @@ export async function createPrebuilds(
   }));
   const result = await createPrebuildsStatement(client, {
     presetId: input.presetId,
-    count: input.count,
+    count,
     desired: input.desired,
     workspaceIds: rows.map((r) => r.workspaceId),
     buildIds: rows.map((r) => r.buildId),
@@ -101,6 +128,8 @@ export async function createPrebuilds(
         planned: input.count,
         present: first.present,
         desired: input.desired,
+        ...(capped !== null &&
+          count < input.count && { capped: { inflight: capped.inflight, cap: capped.cap } }),
       };
     }
     default:

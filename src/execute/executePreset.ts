@@ -33,6 +33,8 @@ export interface ExecuteOptions {
   /** Milliseconds since a provisioner daemon's last_seen_at after which it counts as gone. */
   readonly provisionerStaleAfter: number;
   readonly jobTags: Readonly<Record<string, string>>;
+  /** PREBUILDS_MAX_INFLIGHT_JOBS, re-checked by every create at write time (issue #13). */
+  readonly maxInflightJobs?: number | null;
 }
 
 export interface PresetExecution {
@@ -110,6 +112,7 @@ async function executeCreate(
         count,
         desired,
         jobTags: run.options.jobTags,
+        maxInflightJobs: run.options.maxInflightJobs ?? null,
       }),
   );
   switch (result.kind) {
@@ -117,6 +120,14 @@ async function executeCreate(
       await notifyAfterCommit(run, log, result.jobs);
       const created = result.workspaceIds.length;
       const short = result.planned - created;
+      if (short > 0 && result.capped !== undefined) {
+        // The in-flight cap, counted under its lock, left less room than the plan saw.
+        return {
+          outcome: "success",
+          detail: `created ${created} of ${result.planned}: ${result.capped.inflight} of ${result.capped.cap} prebuild jobs in flight at write time (PREBUILDS_MAX_INFLIGHT_JOBS)`,
+          effects: { ...NO_EFFECTS, created, lostRaces: short },
+        };
+      }
       if (short > 0) {
         // Its own outcome (issue #11): the pool re-counted under the preset lock had grown since
         // the snapshot (another writer, e.g. a replica that lost the advisory lock).
@@ -141,6 +152,10 @@ async function executeCreate(
     }
     case "preset_gone":
       return skipped("the preset no longer exists");
+    case "capped":
+      return skipped(
+        `created 0 of ${count}: ${result.inflight} of ${result.cap} prebuild jobs in flight at write time (PREBUILDS_MAX_INFLIGHT_JOBS)`,
+      );
     case "preset_inactive":
       return skipped(
         `the preset is no longer on its template's active version (now ${result.activeVersionId}) or the template was deleted or deprecated`,

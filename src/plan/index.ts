@@ -9,6 +9,12 @@ export type {
   DeleteCause,
 } from "./action.ts";
 export {
+  type AdmissionInput,
+  admitCreates,
+  type CreateCap,
+  describeCap,
+} from "./admission.ts";
+export {
   CANCEL_POLICIES,
   type CancelPolicy,
   DEFAULT_CANCEL_POLICY,

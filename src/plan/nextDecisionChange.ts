@@ -4,6 +4,7 @@
 // (prebuild_preset_wakeups) and visits the preset once that instant has come.
 
 import { DateTime } from "luxon";
+import type { CreateCap } from "./admission.ts";
 import { desiredInstancesAt } from "./desiredInstances.ts";
 import { expiryRule } from "./expiry.ts";
 import type { PlanOptions } from "./planPreset.ts";
@@ -43,14 +44,19 @@ function validTime(d: Date | null | undefined): number | null {
  *   last failure's when the oldest is unknown), which lowers the failure count.
  * It may be early (a wake-up that changes nothing only costs a visit), never late: the unit test
  * checks that no instant before it plans differently.
+ * A preset whose creates the in-flight cap held back (`plan.capped`, issue #13) depends on global
+ * state (other presets' jobs finishing), not on its own rows: it is due at once (now + 1 ms), so
+ * the next cycle, incremental or not, plans it again.
  */
 export function nextDecisionChange(
   snapshot: PresetSnapshot,
   now: Date,
   options: WakeOptions,
+  plan?: { readonly capped?: CreateCap | undefined },
 ): Date | null {
   const nowMs = validTime(now);
   if (nowMs === null) return null;
+  if (plan?.capped !== undefined) return new Date(nowMs + 1);
   let best = Number.POSITIVE_INFINITY;
   const consider = (t: number | null) => {
     if (t !== null && Number.isFinite(t) && t > nowMs && t < best) best = t;

@@ -1,6 +1,7 @@
 // Plans every preset of a snapshot, for the reconciler and the `plan` command. The snapshot is
 // indexed once, so the cost is linear in presets plus rows.
 
+import { admitCreates } from "./admission.ts";
 import { canSkip } from "./canSkip.ts";
 import { type PlanOptions, type PresetPlan, planPreset } from "./planPreset.ts";
 import {
@@ -21,13 +22,18 @@ export interface PlannedPreset {
   readonly skipped: boolean;
 }
 
+/**
+ * Plans every preset of the snapshot at `now`, then applies the in-flight cap across them
+ * (`options.maxInflightJobs`, with `global.inflightPrebuildJobs`; admission.ts): a preset held
+ * back carries `plan.capped`. Without a cap, each plan is exactly planPreset's.
+ */
 export function planAll(
   global: GlobalSnapshot,
   now: Date,
   options: PlanOptions,
 ): readonly PlannedPreset[] {
   const index = indexSnapshot(global);
-  return global.presets.map((preset) => {
+  const planned = global.presets.map((preset) => {
     const snapshot = filterByPreset(index, preset, now);
     return {
       at: now,
@@ -37,4 +43,11 @@ export function planAll(
       skipped: canSkip(snapshot),
     };
   });
+  if (options.maxInflightJobs === null || options.maxInflightJobs === undefined) return planned;
+  const admitted = admitCreates(
+    planned.map((p) => ({ presetId: p.preset.presetId, plan: p.plan })),
+    global.inflightPrebuildJobs ?? 0,
+    options.maxInflightJobs,
+  );
+  return planned.map((p, i) => ({ ...p, plan: admitted[i]?.plan ?? p.plan }));
 }

@@ -2,6 +2,7 @@
 // out. Pure: no I/O, no clock, never throws on bad data (it clamps, falls back and warns instead).
 
 import type { Action, BackoffAction, CancelPendingAction } from "./action.ts";
+import type { CreateCap } from "./admission.ts";
 import { DEFAULT_CANCEL_POLICY, isCancelPolicy } from "./cancelPolicy.ts";
 import { type DesiredInstances, describeDesired, desiredInstancesAt } from "./desiredInstances.ts";
 import { type ExpiryRule, expiryRule } from "./expiry.ts";
@@ -11,6 +12,9 @@ import { inactivityReason, isActive, type PresetState, safeCount, stateFor } fro
 export interface PlanOptions {
   /** Backoff step per failed build, in milliseconds (reference default: 1 minute). */
   readonly backoffInterval: number;
+  /** PREBUILDS_MAX_INFLIGHT_JOBS (issue #13): planAll holds creates back beyond it; null or
+   *  absent: no cap. planPreset alone ignores it (the cap is global). */
+  readonly maxInflightJobs?: number | null;
 }
 
 export interface PresetPlan {
@@ -21,6 +25,8 @@ export interface PresetPlan {
   /** Bad data and fallbacks, one sentence each naming the preset. */
   readonly warnings: readonly string[];
   readonly active: boolean;
+  /** Set by planAll when the in-flight cap held this preset's creates back (issue #13). */
+  readonly capped?: CreateCap;
 }
 
 const INACTIVE_DESIRED: DesiredInstances = { count: 0, source: "static" };

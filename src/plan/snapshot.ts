@@ -88,6 +88,8 @@ export interface GlobalSnapshot {
   readonly pendingNonActive: readonly PendingCount[];
   readonly backoffs: readonly BackoffRow[];
   readonly hardLimitedPresetIds: ReadonlySet<string>;
+  /** Prebuild jobs pending, running or canceling, of any preset (issue #13's cap); absent = 0. */
+  readonly inflightPrebuildJobs?: number;
 }
 
 /** A snapshot with nothing in it: no preset wants prebuilds. */

@@ -16,6 +16,7 @@ export interface InputsRequest {
     ReconcilerOptions,
     "backoffInterval" | "backoffLookback" | "failureHardLimit"
   > &
+    Partial<Pick<ReconcilerOptions, "maxInflightJobs">> &
     Partial<Pick<ReconcilerOptions, "planAt">>;
   /** Take the reconciliation lock first (the cycle); a lost race reads nothing more. */
   readonly lock?: boolean;
@@ -92,7 +93,10 @@ export function withCycleInputs<A>(
       });
       // One clock (issue #11): plan at the instant the snapshot resolved (the database's clock).
       const { at } = snapshot;
-      const planned = planAll(snapshot, at, { backoffInterval: options.backoffInterval });
+      const planned = planAll(snapshot, at, {
+        backoffInterval: options.backoffInterval,
+        maxInflightJobs: options.maxInflightJobs ?? null,
+      });
       const warnings = [...snapshot.problems, ...planned.flatMap((p) => p.plan.warnings)];
       return use({ kind: "read", settings, at, snapshot, planned, warnings });
     },

@@ -8,6 +8,9 @@ export interface ReconcilerOptions {
   readonly backoffLookback: number;
   /** Consecutive failed builds that stop a preset creating (hard_limited); 0 disables. 3. */
   readonly failureHardLimit: number;
+  /** Cap on prebuild jobs in flight (PREBUILDS_MAX_INFLIGHT_JOBS, issue #13): deletes are
+   *  admitted first, creates to the emptiest pools first (src/plan/admission.ts). null: no cap. */
+  readonly maxInflightJobs: number | null;
   /** Presets reconciled at once. Default clamp(pool size / 2, 1, 5), as the reference. */
   readonly concurrency: number | undefined;
   /** A provisioner daemon unseen for this long counts as gone, so an orphan delete of a canceled
@@ -38,6 +41,7 @@ export const DEFAULT_RECONCILER_OPTIONS: ReconcilerOptions = {
   backoffInterval: 60_000,
   backoffLookback: 3_600_000,
   failureHardLimit: 3,
+  maxInflightJobs: null,
   concurrency: undefined,
   provisionerStaleAfter: 90_000,
   cancelPendingEnabled: true,

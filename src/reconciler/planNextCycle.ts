@@ -28,7 +28,10 @@ export interface PlanPreview {
 export interface PlanNextCycleDeps {
   readonly pool: pg.Pool;
   readonly options?: Partial<
-    Pick<ReconcilerOptions, "backoffInterval" | "backoffLookback" | "failureHardLimit">
+    Pick<
+      ReconcilerOptions,
+      "backoffInterval" | "backoffLookback" | "failureHardLimit" | "maxInflightJobs"
+    >
   >;
   readonly signal?: AbortSignal;
 }

@@ -1,5 +1,5 @@
 // The snapshot room: everything a cycle decides from, read in a constant number of statements
-// (the database's clock, then six reads; the reference's seven with backoff and hard limit in one)
+// (the database's clock, the in-flight prebuild jobs, then six reads; the reference's seven with backoff and hard limit in one)
 // inside the caller's REPEATABLE READ transaction, so every read sees the same instant of the
 // database however many presets there are. The cycle plans at the database's clock read here
 // (`Snapshot.at`), never the process's (issue #11: one clock). The presets are read after the running prebuilds and pending first builds, so that
@@ -7,6 +7,7 @@
 // planner's canSkip would skip) are not read at all.
 import type { SqlClient } from "../db/pool.ts";
 import {
+  countInflightPrebuildJobs,
   countInProgressPrebuilds,
   countPendingNonActivePrebuilds,
   type GetTemplatePresetsWithPrebuildsRow,
@@ -72,15 +73,18 @@ export async function takeSnapshot(client: SqlClient, options: SnapshotOptions):
   if (clockRow === null) throw new Error("SELECT statement_timestamp() returned no row");
   const clock: DecodeClock = { now: clockRow.now, problems: [] };
   const at = options.at ?? clock.now;
-  const empty: Snapshot = {
+  const empty = (inflightPrebuildJobs: number): Snapshot => ({
     ...EMPTY_GLOBAL_SNAPSHOT,
     problems: clock.problems,
     clock: clock.now,
     at,
-  };
+    inflightPrebuildJobs,
+  });
+  // Global (the in-flight cap, issue #13): read whatever subset of presets the cycle plans.
+  const inflightPrebuildJobs = (await countInflightPrebuildJobs(client))?.inflight ?? 0;
   const only = options.presetIds !== undefined;
   const subset = { onlyPresets: only, presetIds: only ? [...(options.presetIds ?? [])] : [] };
-  if (only && subset.presetIds.length === 0) return empty;
+  if (only && subset.presetIds.length === 0) return empty(inflightPrebuildJobs);
   const running = (await getRunningPrebuiltWorkspaces(client, subset)).map((r) =>
     toRunningPrebuild(r, clock),
   );
@@ -99,7 +103,7 @@ export async function takeSnapshot(client: SqlClient, options: SnapshotOptions):
   });
   const presets = presetRows.map((r) => toPresetRow(r, clock));
   // No preset has anything to do: nothing else can matter (the reference stops here too).
-  if (presets.length === 0) return { ...empty, problems: clock.problems };
+  if (presets.length === 0) return empty(inflightPrebuildJobs);
   const dangling = danglingActiveVersions(presetRows);
   const schedules = (await getActivePresetPrebuildSchedules(client, subset)).map(toScheduleRow);
   const inProgress = (await countInProgressPrebuilds(client, subset))
@@ -122,6 +126,7 @@ export async function takeSnapshot(client: SqlClient, options: SnapshotOptions):
     pendingNonActive,
     backoffs,
     hardLimitedPresetIds: new Set(failures.map(toHardLimitedPresetId).filter(present)),
+    inflightPrebuildJobs,
   };
 }
 

@@ -114,6 +114,7 @@ describe("prebuildsd (built binary)", () => {
         deleting: 0,
       },
       actions: [{ type: "create", count: 4, reason: expect.stringContaining("create 4") }],
+      capped: null,
       warnings: [],
       missingParameters: [],
     });

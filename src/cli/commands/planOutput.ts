@@ -3,7 +3,9 @@
 import {
   type Action,
   type CancelPolicy,
+  type CreateCap,
   DEFAULT_CANCEL_POLICY,
+  describeCap,
   type PlannedPreset,
 } from "../../plan/index.ts";
 import type { PlanPreview } from "../../reconciler/index.ts";
@@ -48,6 +50,9 @@ export interface JsonPlannedPreset {
     readonly deleting: number;
   };
   readonly actions: readonly JsonAction[];
+  /** Set when PREBUILDS_MAX_INFLIGHT_JOBS held creates back (issue #13): the create action's count
+   *  is `granted` (no create action when 0) of `wanted`; else null. */
+  readonly capped: CreateCap | null;
   /** The same sentences the table shows after "!": bad data, and creates validation will refuse. */
   readonly warnings: readonly string[];
   /** Required parameters the preset leaves unset, when the plan creates (its creates will fail). */
@@ -127,6 +132,7 @@ export function planJson(preview: Omit<PlanPreview, "settingsProblem">): JsonPla
         deleting: p.plan.state.deleting,
       },
       actions: p.plan.actions.map(jsonAction),
+      capped: p.plan.capped ?? null,
       warnings: presetWarnings(p, preview.missingParameters),
       missingParameters: preview.missingParameters.get(p.preset.presetId) ?? [],
     })),
@@ -137,10 +143,16 @@ function cancelPolicyOf(p: PlannedPreset): CancelPolicy {
   return p.preset.cancelPolicy ?? DEFAULT_CANCEL_POLICY;
 }
 
-/** One line per action: what it does, then why. */
-export function describeAction(action: Action): string {
+/** "create 3 of 10 (capped: 97 of 100 jobs in flight)": a Create the in-flight cap held back. */
+export function describeCappedCreate(cap: CreateCap): string {
+  return `create ${cap.granted} of ${cap.wanted} (${describeCap(cap)})`;
+}
+
+/** One line per action: what it does, then why (with the cap, when it held the Create back). */
+export function describeAction(action: Action, cap?: CreateCap): string {
   switch (action._tag) {
     case "Create":
+      if (cap !== undefined) return `${describeCappedCreate(cap)}: ${action.reason}`;
       return `create ${action.count}: ${action.reason}`;
     case "Delete":
       return `delete ${action.workspaceIds.length} (${action.workspaceIds.join(", ")}): ${action.reason}`;
@@ -199,7 +211,10 @@ export function planTable(
     out.push(line(rows[i] ?? []));
     for (const action of p.plan.actions) {
       actionCount++;
-      out.push(`    → ${describeAction(action)}`);
+      out.push(`    → ${describeAction(action, p.plan.capped)}`);
+    }
+    if (p.plan.capped !== undefined && p.plan.capped.granted === 0) {
+      out.push(`    → ${describeCappedCreate(p.plan.capped)}`);
     }
     for (const warning of presetWarnings(p, preview.missingParameters))
       out.push(`    ! ${warning}`);

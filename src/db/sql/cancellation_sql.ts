@@ -161,3 +161,18 @@ export async function listNonDefaultCancelPolicies(client: Client): Promise<List
     });
 }
 
+export const lockInflightCapQuery = `-- name: LockInflightCap :exec
+SELECT pg_advisory_xact_lock(hashtext('prebuildsd.max_inflight_jobs'))::text AS locked`;
+
+export interface LockInflightCapRow {
+    locked: string;
+}
+
+export async function lockInflightCap(client: Client): Promise<void> {
+    await client.query({
+        text: lockInflightCapQuery,
+        values: [],
+        rowMode: "array"
+    });
+}
+

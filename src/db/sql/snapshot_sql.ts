@@ -401,6 +401,34 @@ export async function countPendingNonActivePrebuilds(client: Client, args: Count
     });
 }
 
+export const countInflightPrebuildJobsQuery = `-- name: CountInflightPrebuildJobs :one
+SELECT count(*)::integer AS inflight
+FROM provisioner_jobs pj
+WHERE pj.job_status IN ('pending', 'running', 'canceling')
+  AND pj.initiator_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid`;
+
+export interface CountInflightPrebuildJobsRow {
+    inflight: number;
+}
+
+export async function countInflightPrebuildJobs(client: Client): Promise<CountInflightPrebuildJobsRow | null> {
+    const result = await client.query({
+        text: countInflightPrebuildJobsQuery,
+        values: [],
+        rowMode: "array"
+    });
+    if (result.rows.length !== 1) {
+        return null;
+    }
+    const row = result.rows[0];
+    if (!row) {
+        return null;
+    }
+    return {
+        inflight: row[0]
+    };
+}
+
 export const getPresetFailuresQuery = `-- name: GetPresetFailures :many
 WITH latest_builds AS MATERIALIZED (
   SELECT

@@ -34,6 +34,7 @@ describe("loadConfig", () => {
       provisionerTags: {},
       dataDir: "/home/op/.local/state/prebuildsd",
       otlpEndpoint: null,
+      maxInflightJobs: null,
     });
   });
 
@@ -51,6 +52,7 @@ describe("loadConfig", () => {
       PREBUILDS_RECONCILIATION_BACKOFF_INTERVAL: "15s",
       PREBUILDS_RECONCILIATION_BACKOFF_LOOKBACK_PERIOD: "2h",
       PREBUILDS_FAILURE_HARD_LIMIT: "0",
+      PREBUILDS_MAX_INFLIGHT_JOBS: "100",
       PREBUILDS_RECONCILIATION_CONCURRENCY: "3",
       PREBUILDS_DATABASE_MAX_CONNECTIONS: "20",
       PREBUILDS_STATEMENT_TIMEOUT: "0",
@@ -72,6 +74,7 @@ describe("loadConfig", () => {
       backoffInterval: 15_000,
       backoffLookback: 7_200_000,
       failureHardLimit: 0,
+      maxInflightJobs: 100,
       concurrency: 3,
       databaseMaxConnections: 20,
       statementTimeout: 0,
@@ -182,6 +185,11 @@ describe("loadConfig", () => {
       "PREBUILDS_STATEMENT_TIMEOUT",
       "-1s",
       'PREBUILDS_STATEMENT_TIMEOUT must be a duration from 0 (disabled) to 24 days like "30s" (got "-1s")',
+    ],
+    [
+      "PREBUILDS_MAX_INFLIGHT_JOBS",
+      "0",
+      'PREBUILDS_MAX_INFLIGHT_JOBS must be a whole number ≥ 1 (got "0")',
     ],
     [
       "PREBUILDS_CANCEL_PENDING",

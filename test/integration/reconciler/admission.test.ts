@@ -1,0 +1,172 @@
+// Admission control against real PostgreSQL (issue #13): PREBUILDS_MAX_INFLIGHT_JOBS with several
+// presets at different fill ratios (antagonists: another template's jobs in flight, a person's
+// job), the plan's "create 3 of 10 (capped: …)", and the cap re-checked at write time under its
+// lock (a stale plan, two writers at once).
+import type pg from "pg";
+import { describe, expect, it } from "vitest";
+import { planTable } from "../../../src/cli/commands/planOutput.ts";
+import { executePreset } from "../../../src/execute/executePreset.ts";
+import type { ActionEvent } from "../../../src/execute/outcome.ts";
+import { silentLogger } from "../../../src/observe/logger.ts";
+import type { PlannedPreset } from "../../../src/plan/index.ts";
+import { planNextCycle } from "../../../src/reconciler/planNextCycle.ts";
+import { createdFor, type Seed, type TemplateIds, workspacesOf } from "./fixtures.ts";
+import { databasePerTest, makeDeps, runCycles } from "./reconcilerHarness.ts";
+
+const fresh = databasePerTest();
+const NOW = new Date(Math.floor(Date.now() / 1000) * 1000);
+
+async function inflight(pool: pg.Pool): Promise<number> {
+  const r = await pool.query(
+    `SELECT count(*)::int AS n FROM provisioner_jobs
+     WHERE job_status IN ('pending', 'running', 'canceling')
+       AND initiator_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'`,
+  );
+  return r.rows[0].n;
+}
+
+/** Another template whose active preset already has `n` prebuild jobs pending (its pool is
+ *  starting: nothing more to create), and a person's pending job beside them. */
+async function busyTemplate(seed: Seed, n: number): Promise<TemplateIds> {
+  const t = await seed.template();
+  const preset = await seed.preset(t.versionId, { desired: n });
+  for (let i = 0; i < n; i++) {
+    await seed.prebuild(t, { versionId: t.versionId, presetId: preset, job: "pending" });
+  }
+  const person = await seed.user();
+  const own = await seed.workspace(t, { ownerId: person });
+  await seed.build(t, {
+    workspaceId: own,
+    versionId: t.versionId,
+    buildNumber: 1,
+    transition: "start",
+    job: "pending",
+    initiatorId: person,
+  });
+  return t;
+}
+
+async function planFor(
+  pool: pg.Pool,
+  presetId: string,
+  maxInflightJobs: number | null,
+): Promise<PlannedPreset> {
+  const preview = await planNextCycle({ pool, options: { maxInflightJobs } });
+  const planned = preview.presets.find((p) => p.preset.presetId === presetId);
+  if (planned === undefined) throw new Error(`preset ${presetId} not in the snapshot`);
+  return planned;
+}
+
+function execute(
+  pool: pg.Pool,
+  planned: PlannedPreset,
+  maxInflightJobs: number | null,
+): Promise<readonly ActionEvent[]> {
+  return executePreset({
+    db: { pool },
+    planned,
+    options: {
+      cancelPendingEnabled: true,
+      provisionerStaleAfter: 90_000,
+      jobTags: {},
+      maxInflightJobs,
+    },
+    logger: silentLogger,
+    notifier: { notifyJobsPosted: async () => {} },
+    onAction: () => {},
+    signal: new AbortController().signal,
+  });
+}
+
+describe("PREBUILDS_MAX_INFLIGHT_JOBS", () => {
+  it("fills the emptiest pools first across presets at different fill ratios, and never passes the cap", async () => {
+    const { db, seed } = await fresh();
+    const busy = await busyTemplate(seed, 6);
+    const t = await seed.template();
+    const big = await seed.preset(t.versionId, { desired: 50, name: "big" });
+    const small = await seed.preset(t.versionId, { desired: 2, name: "small" });
+    const half = await seed.preset(t.versionId, { desired: 4, name: "half" });
+    for (let i = 0; i < 2; i++) await seed.prebuild(t, { versionId: t.versionId, presetId: half });
+    // 6 in flight (the busy template's), cap 12: 6 creates this cycle.
+    const options = { planAt: () => NOW, maxInflightJobs: 12 };
+    await runCycles(makeDeps(db.pool, { options }), 1);
+    const ws = await workspacesOf(db.pool, t.templateId);
+    const counts = {
+      big: createdFor(ws, big).length,
+      small: createdFor(ws, small).length,
+      half: createdFor(ws, half, new Set(ws.slice(0, 2).map((w) => w.id))).length,
+    };
+    // Fill ratios 0/50, 0/2, 2/4: small gets 1 (→ 0.5), then big, the emptiest, the other 5.
+    expect(counts).toEqual({ big: 5, small: 1, half: 0 });
+    expect(await inflight(db.pool)).toBe(12);
+    // At the cap: the next cycles create nothing more, and the busy template is untouched.
+    await runCycles(makeDeps(db.pool, { options }), 2);
+    expect(await inflight(db.pool)).toBe(12);
+    expect((await workspacesOf(db.pool, busy.templateId)).map((w) => w.builds.length)).toEqual([
+      1, 1, 1, 1, 1, 1, 1,
+    ]);
+    // Jobs finish: room again, and creates resume, still emptiest first.
+    await seed.sql(
+      `UPDATE provisioner_jobs SET started_at = now(), completed_at = now(), worker_id = gen_random_uuid()
+       WHERE id IN (SELECT wb.job_id FROM workspace_builds wb JOIN workspaces w ON w.id = wb.workspace_id
+                    WHERE w.template_id = $1)`,
+      [busy.templateId],
+    );
+    await runCycles(makeDeps(db.pool, { options }), 1);
+    expect(await inflight(db.pool)).toBe(12);
+  });
+
+  it('plan shows "create 3 of 10 (capped: 7 of 10 jobs in flight)"', async () => {
+    const { db, seed } = await fresh();
+    await busyTemplate(seed, 7);
+    const t = await seed.template();
+    const preset = await seed.preset(t.versionId, { desired: 10, name: "wide" });
+    const preview = await planNextCycle({ pool: db.pool, options: { maxInflightJobs: 10 } });
+    const planned = preview.presets.find((p) => p.preset.presetId === preset);
+    expect(planned?.plan.capped).toEqual({
+      wanted: 10,
+      granted: 3,
+      inflight: 7,
+      cap: 10,
+      deletesFirst: 0,
+    });
+    expect(planTable(preview)).toContain("→ create 3 of 10 (capped: 7 of 10 jobs in flight): ");
+    const uncapped = await planNextCycle({ pool: db.pool });
+    expect(uncapped.presets.find((p) => p.preset.presetId === preset)?.plan.capped).toBeUndefined();
+  });
+
+  it("re-checks the cap at write time: a stale plan creates only what still fits, or nothing", async () => {
+    const { db, seed } = await fresh();
+    const t = await seed.template();
+    const preset = await seed.preset(t.versionId, { desired: 5 });
+    const planned = await planFor(db.pool, preset, 5);
+    expect(planned.plan.actions).toMatchObject([{ _tag: "Create", count: 5 }]);
+    // Another writer queued 3 jobs since the snapshot.
+    await busyTemplate(seed, 3);
+    const [first] = await execute(db.pool, planned, 5);
+    expect(first?.effects.created).toBe(2);
+    expect(first?.detail).toBe(
+      "created 2 of 5: 3 of 5 prebuild jobs in flight at write time (PREBUILDS_MAX_INFLIGHT_JOBS)",
+    );
+    const [second] = await execute(db.pool, planned, 5);
+    expect(second?.outcome).toBe("skipped");
+    expect(second?.detail).toBe(
+      "created 0 of 5: 5 of 5 prebuild jobs in flight at write time (PREBUILDS_MAX_INFLIGHT_JOBS)",
+    );
+    expect(await inflight(db.pool)).toBe(5);
+  });
+
+  it("two writers at once never take the queue past the cap", async () => {
+    const { db, seed } = await fresh();
+    const t = await seed.template();
+    const presets = [
+      await seed.preset(t.versionId, { desired: 5, name: "a" }),
+      await seed.preset(t.versionId, { desired: 5, name: "b" }),
+      await seed.preset(t.versionId, { desired: 5, name: "c" }),
+    ];
+    const plans = await Promise.all(presets.map((p) => planFor(db.pool, p, null)));
+    const events = await Promise.all(plans.map((p) => execute(db.pool, p, 7)));
+    expect(events.flat().reduce((n, e) => n + e.effects.created, 0)).toBe(7);
+    expect(await inflight(db.pool)).toBe(7);
+  });
+});
