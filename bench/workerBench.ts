@@ -76,10 +76,13 @@ function waitingHandler() {
   return { handler, abortedAt, whenStarted };
 }
 
+/** `n` pending prebuild jobs of 20 templates, ranked in their template's queue as migration
+ *  0046's trigger ranks them (issue #13): the acquire reads them in its fair order. */
 async function insertJobs(pool: pg.Pool, organizationId: string, n: number): Promise<string[]> {
   const { rows } = await pool.query<{ id: string }>(
-    `INSERT INTO provisioner_jobs (organization_id, initiator_id, type, created_at)
-     SELECT $1, $2, 'workspace_build', now() - make_interval(secs => $3 - g)
+    `INSERT INTO provisioner_jobs (organization_id, initiator_id, type, created_at, fair_key, fair_rank)
+     SELECT $1, $2, 'workspace_build', now() - make_interval(secs => $3 - g),
+       ('00000000-0000-4000-8000-' || lpad((g % 20)::text, 12, '0'))::uuid, g / 20 + 1
      FROM generate_series(1, $3) g RETURNING id`,
     [organizationId, PREBUILDS_SYSTEM_USER_ID, n],
   );

@@ -4,7 +4,9 @@
 
 -- name: AcquireProvisionerJob :one
 -- Hands the next job to a provisioner and marks it started by that worker (database clock).
--- Human-initiated jobs go before the reconciler's (false sorts first), then oldest first. Only a
+-- Human-initiated jobs go before the reconciler's (false sorts first), oldest first; the
+-- reconciler's rotate across templates by fair_rank (each job's place in its template's queue,
+-- migration 0046: issue #13's fair acquisition), FIFO within a template. Only a
 -- truly pending job is handed out: never one that was canceled or completed while pending, and
 -- never one whose error alone makes it failed (unlike the reference, issue #12). The inner WHERE
 -- matches provisioner_jobs_pending_idx's predicate, so the queue is read from that partial index.
@@ -27,7 +29,8 @@ WHERE id = (
     AND pj.organization_id = @organization_id::uuid
     AND pj.type = ANY(@types::provisioner_job_type[])
     AND provisioner_tagset_contains(@provisioner_tags::jsonb, pj.tags)
-  ORDER BY pj.initiator_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid, pj.created_at, pj.id
+  ORDER BY pj.initiator_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid, pj.fair_rank,
+    pj.created_at, pj.id
   FOR UPDATE SKIP LOCKED
   LIMIT 1
 )

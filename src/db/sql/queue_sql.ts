@@ -20,7 +20,8 @@ WHERE id = (
     AND pj.organization_id = $2::uuid
     AND pj.type = ANY($3::provisioner_job_type[])
     AND provisioner_tagset_contains($4::jsonb, pj.tags)
-  ORDER BY pj.initiator_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid, pj.created_at, pj.id
+  ORDER BY pj.initiator_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid, pj.fair_rank,
+    pj.created_at, pj.id
   FOR UPDATE SKIP LOCKED
   LIMIT 1
 )

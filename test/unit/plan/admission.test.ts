@@ -120,9 +120,7 @@ describe("admission control", () => {
     if (a === undefined || b === undefined) throw new Error("two presets planned");
     expect(b.plan.capped).toBeUndefined();
     expect(a.plan.capped).toBeDefined();
-    expect(nextDecisionChange(a.snapshot, NOW, wake, a.plan)).toEqual(
-      new Date(NOW.getTime() + 1),
-    );
+    expect(nextDecisionChange(a.snapshot, NOW, wake, a.plan)).toEqual(new Date(NOW.getTime() + 1));
     expect(nextDecisionChange(b.snapshot, NOW, wake, b.plan)).toBeNull();
   });
 
