@@ -5,6 +5,7 @@
 import pg from "pg";
 import { createPool } from "../src/db/pool.ts";
 import { silentLogger } from "../src/observe/logger.ts";
+import type { CancelPolicy } from "../src/plan/index.ts";
 import { PREBUILDS_SYSTEM_USER_ID } from "../src/prebuildsUser.ts";
 import { SimulatedProvisioner } from "../src/provisioner/simulatedProvisioner.ts";
 import { type CycleReport, reconcileOnce } from "../src/reconciler/index.ts";
@@ -163,14 +164,23 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }
 
-interface Variant {
+/** One run of the scenario: CancelPending on or off, and (issue #13) the flooded template's cancel
+ *  policy, the in-flight cap and whether never-provisioned orphan deletes are free. */
+export interface Variant {
   readonly name: string;
   readonly label: string;
   readonly cancelPending: boolean;
   readonly orphanDeletesAtOnce: boolean;
+  /** The flooded template's cancel policy (default "pending"). */
+  readonly policy?: CancelPolicy;
+  /** PREBUILDS_MAX_INFLIGHT_JOBS (default: no cap). */
+  readonly maxInflightJobs?: number;
+  /** false: never-provisioned orphan deletes are queued for a provisioner (before #13). */
+  readonly freeDeletes?: boolean;
 }
 
-async function runOnce(
+/** Runs the scenario once on a fresh database and measures it. */
+export async function runOnce(
   server: BenchServer,
   variant: Variant,
   options: FloodOptions,
@@ -180,6 +190,12 @@ async function runOnce(
   const setup = new pg.Client({ connectionString: db.url });
   await setup.connect();
   await seed(setup, options.desired);
+  if (variant.policy !== undefined) {
+    await setup.query("UPDATE templates SET prebuild_cancel_policy = $1 WHERE id = $2", [
+      variant.policy,
+      TEMPLATE,
+    ]);
+  }
   const pool = createPool({
     connectionString: db.url,
     max: 10,
@@ -227,6 +243,8 @@ async function runOnce(
         // 0 makes every provisioner count as gone, so the orphan deletes complete at once: what
         // CancelPending would buy if a never-acquired job's workspace were deleted without a job run.
         ...(variant.orphanDeletesAtOnce ? { provisionerStaleAfter: 0 } : {}),
+        ...(variant.maxInflightJobs !== undefined && { maxInflightJobs: variant.maxInflightJobs }),
+        ...(variant.freeDeletes !== undefined && { freeDeletes: variant.freeDeletes }),
       },
     });
     reports.push(report);

@@ -4,12 +4,14 @@
 //
 //   npm run bench -- [--fleet S|M|L]... [--skip-flood] [--skip-create] [--cycles N] [--keep]
 //   npm run bench -- worker      only the job side's figures (cancel latency, acquire throughput)
+//   npm run bench -- cancellation  only issue #13's table (cancel policies × cap, free deletes)
 import { mkdir, writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { projectRoot } from "../src/projectRoot.ts";
 import { startBenchServer } from "./benchServer.ts";
+import { benchCancellation, formatCancellation } from "./cancellation.ts";
 import { benchCreation, type CreateFigures } from "./createBench.ts";
 import { benchNoopCycle, type CycleFigures } from "./cycleBench.ts";
 import { FLEETS, type FleetName } from "./fleet.ts";
@@ -25,9 +27,11 @@ import {
   workerTargets,
 } from "./workerBench.ts";
 
-const USAGE = `usage: npm run bench -- [worker] [--fleet S|M|L]... [--skip-flood] [--skip-create] [--cycles N] [--keep]
+const USAGE = `usage: npm run bench -- [worker|cancellation] [--fleet S|M|L]... [--skip-flood] [--skip-create] [--cycles N] [--keep]
   worker         run only the job side's scenario (cancel latency via NOTIFY and heartbeat,
                  acquire throughput with 4 workers on 10,000 pending jobs)
+  cancellation   run only the flood scenario per cancel policy, with the in-flight cap off and on,
+                 and with free deletes off (before) and on (issue #13); one table
   --fleet        a fleet to measure (repeat or comma-separate; default S, M and L)
   --skip-flood   skip the queue-flood promotion scenario
   --skip-create  skip the 10,000-prebuild creation cycle
@@ -42,6 +46,8 @@ interface Flags {
   readonly keep: boolean;
   /** Only the worker scenario (`npm run bench -- worker`). */
   readonly workerOnly: boolean;
+  /** Only issue #13's table (`npm run bench -- cancellation`). */
+  readonly cancellationOnly: boolean;
 }
 
 function parseFlags(argv: readonly string[]): Flags {
@@ -68,9 +74,14 @@ function parseFlags(argv: readonly string[]): Flags {
     if (!(name in FLEETS)) throw new UsageError(`--fleet must be S, M or L (got "${name}")`);
   }
   for (const p of positionals) {
-    if (p !== "worker") throw new UsageError(`unknown scenario "${p}" (the only one is "worker")`);
+    if (p !== "worker" && p !== "cancellation") {
+      throw new UsageError(
+        `unknown scenario "${p}" (the scenarios are "worker" and "cancellation")`,
+      );
+    }
   }
-  const workerOnly = positionals.includes("worker");
+  const cancellationOnly = positionals.includes("cancellation");
+  const workerOnly = positionals.includes("worker") || cancellationOnly;
   const cycles = Number.parseInt(values.cycles, 10);
   if (!Number.isInteger(cycles) || cycles < 1) {
     throw new UsageError(`--cycles must be a positive integer like 9 (got "${values.cycles}")`);
@@ -79,7 +90,8 @@ function parseFlags(argv: readonly string[]): Flags {
     fleets: workerOnly ? [] : ([...new Set(names)] as FleetName[]),
     flood: !workerOnly && !values["skip-flood"],
     create: !workerOnly && !values["skip-create"],
-    workerOnly,
+    workerOnly: workerOnly && !cancellationOnly,
+    cancellationOnly,
     cycles,
     keep: values.keep,
   };
@@ -96,6 +108,25 @@ async function main(): Promise<void> {
   timer.install();
   const server = await startBenchServer(log);
   log(`database: ${server.source} (${server.version.split(" on ")[0]})`);
+  if (flags.cancellationOnly) {
+    try {
+      const rows = await benchCancellation(server, { ...DEFAULT_FLOOD, log });
+      const dir = join(projectRoot, "bench", "results");
+      await mkdir(dir, { recursive: true });
+      const summary = rows.map((r) => ({ ...r, run: { ...r.run, samples: undefined } }));
+      await writeFile(
+        join(dir, "cancellation.json"),
+        `${JSON.stringify({ generatedAt: new Date().toISOString(), machine: describeMachine(loadAtStart), server: { source: server.source, version: server.version }, rows: summary }, null, 2)}\n`,
+      );
+      process.stdout.write(`${formatCancellation(rows)}\n`);
+      log(
+        `wrote bench/results/cancellation.json in ${Math.round((performance.now() - started) / 1000)} s`,
+      );
+    } finally {
+      await server.stop();
+    }
+    return;
+  }
   const fleets: CycleFigures[] = [];
   let creation: CreateFigures | null = null;
   let flood: BenchResults["flood"] = null;

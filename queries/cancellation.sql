@@ -86,3 +86,23 @@ ORDER BY t.name, t.id;
 -- which therefore sees every job a previous holder committed. Two writers, two replicas or a stale
 -- plan included, never take the queue past the cap. Only capped creates take it.
 SELECT pg_advisory_xact_lock(hashtext('prebuildsd.max_inflight_jobs'))::text AS locked;
+
+-- name: CountProvisionerJobsByTemplate :many
+-- Queue metrics per template (issue #13), read by the state sampler, never by a scrape: workspace
+-- build jobs pending or running, by template and by initiator (the prebuilds user or anyone else),
+-- and the age of each template's oldest pending job by the database clock. From the in-flight jobs
+-- (idx_provisioner_jobs_status) to their build's workspace; jobs without a build are in the
+-- per-initiator totals (GetProvisionerJobQueue) only.
+SELECT
+  t.name::text AS template_name,
+  pj.job_status::text AS status,
+  (pj.initiator_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid)::boolean AS prebuilds,
+  count(*)::integer AS jobs,
+  COALESCE(EXTRACT(EPOCH FROM now() - min(pj.created_at)), 0)::float8 AS oldest_seconds
+FROM provisioner_jobs pj
+JOIN workspace_builds wb ON wb.job_id = pj.id
+JOIN workspaces w ON w.id = wb.workspace_id
+JOIN templates t ON t.id = w.template_id
+WHERE pj.job_status = ANY('{pending,running}'::provisioner_job_status[])
+GROUP BY t.name, pj.job_status, (pj.initiator_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid)
+ORDER BY t.name, pj.job_status::text, 3;

@@ -414,7 +414,8 @@ RETURNING pj.id AS job_id, wb.workspace_id, w.template_id, pj.organization_id;
 -- not a provisioner is live; no_provisioner: no provisioner daemon of the organization was seen in
 -- the last @stale_after_secs (by the database's clock). Otherwise (the start job had been acquired:
 -- partial resources may exist) it is queued for a provisioner and stamped deleting_at (see
--- DeletePrebuilds). Returns one row per delete build written.
+-- DeletePrebuilds). @free_deletes false queues never-provisioned deletes too (the behaviour before
+-- issue #13; only the benchmark's before/after sets it). Returns one row per delete build written.
 WITH input AS (
   SELECT i.workspace_id, i.build_id, i.job_id
   FROM unnest(@workspace_ids::uuid[], @build_ids::uuid[], @job_ids::uuid[])
@@ -455,7 +456,7 @@ target AS (
   FOR UPDATE OF w
 ),
 verdict AS (
-  SELECT t.*, (t.never_provisioned OR t.no_provisioner) AS complete_now
+  SELECT t.*, ((t.never_provisioned AND @free_deletes::boolean) OR t.no_provisioner) AS complete_now
   FROM target t
 ),
 inserted_jobs AS (

@@ -13,7 +13,15 @@ export const METRIC_ACTION_TYPE: Readonly<Record<ActionEvent["action"]["_tag"], 
 
 export function reconcilerObserver(metrics: PrebuildMetrics): ReconcilerObserver {
   return {
-    onAction: (event) => metrics.recordAction(METRIC_ACTION_TYPE[event.action._tag], event.outcome),
+    onAction: (event) => {
+      metrics.recordAction(METRIC_ACTION_TYPE[event.action._tag], event.outcome);
+      if (event.action._tag === "CancelPending" && event.effects.canceledJobs > 0) {
+        metrics.jobsCanceled.inc(
+          { template: event.preset.templateName, policy: event.action.policy },
+          event.effects.canceledJobs,
+        );
+      }
+    },
     onLock: (acquired) => metrics.lockHeld.set(acquired ? 1 : 0),
     onPaused: (paused) => metrics.setPaused(paused),
     onHungJobRecovered: (job) => metrics.hungJobsRecovered.inc({ status: job.status }),

@@ -63,7 +63,12 @@ export async function sampleState(
         organizationName: r.organizationName,
         created: r.createdCount,
       })),
-      jobQueue,
+      jobQueue: {
+        ...jobQueue,
+        // The snapshot's own count (one statement every cycle reads too), and the cap it faces.
+        inflightPrebuildJobs: inputs.snapshot.inflightPrebuildJobs ?? 0,
+        inflightCap: config.maxInflightJobs,
+      },
       paused,
       takenAt: inputs.at,
     };

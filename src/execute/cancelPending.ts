@@ -29,6 +29,9 @@ export interface CancelPendingInput {
   readonly provisionerStaleAfter: number;
   readonly jobTags: Readonly<Record<string, string>>;
   readonly signal: AbortSignal;
+  /** false: queue never-provisioned orphan deletes for a provisioner too (before issue #13; the
+   *  benchmark's "before"). Default true. */
+  readonly freeDeletes?: boolean;
 }
 
 export interface OrphanDeletes {
@@ -58,7 +61,7 @@ const NO_ORPHANS: OrphanDeletes = {
 /** Writes the orphan delete builds of `workspaceIds` (see InsertOrphanDeleteBuilds). */
 export async function orphanDelete(
   client: SqlClient,
-  input: Pick<CancelPendingInput, "presetId" | "provisionerStaleAfter" | "jobTags">,
+  input: Pick<CancelPendingInput, "presetId" | "provisionerStaleAfter" | "jobTags" | "freeDeletes">,
   workspaceIds: readonly string[],
 ): Promise<OrphanDeletes> {
   if (workspaceIds.length === 0) return NO_ORPHANS;
@@ -69,6 +72,7 @@ export async function orphanDelete(
     staleAfterSecs: input.provisionerStaleAfter / 1000,
     presetId: input.presetId,
     tags: input.jobTags,
+    freeDeletes: input.freeDeletes ?? true,
   });
   return {
     orphanDeleted: deletes.map((r) => r.workspaceId),

@@ -35,6 +35,9 @@ export interface ExecuteOptions {
   readonly jobTags: Readonly<Record<string, string>>;
   /** PREBUILDS_MAX_INFLIGHT_JOBS, re-checked by every create at write time (issue #13). */
   readonly maxInflightJobs?: number | null;
+  /** Complete never-provisioned orphan deletes at once (issue #13). Default true; false only for
+   *  the benchmark's before/after. */
+  readonly freeDeletes?: boolean;
 }
 
 export interface PresetExecution {
@@ -256,6 +259,7 @@ async function executeCancelPending(
     provisionerStaleAfter: run.options.provisionerStaleAfter,
     jobTags: run.options.jobTags,
     signal: run.signal,
+    freeDeletes: run.options.freeDeletes ?? true,
   });
   const canceled = result.canceledJobIds.length;
   const requested = result.cancelRequestedJobIds.length;

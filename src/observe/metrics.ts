@@ -40,6 +40,19 @@ export type QueuedJobStatus = (typeof QUEUED_JOB_STATUSES)[number];
 export interface JobQueueSample {
   readonly jobs: Readonly<Record<QueuedJobStatus, Readonly<Record<JobInitiator, number>>>>;
   readonly oldestPendingAgeSeconds: Readonly<Record<JobInitiator, number>>;
+  /** Workspace build jobs pending or running per template and initiator, with the age of the
+   *  oldest (issue #13); a template with none has no row. Absent: not sampled. */
+  readonly byTemplate?: readonly {
+    readonly templateName: string;
+    readonly status: QueuedJobStatus;
+    readonly initiator: JobInitiator;
+    readonly jobs: number;
+    readonly oldestSeconds: number;
+  }[];
+  /** Prebuild jobs pending, running or canceling (what PREBUILDS_MAX_INFLIGHT_JOBS caps). */
+  readonly inflightPrebuildJobs?: number;
+  /** PREBUILDS_MAX_INFLIGHT_JOBS; null: no cap. */
+  readonly inflightCap?: number | null;
 }
 
 /** What the state gauges show, taken outside the reconciliation lock. */
@@ -192,6 +205,13 @@ export class PrebuildMetrics {
   readonly hungJobsRecovered: Counter<"status">;
   private readonly provisionerJobs: Gauge<"status" | "initiator">;
   private readonly oldestPendingJobAge: Gauge<"initiator">;
+  private readonly jobsByTemplate: Gauge<"template_name" | "status" | "initiator">;
+  private readonly oldestPendingByTemplate: Gauge<"template_name" | "initiator">;
+  private readonly inflight: Gauge;
+  private readonly inflightCap: Gauge;
+  /** Prebuild jobs this replica's cycles canceled (or asked to cancel), by template and cancel
+   *  policy (issue #13). A series appears with a template's first cancellation. */
+  readonly jobsCanceled: Counter<"template" | "policy">;
 
   /**
    * `reconciliationIntervalMs`: the configured PREBUILDS_RECONCILIATION_INTERVAL, exported so
@@ -311,6 +331,59 @@ export class PrebuildMetrics {
           this.oldestPendingJobAge.set({ initiator }, queue.oldestPendingAgeSeconds[initiator]);
         }
       },
+    });
+    this.jobsByTemplate = new Gauge({
+      name: "prebuildsd_provisioner_jobs_by_template",
+      help: "Workspace build jobs pending or running (status), per template, initiated by the prebuilds user or anyone else (initiator), as of the cached sample.",
+      labelNames: ["template_name", "status", "initiator"],
+      registers,
+      collect: () => {
+        this.jobsByTemplate.reset();
+        for (const row of this.sample?.jobQueue.byTemplate ?? []) {
+          this.jobsByTemplate.set(
+            { template_name: row.templateName, status: row.status, initiator: row.initiator },
+            row.jobs,
+          );
+        }
+      },
+    });
+    this.oldestPendingByTemplate = new Gauge({
+      name: "prebuildsd_provisioner_job_oldest_pending_age_by_template_seconds",
+      help: "Seconds the oldest pending workspace build job of each template and initiator had waited when the cached sample was taken (series absent when none is pending).",
+      labelNames: ["template_name", "initiator"],
+      registers,
+      collect: () => {
+        this.oldestPendingByTemplate.reset();
+        for (const row of this.sample?.jobQueue.byTemplate ?? []) {
+          if (row.status !== "pending") continue;
+          this.oldestPendingByTemplate.set(
+            { template_name: row.templateName, initiator: row.initiator },
+            row.oldestSeconds,
+          );
+        }
+      },
+    });
+    this.inflight = new Gauge({
+      name: "prebuildsd_prebuild_jobs_in_flight",
+      help: "Prebuild jobs pending, running or canceling (what PREBUILDS_MAX_INFLIGHT_JOBS caps), as of the cached sample.",
+      registers,
+      collect: () => {
+        this.inflight.set(this.sample?.jobQueue.inflightPrebuildJobs ?? 0);
+      },
+    });
+    this.inflightCap = new Gauge({
+      name: "prebuildsd_prebuild_jobs_in_flight_cap",
+      help: "The configured PREBUILDS_MAX_INFLIGHT_JOBS (0: no cap).",
+      registers,
+      collect: () => {
+        this.inflightCap.set(this.sample?.jobQueue.inflightCap ?? 0);
+      },
+    });
+    this.jobsCanceled = new Counter({
+      name: "prebuildsd_jobs_canceled_total",
+      help: "Prebuild jobs this replica's cycles canceled (pending) or asked to cancel (running), by template and the template's cancel policy (pending, running).",
+      labelNames: ["template", "policy"],
+      registers,
     });
     this.hungJobsRecovered = new Counter({
       name: "prebuildsd_hung_jobs_recovered_total",

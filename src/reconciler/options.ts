@@ -19,6 +19,9 @@ export interface ReconcilerOptions {
   /** Cancel pending first builds of inactive presets (the benchmark compares with and without;
    *  operators may keep old jobs). true. */
   readonly cancelPendingEnabled: boolean;
+  /** Complete the orphan delete of a never-provisioned prebuild at once, with no provisioner
+   *  (issue #13). true; false reproduces the behaviour before, for the benchmark's before/after. */
+  readonly freeDeletes: boolean;
   /** A job a worker holds without a heartbeat (updated_at) for this long is hung: each cycle
    *  fails it, or completes it as canceled (issue #12). 5 min, as the reference's platform. */
   readonly jobHangTimeout: number;
@@ -45,6 +48,7 @@ export const DEFAULT_RECONCILER_OPTIONS: ReconcilerOptions = {
   concurrency: undefined,
   provisionerStaleAfter: 90_000,
   cancelPendingEnabled: true,
+  freeDeletes: true,
   jobHangTimeout: 300_000,
   jobTags: { scope: "organization" },
   now: () => new Date(),

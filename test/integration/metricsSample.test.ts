@@ -73,8 +73,11 @@ beforeAll(async () => {
   await seedPrebuild(db.pool, { template, presetId: small, state: "canceled" });
   await seedPrebuild(db.pool, { template, presetId: small, state: "canceling" });
   await seedJob(db.pool, { organizationId, state: "failed", initiatorId: PREBUILDS_USER });
+  // Another template: a person's pending build only (issue #13's per-template series).
+  const other = await seedTemplate(db.pool, { name: "other", organizationId });
+  await userWorkspace(other, alice, "pending", null, new Date(Date.now() - 2 * MINUTE));
 
-  const config = loadConfig({ DATABASE_URL: db.url });
+  const config = loadConfig({ DATABASE_URL: db.url, PREBUILDS_MAX_INFLIGHT_JOBS: "50" });
   const metrics = new PrebuildMetrics({ processMetrics: false });
   metrics.setStateSample(await sampleState({ pool: db.pool }, config, new Date()));
   text = await metrics.text();
@@ -102,7 +105,8 @@ describe("the state sampler's queue and creation metrics", () => {
 
   it("counts pending and running jobs by initiator, never canceled or finished ones", () => {
     expect(value('prebuildsd_provisioner_jobs{status="pending",initiator="prebuilds"}')).toBe(2);
-    expect(value('prebuildsd_provisioner_jobs{status="pending",initiator="user"}')).toBe(1);
+    // dev's and other's.
+    expect(value('prebuildsd_provisioner_jobs{status="pending",initiator="user"}')).toBe(2);
     expect(value('prebuildsd_provisioner_jobs{status="running",initiator="prebuilds"}')).toBe(1);
     expect(value('prebuildsd_provisioner_jobs{status="running",initiator="user"}')).toBe(1);
   });
@@ -117,5 +121,34 @@ describe("the state sampler's queue and creation metrics", () => {
     expect(prebuilds).toBeLessThan(600);
     expect(user).toBeGreaterThanOrEqual(600);
     expect(user).toBeLessThan(900);
+  });
+});
+
+describe("the state sampler's queue metrics per template and against the cap (issue #13)", () => {
+  it("counts pending and running jobs by template and initiator", () => {
+    const series = (template: string, status: string, initiator: string) =>
+      `prebuildsd_provisioner_jobs_by_template{template_name="${template}",status="${status}",initiator="${initiator}"}`;
+    expect(value(series("dev", "pending", "prebuilds"))).toBe(2);
+    expect(value(series("dev", "running", "prebuilds"))).toBe(1);
+    expect(value(series("dev", "pending", "user"))).toBe(1);
+    expect(value(series("dev", "running", "user"))).toBe(1);
+    expect(value(series("other", "pending", "user"))).toBe(1);
+    expect(text).not.toContain('template_name="other",status="pending",initiator="prebuilds"');
+  });
+
+  it("reports each template's oldest pending job", () => {
+    const age = (template: string, initiator: string) =>
+      value(
+        `prebuildsd_provisioner_job_oldest_pending_age_by_template_seconds{template_name="${template}",initiator="${initiator}"}`,
+      );
+    expect(age("dev", "prebuilds")).toBeGreaterThanOrEqual(300);
+    expect(age("dev", "user")).toBeGreaterThanOrEqual(600);
+    expect(age("other", "user")).toBeGreaterThanOrEqual(120);
+    expect(age("other", "user")).toBeLessThan(300);
+  });
+
+  it("reports the prebuild jobs in flight (pending, running, canceling) against the cap", () => {
+    expect(value("prebuildsd_prebuild_jobs_in_flight")).toBe(4);
+    expect(value("prebuildsd_prebuild_jobs_in_flight_cap")).toBe(50);
   });
 });

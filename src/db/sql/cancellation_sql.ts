@@ -176,3 +176,43 @@ export async function lockInflightCap(client: Client): Promise<void> {
     });
 }
 
+export const countProvisionerJobsByTemplateQuery = `-- name: CountProvisionerJobsByTemplate :many
+SELECT
+  t.name::text AS template_name,
+  pj.job_status::text AS status,
+  (pj.initiator_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid)::boolean AS prebuilds,
+  count(*)::integer AS jobs,
+  COALESCE(EXTRACT(EPOCH FROM now() - min(pj.created_at)), 0)::float8 AS oldest_seconds
+FROM provisioner_jobs pj
+JOIN workspace_builds wb ON wb.job_id = pj.id
+JOIN workspaces w ON w.id = wb.workspace_id
+JOIN templates t ON t.id = w.template_id
+WHERE pj.job_status = ANY('{pending,running}'::provisioner_job_status[])
+GROUP BY t.name, pj.job_status, (pj.initiator_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid)
+ORDER BY t.name, pj.job_status::text, 3`;
+
+export interface CountProvisionerJobsByTemplateRow {
+    templateName: string;
+    status: string;
+    prebuilds: boolean;
+    jobs: number;
+    oldestSeconds: number;
+}
+
+export async function countProvisionerJobsByTemplate(client: Client): Promise<CountProvisionerJobsByTemplateRow[]> {
+    const result = await client.query({
+        text: countProvisionerJobsByTemplateQuery,
+        values: [],
+        rowMode: "array"
+    });
+    return result.rows.map(row => {
+        return {
+            templateName: row[0],
+            status: row[1],
+            prebuilds: row[2],
+            jobs: row[3],
+            oldestSeconds: row[4]
+        };
+    });
+}
+

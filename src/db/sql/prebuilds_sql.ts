@@ -504,7 +504,7 @@ target AS (
   FOR UPDATE OF w
 ),
 verdict AS (
-  SELECT t.*, (t.never_provisioned OR t.no_provisioner) AS complete_now
+  SELECT t.*, ((t.never_provisioned AND $5::boolean) OR t.no_provisioner) AS complete_now
   FROM target t
 ),
 inserted_jobs AS (
@@ -524,7 +524,7 @@ inserted_jobs AS (
     coalesce(
       (SELECT tv.provisioner_tags FROM template_versions tv WHERE tv.id = t.template_version_id),
       '{}'::jsonb
-    ) || $5::jsonb
+    ) || $6::jsonb
   FROM verdict t
   RETURNING id
 ),
@@ -536,7 +536,7 @@ inserted_builds AS (
   SELECT
     t.build_id, now(), now(), t.workspace_id, t.template_version_id,
     t.build_number + 1, 'delete', 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid, t.job_id,
-    $6::uuid, 'initiator', ''::bytea
+    $7::uuid, 'initiator', ''::bytea
   FROM verdict t
   RETURNING id
 ),
@@ -561,6 +561,7 @@ export interface InsertOrphanDeleteBuildsArgs {
     buildIds: string[];
     jobIds: string[];
     staleAfterSecs: number;
+    freeDeletes: boolean;
     tags: any;
     presetId: string;
 }
@@ -576,7 +577,7 @@ export interface InsertOrphanDeleteBuildsRow {
 export async function insertOrphanDeleteBuilds(client: Client, args: InsertOrphanDeleteBuildsArgs): Promise<InsertOrphanDeleteBuildsRow[]> {
     const result = await client.query({
         text: insertOrphanDeleteBuildsQuery,
-        values: [args.workspaceIds, args.buildIds, args.jobIds, args.staleAfterSecs, args.tags, args.presetId],
+        values: [args.workspaceIds, args.buildIds, args.jobIds, args.staleAfterSecs, args.freeDeletes, args.tags, args.presetId],
         rowMode: "array"
     });
     return result.rows.map(row => {

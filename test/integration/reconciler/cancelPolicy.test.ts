@@ -7,9 +7,11 @@
 import type pg from "pg";
 import { describe, expect, it } from "vitest";
 import { setCancelPolicy } from "../../../src/controls/cancelPolicy.ts";
+import { reconcilerObserver } from "../../../src/daemon/reconcilerObserver.ts";
 import { executePreset } from "../../../src/execute/executePreset.ts";
 import type { ActionEvent } from "../../../src/execute/outcome.ts";
 import { silentLogger } from "../../../src/observe/logger.ts";
+import { PrebuildMetrics } from "../../../src/observe/metrics.ts";
 import type { CancelPolicy, PlannedPreset } from "../../../src/plan/index.ts";
 import { planNextCycle } from "../../../src/reconciler/planNextCycle.ts";
 import {
@@ -184,9 +186,23 @@ describe("cancel policy", () => {
   it("running: also asks the running first build to cancel; once it ends, its delete goes through a provisioner", async () => {
     const { db, seed } = await fresh();
     const w = await seedWorld(seed, "running");
-    const [first] = await runCycles(makeDeps(db.pool, { options }), 1);
+    const metrics = new PrebuildMetrics({ processMetrics: false });
+    const observer = reconcilerObserver(metrics);
+    const [first] = await runCycles(makeDeps(db.pool, { options, observer }), 1);
     // 2 pending (t's and the other template's) canceled, 1 running asked to cancel.
     expect(first?.effects.canceledJobs).toBe(3);
+    // prebuildsd_jobs_canceled_total{template,policy}, from the cycle's own events.
+    const names = await seed.sql("SELECT id, name FROM templates WHERE id = ANY($1::uuid[])", [
+      [w.t.templateId, w.other.templateId],
+    ]);
+    const nameOf = (id: string) => names.rows.find((r) => r.id === id)?.name;
+    const text = await metrics.text();
+    expect(text).toContain(
+      `prebuildsd_jobs_canceled_total{template="${nameOf(w.t.templateId)}",policy="running"} 2`,
+    );
+    expect(text).toContain(
+      `prebuildsd_jobs_canceled_total{template="${nameOf(w.other.templateId)}",policy="pending"} 1`,
+    );
     expect(await shape(db.pool, w.t, w.pending)).toBe("start:canceled,delete:succeeded deleted");
     expect(await shape(db.pool, w.t, w.running)).toBe("start:canceling");
     await antagonistsUntouched(db.pool, w);
