@@ -5,13 +5,15 @@
 import type pg from "pg";
 import { describe, expect, it } from "vitest";
 import { planTable } from "../../../src/cli/commands/planOutput.ts";
-import { executePreset } from "../../../src/execute/executePreset.ts";
-import type { ActionEvent } from "../../../src/execute/outcome.ts";
-import { silentLogger } from "../../../src/observe/logger.ts";
-import type { PlannedPreset } from "../../../src/plan/index.ts";
 import { planNextCycle } from "../../../src/reconciler/planNextCycle.ts";
 import { createdFor, type Seed, type TemplateIds, workspacesOf } from "./fixtures.ts";
-import { databasePerTest, makeDeps, runCycles } from "./reconcilerHarness.ts";
+import {
+  databasePerTest,
+  executePlanned,
+  makeDeps,
+  planFor,
+  runCycles,
+} from "./reconcilerHarness.ts";
 
 const fresh = databasePerTest();
 const NOW = new Date(Math.floor(Date.now() / 1000) * 1000);
@@ -44,38 +46,6 @@ async function busyTemplate(seed: Seed, n: number): Promise<TemplateIds> {
     initiatorId: person,
   });
   return t;
-}
-
-async function planFor(
-  pool: pg.Pool,
-  presetId: string,
-  maxInflightJobs: number | null,
-): Promise<PlannedPreset> {
-  const preview = await planNextCycle({ pool, options: { maxInflightJobs } });
-  const planned = preview.presets.find((p) => p.preset.presetId === presetId);
-  if (planned === undefined) throw new Error(`preset ${presetId} not in the snapshot`);
-  return planned;
-}
-
-function execute(
-  pool: pg.Pool,
-  planned: PlannedPreset,
-  maxInflightJobs: number | null,
-): Promise<readonly ActionEvent[]> {
-  return executePreset({
-    db: { pool },
-    planned,
-    options: {
-      cancelPendingEnabled: true,
-      provisionerStaleAfter: 90_000,
-      jobTags: {},
-      maxInflightJobs,
-    },
-    logger: silentLogger,
-    notifier: { notifyJobsPosted: async () => {} },
-    onAction: () => {},
-    signal: new AbortController().signal,
-  });
 }
 
 describe("PREBUILDS_MAX_INFLIGHT_JOBS", () => {
@@ -143,12 +113,12 @@ describe("PREBUILDS_MAX_INFLIGHT_JOBS", () => {
     expect(planned.plan.actions).toMatchObject([{ _tag: "Create", count: 5 }]);
     // Another writer queued 3 jobs since the snapshot.
     await busyTemplate(seed, 3);
-    const [first] = await execute(db.pool, planned, 5);
+    const [first] = await executePlanned(db.pool, planned, { maxInflightJobs: 5 });
     expect(first?.effects.created).toBe(2);
     expect(first?.detail).toBe(
       "created 2 of 5: 3 of 5 prebuild jobs in flight at write time (PREBUILDS_MAX_INFLIGHT_JOBS)",
     );
-    const [second] = await execute(db.pool, planned, 5);
+    const [second] = await executePlanned(db.pool, planned, { maxInflightJobs: 5 });
     expect(second?.outcome).toBe("skipped");
     expect(second?.detail).toBe(
       "created 0 of 5: 5 of 5 prebuild jobs in flight at write time (PREBUILDS_MAX_INFLIGHT_JOBS)",
@@ -165,7 +135,9 @@ describe("PREBUILDS_MAX_INFLIGHT_JOBS", () => {
       await seed.preset(t.versionId, { desired: 5, name: "c" }),
     ];
     const plans = await Promise.all(presets.map((p) => planFor(db.pool, p, null)));
-    const events = await Promise.all(plans.map((p) => execute(db.pool, p, 7)));
+    const events = await Promise.all(
+      plans.map((p) => executePlanned(db.pool, p, { maxInflightJobs: 7 })),
+    );
     expect(events.flat().reduce((n, e) => n + e.effects.created, 0)).toBe(7);
     expect(await inflight(db.pool)).toBe(7);
   });

@@ -8,11 +8,8 @@ import type pg from "pg";
 import { describe, expect, it } from "vitest";
 import { setCancelPolicy } from "../../../src/controls/cancelPolicy.ts";
 import { reconcilerObserver } from "../../../src/daemon/reconcilerObserver.ts";
-import { executePreset } from "../../../src/execute/executePreset.ts";
-import type { ActionEvent } from "../../../src/execute/outcome.ts";
-import { silentLogger } from "../../../src/observe/logger.ts";
 import { PrebuildMetrics } from "../../../src/observe/metrics.ts";
-import type { CancelPolicy, PlannedPreset } from "../../../src/plan/index.ts";
+import type { CancelPolicy } from "../../../src/plan/index.ts";
 import { planNextCycle } from "../../../src/reconciler/planNextCycle.ts";
 import {
   latestBuild,
@@ -22,7 +19,13 @@ import {
   type WorkspaceView,
   workspacesOf,
 } from "./fixtures.ts";
-import { databasePerTest, makeDeps, runCycles } from "./reconcilerHarness.ts";
+import {
+  databasePerTest,
+  executePlanned,
+  makeDeps,
+  planFor,
+  runCycles,
+} from "./reconcilerHarness.ts";
 
 const fresh = databasePerTest();
 const NOW = new Date(Math.floor(Date.now() / 1000) * 1000);
@@ -140,25 +143,6 @@ async function antagonistsUntouched(pool: pg.Pool, w: World): Promise<void> {
 
 const options = { planAt: () => NOW, provisionerStaleAfter: 90_000 };
 
-async function planFor(pool: pg.Pool, presetId: string): Promise<PlannedPreset> {
-  const preview = await planNextCycle({ pool });
-  const planned = preview.presets.find((p) => p.preset.presetId === presetId);
-  if (planned === undefined) throw new Error(`preset ${presetId} not in the snapshot`);
-  return planned;
-}
-
-function execute(pool: pg.Pool, planned: PlannedPreset): Promise<readonly ActionEvent[]> {
-  return executePreset({
-    db: { pool },
-    planned,
-    options: { cancelPendingEnabled: true, provisionerStaleAfter: 90_000, jobTags: {} },
-    logger: silentLogger,
-    notifier: { notifyJobsPosted: async () => {} },
-    onAction: () => {},
-    signal: new AbortController().signal,
-  });
-}
-
 describe("cancel policy", () => {
   it("pending (the default): cancels the stale pending first build, deletes it at once (never provisioned), leaves the running one", async () => {
     const { db, seed } = await fresh();
@@ -216,7 +200,7 @@ describe("cancel policy", () => {
     const [third] = await runCycles(makeDeps(db.pool, { options }), 1);
     expect(third?.effects.orphanDeleted).toBe(1);
     // The same (now stale) plan again: the workspace has its delete build, none is added.
-    const [again] = await execute(db.pool, planned);
+    const [again] = await executePlanned(db.pool, planned);
     expect(again?.effects.orphanDeleted).toBe(0);
     // The start job had been acquired: partial resources may exist, so the delete is queued for
     // the live provisioner, and the build records the preset (issue #11).
@@ -261,7 +245,7 @@ describe("the cancel policy is re-checked at write time", () => {
     const planned = await planFor(db.pool, w.oldPreset);
     expect(planned.plan.actions.map((a) => a._tag)).toEqual(["CancelPending"]);
     await setCancelPolicy(db.pool, w.t.templateId, "retain");
-    const [event] = await execute(db.pool, planned);
+    const [event] = await executePlanned(db.pool, planned);
     expect(event?.effects).toMatchObject({ canceledJobs: 0, orphanDeleted: 0 });
     expect(event?.detail).toContain('cancel policy "running"');
     expect(await shape(db.pool, w.t, w.pending)).toBe("start:pending");
@@ -273,7 +257,7 @@ describe("the cancel policy is re-checked at write time", () => {
     const w = await seedWorld(seed, "pending");
     const planned = await planFor(db.pool, w.oldPreset);
     await setCancelPolicy(db.pool, w.t.templateId, "running");
-    await execute(db.pool, planned);
+    await executePlanned(db.pool, planned);
     expect(await shape(db.pool, w.t, w.pending)).toBe("start:canceled,delete:succeeded deleted");
     expect(await shape(db.pool, w.t, w.running)).toBe("start:running");
   });
@@ -283,7 +267,7 @@ describe("the cancel policy is re-checked at write time", () => {
     const w = await seedWorld(seed, "running");
     const planned = await planFor(db.pool, w.oldPreset);
     await seed.promote(w.t.templateId, w.t.versionId);
-    const [event] = await execute(db.pool, planned);
+    const [event] = await executePlanned(db.pool, planned);
     expect(event?.effects).toMatchObject({ canceledJobs: 0, orphanDeleted: 0 });
     expect(await shape(db.pool, w.t, w.pending)).toBe("start:pending");
     expect(await shape(db.pool, w.t, w.running)).toBe("start:running");
@@ -298,11 +282,11 @@ describe("the cancel policy is re-checked at write time", () => {
     const planned = await planFor(db.pool, w.oldPreset);
     expect(planned.plan.actions[0]).toMatchObject({ _tag: "CancelPending", orphanCount: 1 });
     await setCancelPolicy(db.pool, w.t.templateId, "pending");
-    await execute(db.pool, { ...planned });
+    await executePlanned(db.pool, { ...planned });
     expect(await shape(db.pool, w.t, w.running)).toBe("start:canceled");
     await setCancelPolicy(db.pool, w.t.templateId, "running");
     await seed.promote(w.t.templateId, w.t.versionId);
-    await execute(db.pool, planned);
+    await executePlanned(db.pool, planned);
     expect(await shape(db.pool, w.t, w.running)).toBe("start:canceled");
   });
 });

@@ -2,9 +2,13 @@
 // default, and notifiers that work or always fail.
 import type pg from "pg";
 import { afterEach, expect } from "vitest";
+import { type ExecuteOptions, executePreset } from "../../../src/execute/executePreset.ts";
 import type { JobNotifier, PostedJob } from "../../../src/execute/notifier.ts";
+import type { ActionEvent } from "../../../src/execute/outcome.ts";
 import { silentLogger } from "../../../src/observe/logger.ts";
+import type { PlannedPreset } from "../../../src/plan/index.ts";
 import type { ReconcilerOptions } from "../../../src/reconciler/options.ts";
+import { planNextCycle } from "../../../src/reconciler/planNextCycle.ts";
 import { type ReconcilerDeps, reconcileOnce } from "../../../src/reconciler/reconcileOnce.ts";
 import type { CycleReport } from "../../../src/reconciler/report.ts";
 import { freshDatabase, type TestDatabase } from "../../harness/freshDatabase.ts";
@@ -115,4 +119,40 @@ export async function whenStatementActive(
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   throw new Error(`no statement containing ${JSON.stringify(fragment)} became active`);
+}
+
+/** The preset's plan from a real snapshot, as the next cycle would make it (`maxInflightJobs`:
+ *  the cap the plan applies; default none). */
+export async function planFor(
+  pool: pg.Pool,
+  presetId: string,
+  maxInflightJobs: number | null = null,
+): Promise<PlannedPreset> {
+  const preview = await planNextCycle({ pool, options: { maxInflightJobs } });
+  const planned = preview.presets.find((p) => p.preset.presetId === presetId);
+  if (planned === undefined) throw new Error(`preset ${presetId} not in the snapshot`);
+  return planned;
+}
+
+/** Executes a (possibly stale) plan with the shipped executor, untagged jobs, a live-provisioner
+ *  window of 90 s and no notifications. */
+export function executePlanned(
+  pool: pg.Pool,
+  planned: PlannedPreset,
+  options: Partial<ExecuteOptions> = {},
+): Promise<readonly ActionEvent[]> {
+  return executePreset({
+    db: { pool },
+    planned,
+    options: {
+      cancelPendingEnabled: true,
+      provisionerStaleAfter: 90_000,
+      jobTags: {},
+      ...options,
+    },
+    logger: silentLogger,
+    notifier: { notifyJobsPosted: async () => {} },
+    onAction: () => {},
+    signal: new AbortController().signal,
+  });
 }
