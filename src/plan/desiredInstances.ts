@@ -7,27 +7,33 @@ import { CronExpressionParser } from "cron-parser";
 import { DateTime, IANAZone } from "luxon";
 import type { PresetRow, ScheduleRow } from "./snapshot.ts";
 
-// Pure memoisation (same input, same answer, nothing else observable): a fleet repeats a handful
-// of time zones and cron expressions across thousands of presets, and luxon's zone check and the
-// cron parser cost ~50 µs each. Each cache is cleared when full, so hostile data cannot grow it.
-const MEMO_LIMIT = 10_000;
+// Memoisation per planner call (same input, same answer, nothing else observable): a fleet repeats
+// a handful of time zones and cron expressions across thousands of presets, and luxon's zone check
+// and the cron parser cost ~50 µs each. A cache lives as long as the call that made it (planAll,
+// one cycle's wake-ups), so nothing grows across cycles.
+
+/**
+ * What `desiredInstancesAt` remembers within one planner call: zone validity, parsed cron
+ * expressions, validated schedule lists and local times. Create one per call (`new
+ * ScheduleCache()`) and pass it to every preset of that call; omitting it costs only speed.
+ */
+export class ScheduleCache {
+  readonly zoneValidity = new Map<string, boolean>();
+  readonly parsedSchedules = new Map<string, ReturnType<typeof parseUncached>>();
+  readonly validatedLists = new Map<string, ReturnType<typeof validateUncached>>();
+  readonly localTimes = new Map<string, LocalTime | null>();
+}
 
 function memoised<V>(cache: Map<string, V>, key: string, compute: () => V): V {
   const hit = cache.get(key);
   if (hit !== undefined) return hit;
   const value = compute();
-  if (cache.size >= MEMO_LIMIT) cache.clear();
   cache.set(key, value);
   return value;
 }
 
-const zoneValidity = new Map<string, boolean>();
-const parsedSchedules = new Map<string, ReturnType<typeof parseUncached>>();
-const validatedLists = new Map<string, ReturnType<typeof validateUncached>>();
-const localTimes = new Map<string, LocalTime | null>();
-
-function isValidZone(timezone: string): boolean {
-  return memoised(zoneValidity, timezone, () => IANAZone.isValidZone(timezone));
+function isValidZone(timezone: string, cache: ScheduleCache): boolean {
+  return memoised(cache.zoneValidity, timezone, () => IANAZone.isValidZone(timezone));
 }
 
 /** The calendar fields a schedule is matched against, at one instant in one time zone. */
@@ -40,9 +46,9 @@ interface LocalTime {
 }
 
 /** `at` seen in a valid `timezone`; null if luxon cannot represent it. A cycle plans at one `at`. */
-function localTime(at: Date, timezone: string): LocalTime | null {
+function localTime(at: Date, timezone: string, cache: ScheduleCache): LocalTime | null {
   if (!(at instanceof Date)) return null;
-  return memoised(localTimes, `${timezone}\u0000${at.getTime()}`, () => {
+  return memoised(cache.localTimes, `${timezone}\u0000${at.getTime()}`, () => {
     const local = DateTime.fromJSDate(at, { zone: timezone });
     if (!local.isValid) return null;
     // luxon: Monday = 1 … Sunday = 7
@@ -115,9 +121,10 @@ function numbers(values: readonly (number | string)[]): number[] | null {
 /** Parses a five-field cron expression whose minutes are `*`; never throws. */
 export function parseHourlySchedule(
   expression: string,
+  cache: ScheduleCache = new ScheduleCache(),
 ): { ok: true; schedule: HourlySchedule } | { ok: false; problem: string } {
   if (typeof expression !== "string") return parseUncached(expression);
-  return memoised(parsedSchedules, expression, () => parseUncached(expression));
+  return memoised(cache.parsedSchedules, expression, () => parseUncached(expression));
 }
 
 function parseUncached(
@@ -190,9 +197,10 @@ function coversLocal(s: HourlySchedule, local: LocalTime): boolean {
 
 /** Whether `at`, seen in `timezone`, falls inside the schedule's hours; false if either is invalid. */
 export function matchesCron(expression: string, at: Date, timezone = "UTC"): boolean {
-  const parsed = parseHourlySchedule(expression);
-  if (!parsed.ok || typeof timezone !== "string" || !isValidZone(timezone)) return false;
-  const local = localTime(at, timezone);
+  const cache = new ScheduleCache();
+  const parsed = parseHourlySchedule(expression, cache);
+  if (!parsed.ok || typeof timezone !== "string" || !isValidZone(timezone, cache)) return false;
+  const local = localTime(at, timezone, cache);
   return local !== null && coversLocal(parsed.schedule, local);
 }
 
@@ -215,18 +223,22 @@ export function schedulesOverlap(a: HourlySchedule, b: HourlySchedule): boolean 
 /** Parses and checks a preset's schedules; remembered per list of expressions. */
 function validate(
   schedules: readonly ScheduleRow[],
+  cache: ScheduleCache,
 ): { ok: true; parsed: HourlySchedule[] } | { ok: false; problem: string } {
   const expressions = schedules.map((row) => row.cronExpression);
-  if (!expressions.every((e) => typeof e === "string")) return validateUncached(expressions);
-  return memoised(validatedLists, JSON.stringify(expressions), () => validateUncached(expressions));
+  if (!expressions.every((e) => typeof e === "string")) return validateUncached(expressions, cache);
+  return memoised(cache.validatedLists, JSON.stringify(expressions), () =>
+    validateUncached(expressions, cache),
+  );
 }
 
 function validateUncached(
   expressions: readonly string[],
+  cache: ScheduleCache,
 ): { ok: true; parsed: HourlySchedule[] } | { ok: false; problem: string } {
   const parsed: HourlySchedule[] = [];
   for (const expression of expressions) {
-    const p = parseHourlySchedule(expression);
+    const p = parseHourlySchedule(expression, cache);
     if (!p.ok) return p;
     parsed.push(p.schedule);
   }
@@ -242,11 +254,16 @@ function validateUncached(
   return { ok: true, parsed };
 }
 
-/** The desired pool size of an active preset at `at`. Never throws. */
+/**
+ * The desired pool size of an active preset at `at` (reference §5: the first schedule covering
+ * `at` in the preset's time zone, else the static count). Never throws. `cache` memoises within
+ * one planner call.
+ */
 export function desiredInstancesAt(
   preset: PresetRow,
   schedules: readonly ScheduleRow[],
   at: Date,
+  cache: ScheduleCache = new ScheduleCache(),
 ): DesiredInstances {
   const base = clampInstances(preset.desiredInstances, "desired_instances");
   const fallback = (problem?: string, timezone?: string): DesiredInstances => ({
@@ -263,10 +280,10 @@ export function desiredInstancesAt(
       `${schedules.length} schedule(s) but no scheduling time zone; schedules ignored`,
     );
   }
-  if (!isValidZone(tz)) return fallback(`unknown time zone "${tz}"; schedules ignored`);
-  const checked = validate(schedules);
+  if (!isValidZone(tz, cache)) return fallback(`unknown time zone "${tz}"; schedules ignored`);
+  const checked = validate(schedules, cache);
   if (!checked.ok) return fallback(`${checked.problem}; schedules ignored`, tz);
-  const local = localTime(at, tz);
+  const local = localTime(at, tz, cache);
   if (local === null) return fallback("the planning time is invalid; schedules ignored", tz);
   for (let i = 0; i < checked.parsed.length; i++) {
     const s = checked.parsed[i];

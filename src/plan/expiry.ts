@@ -2,7 +2,17 @@
 // invalidated after it was created. Always judged against the injected `now`, never the wall clock
 // (the reference uses time.Since for the TTL, so its tests have to align the mock clock with it).
 
-import type { PresetRow, RunningPrebuild } from "./snapshot.ts";
+/** What a preset contributes to its expiry rule (a `PresetRow` has these fields). */
+export interface ExpirySettings {
+  /** invalidate_after_secs; null or 0 = no TTL. */
+  readonly ttlSeconds: number | null;
+  readonly lastInvalidatedAt: Date | null;
+}
+
+/** What a prebuild contributes (a `RunningPrebuild` has this field). */
+export interface Aging {
+  readonly createdAt: Date;
+}
 
 export interface ExpiryRule {
   /** TTL in milliseconds, or null for no TTL. */
@@ -17,7 +27,8 @@ function isValidDate(d: Date | null): d is Date {
   return d instanceof Date && !Number.isNaN(d.getTime());
 }
 
-export function expiryRule(preset: PresetRow): ExpiryRule {
+/** The TTL and invalidation rule of a preset (reference §4.2); never throws, `problem` says what was ignored. */
+export function expiryRule(preset: ExpirySettings): ExpiryRule {
   const ttl = preset.ttlSeconds;
   const invalidatedAt = isValidDate(preset.lastInvalidatedAt) ? preset.lastInvalidatedAt : null;
   const problems: string[] = [];
@@ -39,7 +50,8 @@ export function expiryRule(preset: PresetRow): ExpiryRule {
     : { ttlMs, invalidatedAt, problem: problems.join("; ") };
 }
 
-export function isExpired(rule: ExpiryRule, prebuild: RunningPrebuild, now: Date): boolean {
+/** Whether `prebuild` is too old to hand out at `now`; an unknown age never expires. */
+export function isExpired(rule: ExpiryRule, prebuild: Aging, now: Date): boolean {
   const created = prebuild.createdAt instanceof Date ? prebuild.createdAt.getTime() : Number.NaN;
   if (Number.isNaN(created)) return false; // unknown age: never expire it on a guess
   if (rule.invalidatedAt !== null && created < rule.invalidatedAt.getTime()) return true;
@@ -47,16 +59,16 @@ export function isExpired(rule: ExpiryRule, prebuild: RunningPrebuild, now: Date
 }
 
 /** Splits a preset's running prebuilds into non-expired and expired at `now`, keeping their order. */
-export function splitExpired(
-  preset: PresetRow,
-  prebuilds: readonly RunningPrebuild[],
+export function splitExpired<P extends Aging>(
+  preset: ExpirySettings,
+  prebuilds: readonly P[],
   now: Date,
-): { running: readonly RunningPrebuild[]; expired: readonly RunningPrebuild[] } {
+): { running: readonly P[]; expired: readonly P[] } {
   const rule = expiryRule(preset);
   if (rule.ttlMs === null && rule.invalidatedAt === null)
     return { running: prebuilds, expired: [] };
-  const running: RunningPrebuild[] = [];
-  const expired: RunningPrebuild[] = [];
+  const running: P[] = [];
+  const expired: P[] = [];
   for (const p of prebuilds) (isExpired(rule, p, now) ? expired : running).push(p);
   return { running, expired };
 }

@@ -30,6 +30,7 @@ export {
   MAX_DESIRED_INSTANCES,
   matchesCron,
   parseHourlySchedule,
+  ScheduleCache,
   schedulesOverlap,
 } from "./desiredInstances.ts";
 export { type ExpiryRule, expiryRule, isExpired, splitExpired } from "./expiry.ts";

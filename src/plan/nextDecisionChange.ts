@@ -5,7 +5,7 @@
 
 import { DateTime } from "luxon";
 import type { CreateCap } from "./admission.ts";
-import { desiredInstancesAt } from "./desiredInstances.ts";
+import { desiredInstancesAt, ScheduleCache } from "./desiredInstances.ts";
 import { expiryRule } from "./expiry.ts";
 import type { PlanOptions } from "./planPreset.ts";
 import type { PresetSnapshot } from "./snapshot.ts";
@@ -46,13 +46,15 @@ function validTime(d: Date | null | undefined): number | null {
  * checks that no instant before it plans differently.
  * A preset whose creates the in-flight cap held back (`plan.capped`, issue #13) depends on global
  * state (other presets' jobs finishing), not on its own rows: it is due at once (now + 1 ms), so
- * the next cycle, incremental or not, plans it again.
+ * the next cycle, incremental or not, plans it again. `cache` memoises schedule parsing across
+ * the presets of one call.
  */
 export function nextDecisionChange(
   snapshot: PresetSnapshot,
   now: Date,
   options: WakeOptions,
   plan?: { readonly capped?: CreateCap | undefined },
+  cache: ScheduleCache = new ScheduleCache(),
 ): Date | null {
   const nowMs = validTime(now);
   if (nowMs === null) return null;
@@ -70,15 +72,19 @@ export function nextDecisionChange(
         if (created !== null) consider(created + rule.ttlMs + 1);
       }
     }
-    if (snapshot.schedules.length > 0) consider(nextScheduleChange(snapshot, nowMs));
+    if (snapshot.schedules.length > 0) consider(nextScheduleChange(snapshot, nowMs, cache));
   }
   consider(backoffChange(snapshot, nowMs, options));
   return Number.isFinite(best) ? new Date(Math.min(best, MAX_TIME_MS)) : null;
 }
 
-function nextScheduleChange(snapshot: PresetSnapshot, nowMs: number): number | null {
+function nextScheduleChange(
+  snapshot: PresetSnapshot,
+  nowMs: number,
+  cache: ScheduleCache,
+): number | null {
   const { preset, schedules } = snapshot;
-  const current = desiredInstancesAt(preset, schedules, new Date(nowMs));
+  const current = desiredInstancesAt(preset, schedules, new Date(nowMs), cache);
   // Schedules that cannot be trusted are ignored for the static count: time changes nothing.
   if (current.source === "static" && current.problem !== undefined) return null;
   const local = DateTime.fromMillis(nowMs, { zone: preset.schedulingTimezone });
@@ -86,7 +92,8 @@ function nextScheduleChange(snapshot: PresetSnapshot, nowMs: number): number | n
   const hourStart = local.startOf("hour");
   for (let k = 1; k <= SCHEDULE_LOOKAHEAD_HOURS; k++) {
     const at = hourStart.plus({ hours: k }).toMillis();
-    if (desiredInstancesAt(preset, schedules, new Date(at)).count !== current.count) return at;
+    if (desiredInstancesAt(preset, schedules, new Date(at), cache).count !== current.count)
+      return at;
   }
   return hourStart.plus({ hours: SCHEDULE_LOOKAHEAD_HOURS }).toMillis();
 }

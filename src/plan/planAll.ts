@@ -3,6 +3,7 @@
 
 import { admitCreates } from "./admission.ts";
 import { canSkip } from "./canSkip.ts";
+import { ScheduleCache } from "./desiredInstances.ts";
 import { type PlanOptions, type PresetPlan, planPreset } from "./planPreset.ts";
 import {
   filterByPreset,
@@ -33,13 +34,14 @@ export function planAll(
   options: PlanOptions,
 ): readonly PlannedPreset[] {
   const index = indexSnapshot(global);
+  const cache = new ScheduleCache();
   const planned = global.presets.map((preset) => {
     const snapshot = filterByPreset(index, preset, now);
     return {
       at: now,
       preset,
       snapshot,
-      plan: planPreset(snapshot, now, options),
+      plan: planPreset(snapshot, now, options, cache),
       skipped: canSkip(snapshot),
     };
   });

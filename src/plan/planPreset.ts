@@ -4,7 +4,12 @@
 import type { Action, BackoffAction, CancelPendingAction } from "./action.ts";
 import type { CreateCap } from "./admission.ts";
 import { DEFAULT_CANCEL_POLICY, isCancelPolicy } from "./cancelPolicy.ts";
-import { type DesiredInstances, describeDesired, desiredInstancesAt } from "./desiredInstances.ts";
+import {
+  type DesiredInstances,
+  describeDesired,
+  desiredInstancesAt,
+  ScheduleCache,
+} from "./desiredInstances.ts";
 import { type ExpiryRule, expiryRule } from "./expiry.ts";
 import type { PresetSnapshot, RunningPrebuild } from "./snapshot.ts";
 import { inactivityReason, isActive, type PresetState, safeCount, stateFor } from "./state.ts";
@@ -239,7 +244,16 @@ function planActive(
   return actions;
 }
 
-export function planPreset(snapshot: PresetSnapshot, now: Date, options: PlanOptions): PresetPlan {
+/**
+ * The decision for one preset at `now` (reference §4). `cache` memoises schedule parsing across
+ * the presets of one planner call (planAll passes one); omit it for a single preset.
+ */
+export function planPreset(
+  snapshot: PresetSnapshot,
+  now: Date,
+  options: PlanOptions,
+  cache: ScheduleCache = new ScheduleCache(),
+): PresetPlan {
   const { preset } = snapshot;
   const warnings: string[] = [];
   const warn = (s: string): void => {
@@ -250,7 +264,9 @@ export function planPreset(snapshot: PresetSnapshot, now: Date, options: PlanOpt
   };
   const active = isActive(preset);
   const rule = expiryRule(preset);
-  const desired = active ? desiredInstancesAt(preset, snapshot.schedules, now) : INACTIVE_DESIRED;
+  const desired = active
+    ? desiredInstancesAt(preset, snapshot.schedules, now, cache)
+    : INACTIVE_DESIRED;
   // Configuration problems only matter (and are only reported) while the preset is in use.
   if (active) {
     if (desired.clamped !== undefined) warn(desired.clamped);

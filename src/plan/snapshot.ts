@@ -185,30 +185,11 @@ export function indexSnapshot(global: GlobalSnapshot): SnapshotIndex {
   };
 }
 
-// Snapshots are immutable values, so an index can be remembered per snapshot object.
-const indexes = new WeakMap<GlobalSnapshot, SnapshotIndex>();
-
-function indexOf(source: GlobalSnapshot | SnapshotIndex): SnapshotIndex {
-  if ("runningByPreset" in source) return source;
-  let index = indexes.get(source);
-  if (index === undefined) {
-    index = indexSnapshot(source);
-    indexes.set(source, index);
-  }
-  return index;
-}
-
 /**
  * The slice of the snapshot that concerns one preset, with its running prebuilds split into
- * non-expired and expired at `now`. Accepts the global snapshot (indexed once, then remembered)
- * or an index from `indexSnapshot`.
+ * non-expired and expired at `now`. `index` comes from `indexSnapshot`, built once per snapshot.
  */
-export function filterByPreset(
-  source: GlobalSnapshot | SnapshotIndex,
-  preset: PresetRow,
-  now: Date,
-): PresetSnapshot {
-  const index = indexOf(source);
+export function filterByPreset(index: SnapshotIndex, preset: PresetRow, now: Date): PresetSnapshot {
   const id = preset.presetId;
   const { running, expired } = splitExpired(preset, index.runningByPreset.get(id) ?? EMPTY, now);
   return {

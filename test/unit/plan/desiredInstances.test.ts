@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import {
   desiredInstancesAt,
   filterByPreset,
+  indexSnapshot,
   MAX_DESIRED_INSTANCES,
   matchesCron,
   parseHourlySchedule,
@@ -57,7 +58,11 @@ describe("TestPrebuildScheduling", () => {
   ];
   it.each(cases)("creates the scheduled count $name", ({ now, expected }) => {
     const created = [one, two].map((preset) => {
-      const result = planPreset(filterByPreset(global, preset, at(now)), at(now), OPTIONS);
+      const result = planPreset(
+        filterByPreset(indexSnapshot(global), preset, at(now)),
+        at(now),
+        OPTIONS,
+      );
       expect(result.state.desired).toBe(result.desired.count);
       return shapes(result.actions);
     });
@@ -458,7 +463,7 @@ describe("falling back to the static count", () => {
       schedulingTimezone: "Nowhere/City",
     });
     const g = globalSnapshot({ presets: [p], schedules: [schedule("* * * * *", 4, p.presetId)] });
-    const result = planPreset(filterByPreset(g, p, monday10), monday10, OPTIONS);
+    const result = planPreset(filterByPreset(indexSnapshot(g), p, monday10), monday10, OPTIONS);
     expect(shapes(result.actions)).toEqual([{ Create: 1 }]);
     expect(result.warnings).toEqual([
       'preset "gpu" (preset-1) of template "my-template" version "v1": unknown time zone "Nowhere/City"; schedules ignored',

@@ -6,6 +6,7 @@ import {
   type CancelPolicy,
   filterByPreset,
   type GlobalSnapshot,
+  indexSnapshot,
   MAX_DESIRED_INSTANCES,
   type PresetRow,
   planAll,
@@ -24,7 +25,7 @@ import {
 
 function planOne(preset: PresetRow, partial: Partial<GlobalSnapshot> = {}, now = NOW) {
   const global = globalSnapshot({ presets: [preset], ...partial });
-  return planPreset(filterByPreset(global, preset, now), now, OPTIONS);
+  return planPreset(filterByPreset(indexSnapshot(global), preset, now), now, OPTIONS);
 }
 
 describe("bad preset rows", () => {

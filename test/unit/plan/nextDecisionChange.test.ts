@@ -9,6 +9,7 @@ import {
   type BackoffRow,
   filterByPreset,
   type GlobalSnapshot,
+  indexSnapshot,
   nextDecisionChange,
   type PresetRow,
   planPreset,
@@ -23,7 +24,11 @@ const WAKE = { ...OPTIONS, backoffLookback: LOOKBACK };
 const at = (ms: number) => new Date(NOW.getTime() + ms);
 
 function next(preset: PresetRow, partial: Partial<GlobalSnapshot> = {}, now = NOW) {
-  const snapshot = filterByPreset(globalSnapshot({ presets: [preset], ...partial }), preset, now);
+  const snapshot = filterByPreset(
+    indexSnapshot(globalSnapshot({ presets: [preset], ...partial })),
+    preset,
+    now,
+  );
   return nextDecisionChange(snapshot, now, WAKE);
 }
 
@@ -193,7 +198,7 @@ describe("nextDecisionChange, as a property", () => {
     });
 
   const planAt = (global: GlobalSnapshot, preset: PresetRow, t: Date) =>
-    decision(planPreset(filterByPreset(global, preset, t), t, OPTIONS).actions);
+    decision(planPreset(filterByPreset(indexSnapshot(global), preset, t), t, OPTIONS).actions);
 
   it("no instant between now and the answer plans differently from now", () => {
     fc.assert(
@@ -201,7 +206,11 @@ describe("nextDecisionChange, as a property", () => {
         world,
         fc.double({ min: 0, max: 1, noNaN: true }),
         ({ preset, global, now }, f) => {
-          const wake = nextDecisionChange(filterByPreset(global, preset, now), now, WAKE);
+          const wake = nextDecisionChange(
+            filterByPreset(indexSnapshot(global), preset, now),
+            now,
+            WAKE,
+          );
           const horizon = wake === null ? now.getTime() + 8 * 24 * HOUR : wake.getTime();
           const probe = new Date(now.getTime() + Math.floor(f * (horizon - now.getTime() - 1)));
           expect(planAt(global, preset, probe)).toEqual(planAt(global, preset, now));

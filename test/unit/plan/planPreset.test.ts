@@ -7,6 +7,7 @@ import {
   calculateState,
   filterByPreset,
   type GlobalSnapshot,
+  indexSnapshot,
   type PresetRow,
   type PresetState,
   planPreset,
@@ -27,7 +28,7 @@ import {
 } from "./snapshotBuilder.ts";
 
 function plan(global: GlobalSnapshot, preset: PresetRow, now = NOW) {
-  const snapshot = filterByPreset(global, preset, now);
+  const snapshot = filterByPreset(indexSnapshot(global), preset, now);
   const result = planPreset(snapshot, now, OPTIONS);
   // calculateState is the public spelling of the same numbers.
   expect(calculateState(snapshot, now)).toEqual(result.state);

@@ -9,6 +9,7 @@ import {
   filterByPreset,
   type GlobalSnapshot,
   type InProgressCount,
+  indexSnapshot,
   isActive,
   MAX_DESIRED_INSTANCES,
   type PresetRow,
@@ -160,7 +161,7 @@ const arbWorld = fc
   });
 
 function planOf(global: GlobalSnapshot, preset: PresetRow, now: Date) {
-  const snapshot = filterByPreset(global, preset, now);
+  const snapshot = filterByPreset(indexSnapshot(global), preset, now);
   return { snapshot, plan: planPreset(snapshot, now, OPTIONS) };
 }
 
@@ -301,7 +302,11 @@ describe("planner properties", () => {
       fc.property(arbWorld, ({ global, preset, now }) => {
         const first = planOf(global, preset, now).plan;
         if (first.actions[0]?._tag === "Backoff") return;
-        const after = filterByPreset(apply(global, preset, first.actions, now), preset, now);
+        const after = filterByPreset(
+          indexSnapshot(apply(global, preset, first.actions, now)),
+          preset,
+          now,
+        );
         expect(after.expired).toEqual([]);
         if (!isActive(preset)) {
           expect(after.running).toEqual([]);
