@@ -9,9 +9,10 @@
 //   execute, snapshot    the writes and the per-cycle reads (neither imports the other)
 //   provisioner          the simulated provisioner (demo, tests, bench), a worker on the runtime
 //   worker               the job side a platform imports (prebuildsd/worker)
-//   plan                 pure: no I/O, no clock, nothing from src/ outside plan/
 //   config               settings, read once and validated
 //   db, observe          foundations
+//   plan                 the ground floor: pure (no I/O, no clock, nothing from src/ outside
+//                        plan/), so every room may use its types and vocabulary
 // A room imports only rooms below it. `npm run lint` fails on any violation.
 const ROOMS = [
   ["cli"],
@@ -23,9 +24,9 @@ const ROOMS = [
   ["execute", "snapshot"],
   ["provisioner"],
   ["worker"],
-  ["plan"],
   ["config"],
   ["db", "observe"],
+  ["plan"],
 ];
 
 const roomOf = (name) => ROOMS.findIndex((rooms) => rooms.includes(name));

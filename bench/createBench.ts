@@ -2,10 +2,11 @@
 // the floor of writing the same rows with one plain INSERT per table. Each repetition runs on its
 // own clone of the generated fleet, so every cycle and every floor starts from the same state.
 import pg from "pg";
+import { defaultConcurrency } from "../src/config/defaultConcurrency.ts";
 import { createPool } from "../src/db/pool.ts";
 import { silentLogger } from "../src/observe/logger.ts";
 import { PREBUILDS_SYSTEM_USER_ID } from "../src/prebuildsUser.ts";
-import { defaultConcurrency, reconcileOnce } from "../src/reconciler/index.ts";
+import { reconcileOnce } from "../src/reconciler/index.ts";
 import type { BenchServer } from "./benchServer.ts";
 import { CREATE_FLEET, expectedCounts, generateFleet } from "./fleet.ts";
 import { insertCreationFloor } from "./floor.ts";

@@ -519,6 +519,7 @@ RETURNING id;
 
 -- name: NotifyProvisionerJobsPosted :exec
 -- Wakes provisioners after the commit that made the jobs real; one notification per job so that
--- as many idle provisioners wake as there are jobs. Payload: {"organization_id", "job_id"}.
-SELECT pg_notify('provisioner_job_posted', payload)::text AS notified
+-- as many idle provisioners wake as there are jobs. Payload: {"organization_id", "job_id"}. The
+-- channel is src/worker/channels.ts's JOB_POSTED_CHANNEL (one home for its name).
+SELECT pg_notify(@channel::text, payload)::text AS notified
 FROM unnest(@payloads::text[]) AS payload;

@@ -28,14 +28,3 @@ SELECT
 FROM prebuild_reconciliation_runs
 ORDER BY finished_at DESC, id DESC
 LIMIT 1;
-
--- name: GetLastCompletedReconciliationRun :one
--- The newest cycle that ran to the end (not paused, not failed): "last successful cycle".
-SELECT
-  id, started_at, finished_at, outcome, replica, presets_total, presets_reconciled,
-  actions_succeeded, actions_failed, actions_skipped, prebuilds_created, prebuilds_deleted,
-  jobs_canceled, statements, error
-FROM prebuild_reconciliation_runs
-WHERE outcome = 'completed'
-ORDER BY finished_at DESC, id DESC
-LIMIT 1;

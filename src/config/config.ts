@@ -3,6 +3,7 @@
 import type { LogFormat, LogLevel } from "../observe/logger.ts";
 import { ConfigError, invalidSetting } from "./configError.ts";
 import { defaultDataDir } from "./dataDir.ts";
+import { defaultConcurrency } from "./defaultConcurrency.ts";
 import {
   type ListenAddress,
   type Setting,
@@ -72,8 +73,15 @@ function readWithDefault<K extends SettingKey>(
   env: Env,
   flags: FlagValues,
 ): SettingValue<K> {
-  const value = read(key, env, flags);
-  if (value !== undefined) return value;
+  return read(key, env, flags) ?? settingDefault(key);
+}
+
+/**
+ * A setting's default, parsed from the one place it is written (`defaultText` in settings.ts), so
+ * code that needs the default without a configuration (the reconciler's options) agrees with
+ * `--help` and the README. Throws ConfigError when the setting has none (a bug).
+ */
+export function settingDefault<K extends SettingKey>(key: K): SettingValue<K> {
   const setting = settings[key] as Setting<SettingValue<K>>;
   if (setting.defaultText === undefined) {
     throw new ConfigError(`${setting.env} has no default (a bug: report it)`);
@@ -94,9 +102,7 @@ export function loadConfig(env: Env, flags: FlagValues = {}, options: LoadOption
     backoffLookback: readWithDefault("backoffLookback", env, flags),
     failureHardLimit: readWithDefault("failureHardLimit", env, flags),
     maxInflightJobs: read("maxInflightJobs", env, flags) ?? null,
-    concurrency:
-      read("concurrency", env, flags) ??
-      Math.min(5, Math.max(1, Math.floor(databaseMaxConnections / 2))),
+    concurrency: read("concurrency", env, flags) ?? defaultConcurrency(databaseMaxConnections),
     databaseMaxConnections,
     statementTimeout: readWithDefault("statementTimeout", env, flags),
     lockTimeout: readWithDefault("lockTimeout", env, flags),

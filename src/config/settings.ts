@@ -98,8 +98,8 @@ function databaseUrl(raw: string): Parsed<string> {
   }
 }
 
-export const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
-export const LOG_FORMATS = ["json", "pretty"] as const;
+const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
+const LOG_FORMATS = ["json", "pretty"] as const;
 
 export const settings = {
   databaseUrl: {

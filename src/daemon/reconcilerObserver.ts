@@ -1,20 +1,13 @@
 // The reconciler's observer, implemented with Prometheus metrics. (The executor already logs
 // every action with its preset, template and reason; this adds no second line.)
-import type { ActionEvent } from "../execute/outcome.ts";
-import type { ActionType, PrebuildMetrics } from "../observe/metrics.ts";
+import type { PrebuildMetrics } from "../observe/metrics.ts";
+import { ACTION_NAMES } from "../plan/action.ts";
 import type { ReconcilerObserver } from "../reconciler/observer.ts";
-
-export const METRIC_ACTION_TYPE: Readonly<Record<ActionEvent["action"]["_tag"], ActionType>> = {
-  Create: "create",
-  Delete: "delete",
-  Backoff: "backoff",
-  CancelPending: "cancel_pending",
-};
 
 export function reconcilerObserver(metrics: PrebuildMetrics): ReconcilerObserver {
   return {
     onAction: (event) => {
-      metrics.recordAction(METRIC_ACTION_TYPE[event.action._tag], event.outcome);
+      metrics.recordAction(ACTION_NAMES[event.action._tag], event.outcome);
       if (event.action._tag === "CancelPending" && event.effects.canceledJobs > 0) {
         metrics.jobsCanceled.inc(
           { template: event.preset.templateName, policy: event.action.policy },

@@ -1,6 +1,6 @@
 // The reconciler's options from the daemon's configuration.
 import type { Config } from "../config/config.ts";
-import type { ReconcilerOptions } from "../reconciler/options.ts";
+import { DEFAULT_JOB_TAGS, type ReconcilerOptions } from "../reconciler/options.ts";
 
 export function reconcilerOptions(config: Config): Partial<ReconcilerOptions> {
   return {
@@ -13,6 +13,6 @@ export function reconcilerOptions(config: Config): Partial<ReconcilerOptions> {
     cancelPendingEnabled: config.cancelPending,
     jobHangTimeout: config.jobHangTimeout,
     // Over each version's own provisioner tags (queries/prebuilds.sql), issue #12.
-    jobTags: { scope: "organization", ...config.provisionerTags },
+    jobTags: { ...DEFAULT_JOB_TAGS, ...config.provisionerTags },
   };
 }

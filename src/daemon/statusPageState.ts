@@ -2,6 +2,7 @@
 // transaction: the cycle's own snapshot and plan (active presets, and inactive ones with work
 // left), the provisioner queue and the last recorded cycles. Called through a cache
 // (src/http/cachedValue.ts), never once per request.
+
 import type { Config } from "../config/config.ts";
 import type { Database } from "../db/pool.ts";
 import { countProvisionerQueue, listRecentReconciliationRuns } from "../db/sql/status_sql.ts";
@@ -13,6 +14,7 @@ import {
   type StatusPageData,
   type StatusPagePreset,
 } from "../http/statusPage.ts";
+import { ACTION_NAMES } from "../plan/action.ts";
 import { type Action, type PlannedPreset, planAll } from "../plan/index.ts";
 import {
   describeFailingCreate,
@@ -23,8 +25,8 @@ import { readPrebuildsSettings } from "../snapshot/settings.ts";
 import { takeSnapshot } from "../snapshot/takeSnapshot.ts";
 
 /** Rows kept on the page; the rest are counted and left to `prebuildsd plan`. */
-export const STATUS_PAGE_MAX_PRESETS = 500;
-export const STATUS_PAGE_CYCLES = 10;
+const STATUS_PAGE_MAX_PRESETS = 500;
+const STATUS_PAGE_CYCLES = 10;
 
 function pageAction(action: Action): StatusPageAction {
   switch (action._tag) {
@@ -32,19 +34,19 @@ function pageAction(action: Action): StatusPageAction {
       return { type: "create", summary: `create ${action.count}`, reason: action.reason };
     case "Delete":
       return {
-        type: "delete",
+        type: ACTION_NAMES.Delete,
         summary: `delete ${action.workspaceIds.length}`,
         reason: action.reason,
       };
     case "Backoff":
       return {
-        type: "backoff",
+        type: ACTION_NAMES.Backoff,
         summary: `backoff until ${action.until.toISOString()}`,
         reason: action.reason,
       };
     case "CancelPending":
       return {
-        type: "cancel_pending",
+        type: ACTION_NAMES.CancelPending,
         summary: `cancel ${action.pendingCount} pending`,
         reason: action.reason,
       };
@@ -83,7 +85,7 @@ function order(a: StatusPagePreset, b: StatusPagePreset): number {
   );
 }
 
-export async function readStatusPageData(
+async function readStatusPageData(
   db: Database,
   config: Pick<Config, "backoffLookback" | "failureHardLimit" | "backoffInterval"> &
     Partial<Pick<Config, "maxInflightJobs">>,

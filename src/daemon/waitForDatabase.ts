@@ -19,7 +19,7 @@ export interface WaitOptions {
 const CANNOT_CONNECT_NOW = "57P03";
 
 /** Why the database did not answer, or null when `error` is not a connection problem. */
-export function notAnswering(error: unknown, source: ConnectionSource): string | null {
+function notAnswering(error: unknown, source: ConnectionSource): string | null {
   if (sqlState(error) === CANNOT_CONNECT_NOW) {
     return `the database is not accepting connections yet (${error instanceof Error ? error.message : String(error)})`;
   }

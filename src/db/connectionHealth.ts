@@ -67,7 +67,7 @@ function generationOf(pool: pg.Pool): PoolGeneration {
  * Marks every connection `pool` has open now as unfit: each is closed instead of reused the next
  * time it is checked out. Call it after an error for which `invalidatesConnections` is true.
  */
-export function invalidatePool(pool: pg.Pool): void {
+function invalidatePool(pool: pg.Pool): void {
   generationOf(pool).current++;
 }
 

@@ -19,7 +19,7 @@ export function embeddedDatabaseUrl(port: number, password: string): string {
 }
 
 /** Where a data directory keeps its server's password (mode 0600). */
-export function embeddedPasswordFile(dataDir: string): string {
+function embeddedPasswordFile(dataDir: string): string {
   return join(dataDir, "password");
 }
 

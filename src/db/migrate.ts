@@ -7,8 +7,8 @@ import { runner } from "node-pg-migrate";
 import type { ClientBase } from "pg";
 import { projectRoot } from "../projectRoot.ts";
 
-export const MIGRATIONS_DIR = join(projectRoot, "migrations");
-export const MIGRATIONS_TABLE = "pgmigrations";
+const MIGRATIONS_DIR = join(projectRoot, "migrations");
+const MIGRATIONS_TABLE = "pgmigrations";
 
 /**
  * Applies every pending migration; returns the names it applied (empty when already current).

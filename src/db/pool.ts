@@ -29,19 +29,19 @@ export interface PoolOptions {
   readonly onIdleError?: (error: Error) => void;
 }
 
-export const DEFAULT_POOL_SIZE = 10;
+const DEFAULT_POOL_SIZE = 10;
 // A database that stops answering without closing sockets must fail a cycle, not hang it.
 const CONNECT_TIMEOUT_MS = 10_000;
 /** Client-side deadline beyond the server's statement_timeout: long enough that a statement the
  *  server times out reports the server's error (57014), short enough that a silent server (process
  *  stopped, network partition) fails the statement instead of hanging the cycle (issue #11). */
-export const QUERY_TIMEOUT_MARGIN_MS = 2_000;
+const QUERY_TIMEOUT_MARGIN_MS = 2_000;
 /** TCP keepalive probes start after this much silence (Linux default: 2 h). */
 const KEEPALIVE_IDLE_MS = 10_000;
 /** How often the server checks, while a statement runs, that its client is still connected
  *  (client_connection_check_interval, PostgreSQL ≥ 14): a statement whose client died (SIGKILL,
  *  lost host) is canceled instead of committing later (issue #11). */
-export const CLIENT_CONNECTION_CHECK_INTERVAL_MS = 1_000;
+const CLIENT_CONNECTION_CHECK_INTERVAL_MS = 1_000;
 
 export function createPool(options: PoolOptions): pg.Pool {
   const pool = new pg.Pool({

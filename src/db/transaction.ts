@@ -10,7 +10,7 @@ import { sqlState } from "./sqlState.ts";
 
 export { sqlState } from "./sqlState.ts";
 
-export type Isolation = "read committed" | "repeatable read" | "serializable";
+type Isolation = "read committed" | "repeatable read" | "serializable";
 
 export interface TransactionOptions {
   readonly isolation: Isolation;
@@ -26,7 +26,7 @@ export interface TransactionOptions {
 }
 
 /** A statement was sent after its transaction had ended (it was aborted or already finished). */
-export class TransactionClosedError extends Error {
+class TransactionClosedError extends Error {
   constructor() {
     super("the transaction has ended (aborted or finished); the statement was not sent");
     this.name = "TransactionClosedError";
@@ -213,7 +213,7 @@ export async function withTransaction<A>(
 }
 
 /** A second statement was sent through a `withSingleStatement` client. */
-export class SecondStatementError extends Error {
+class SecondStatementError extends Error {
   constructor() {
     super(
       "withSingleStatement sends exactly one statement (outside a transaction two would not be atomic); use withTransaction",

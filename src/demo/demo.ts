@@ -15,11 +15,10 @@ import { promote } from "../controls/promote.ts";
 import { metricsRefreshLoop } from "../daemon/daemon.ts";
 import { type DatabaseHandle, openDatabase, openScratchDatabase } from "../daemon/database.ts";
 import { reconcileLoop } from "../daemon/reconcileLoop.ts";
-import { METRIC_ACTION_TYPE, reconcilerObserver } from "../daemon/reconcilerObserver.ts";
+import { reconcilerObserver } from "../daemon/reconcilerObserver.ts";
 import { reconcilerOptions } from "../daemon/reconcilerOptions.ts";
 import { listenForShutdown } from "../daemon/signals.ts";
 import { statusPageSource } from "../daemon/statusPageState.ts";
-
 import { migrate } from "../db/migrate.ts";
 import { autocommit } from "../db/pool.ts";
 import { countPrebuildJobsByPreset } from "../db/sql/metrics_sql.ts";
@@ -28,6 +27,7 @@ import { startHttpServer } from "../http/server.ts";
 import { createLogger, type Logger } from "../observe/logger.ts";
 import { PrebuildMetrics } from "../observe/metrics.ts";
 import { outputClosed, printLine } from "../observe/output.ts";
+import { ACTION_NAMES } from "../plan/action.ts";
 import { planNextCycle } from "../reconciler/index.ts";
 import { reconcileOnce } from "../reconciler/reconcileOnce.ts";
 import { claimPrebuild } from "../worker/claimPrebuild.ts";
@@ -259,7 +259,7 @@ export async function runDemo(
           state.actions.unshift({
             at: new Date(),
             where: `${event.preset.templateVersionName}/${event.preset.presetName}`,
-            type: METRIC_ACTION_TYPE[event.action._tag],
+            type: ACTION_NAMES[event.action._tag],
             outcome: event.outcome,
             text: `${event.detail} — why: ${event.action.reason}`,
           });

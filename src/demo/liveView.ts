@@ -1,5 +1,6 @@
 // The demo's terminal view: per preset, what it wants and has and how deep its queue is, then the
 // last actions with their reasons and the demo's milestones. Pure: data in, text out.
+import { alignColumns } from "../observe/columns.ts";
 import type { PlannedPreset } from "../plan/index.ts";
 
 export interface PresetJobs {
@@ -36,13 +37,7 @@ function clock(d: Date): string {
 }
 
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
-      .join("  ")
-      .trimEnd();
-  return [line(header), ...rows.map(line)];
+  return alignColumns([header, ...rows]);
 }
 
 export function renderView(model: ViewModel, width = 120): string {

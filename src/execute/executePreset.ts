@@ -10,6 +10,7 @@ import type { Database } from "../db/pool.ts";
 import { AbortedError, sqlState, withTransaction } from "../db/transaction.ts";
 import type { Logger } from "../observe/logger.ts";
 import { withSpan } from "../observe/tracing.ts";
+import type { ActionOutcome } from "../plan/action.ts";
 import type {
   Action,
   BackoffAction,
@@ -23,7 +24,7 @@ import { createGate } from "./createGate.ts";
 import { createPrebuilds } from "./createPrebuilds.ts";
 import { deletePrebuilds } from "./deletePrebuilds.ts";
 import type { JobNotifier, PostedJob } from "./notifier.ts";
-import { type ActionEffects, type ActionEvent, type ActionOutcome, NO_EFFECTS } from "./outcome.ts";
+import { type ActionEffects, type ActionEvent, NO_EFFECTS } from "./outcome.ts";
 import { markPresetStatus } from "./presetStatus.ts";
 
 /** No clock: every timestamp written is the database's now(), and the planned instant is
@@ -59,7 +60,7 @@ interface ActionResult {
 
 // SQLSTATEs that mean "another session changed this first": a lost race, retried next cycle.
 // The preset's deletes are one statement, so a lost race defers all of them to the next cycle.
-export const LOST_RACE: ReadonlyMap<string, string> = new Map([
+const LOST_RACE: ReadonlyMap<string, string> = new Map([
   ["23505", "a concurrent build took the next build number (claimed meanwhile)"],
   ["40001", "a concurrent transaction changed the workspace (serialization failure)"],
   ["40P01", "deadlocked with a concurrent claim; PostgreSQL chose this delete to abort"],

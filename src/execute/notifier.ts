@@ -2,8 +2,7 @@
 // and advisory: provisioners also poll, so a lost notification delays a job, never loses it.
 import { autocommit, type Database } from "../db/pool.ts";
 import { notifyProvisionerJobsPosted } from "../db/sql/prebuilds_sql.ts";
-
-export const PROVISIONER_JOB_POSTED_CHANNEL = "provisioner_job_posted";
+import { JOB_POSTED_CHANNEL } from "../worker/channels.ts";
 
 export interface PostedJob {
   readonly organizationId: string;
@@ -22,6 +21,7 @@ export function pgJobNotifier(db: Database): JobNotifier {
     async notifyJobsPosted(jobs) {
       if (jobs.length === 0) return;
       await notifyProvisionerJobsPosted(autocommit(db), {
+        channel: JOB_POSTED_CHANNEL,
         payloads: jobs.map((j) =>
           JSON.stringify({ organization_id: j.organizationId, job_id: j.jobId }),
         ),

@@ -1,14 +1,6 @@
 // What executing one action came to, as reported to logs, metrics and the cycle report.
-import type { Action, PresetRow } from "../plan/index.ts";
-
-/** success: done (Backoff: waited as asked). failure: an error, logged and counted.
- *  skipped: deliberately not done (hard-limited, validation failed, disabled, lost a race). */
-export type ActionOutcome = "success" | "failure" | "skipped";
-
-export type ActionType = Action["_tag"];
-
-export const ACTION_TYPES: readonly ActionType[] = ["Create", "Delete", "Backoff", "CancelPending"];
-export const ACTION_OUTCOMES: readonly ActionOutcome[] = ["success", "failure", "skipped"];
+import type { Action, ActionOutcome } from "../plan/action.ts";
+import type { PresetRow } from "../plan/index.ts";
 
 /** Rows an action changed; summed into the cycle report. */
 export interface ActionEffects {

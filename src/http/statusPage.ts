@@ -5,7 +5,7 @@
 // CSP that forbids scripts, so a hostile template or preset name stays text.
 import type { CachedRead } from "./cachedValue.ts";
 
-export type PresetHealth = "healthy" | "hard_limited" | "validation_failed";
+type PresetHealth = "healthy" | "hard_limited" | "validation_failed";
 
 export interface StatusPageAction {
   /** create, delete, backoff or cancel_pending (the metric and `plan --json` vocabulary). */
@@ -33,7 +33,7 @@ export interface StatusPagePreset {
   readonly warnings: readonly string[];
 }
 
-export interface StatusPageCycle {
+interface StatusPageCycle {
   readonly startedAt: Date;
   readonly finishedAt: Date;
   readonly outcome: string;
@@ -49,7 +49,7 @@ export interface StatusPageCycle {
   readonly error: string | null;
 }
 
-export interface StatusPageQueue {
+interface StatusPageQueue {
   readonly pending: number;
   readonly pendingPrebuilds: number;
   readonly running: number;
@@ -78,12 +78,12 @@ export interface StatusPageView {
 }
 
 /** Text made safe for HTML element content and quoted attribute values. */
-export function escapeHtml(text: string): string {
+function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /** A word the shell passes through unchanged: single-quoted unless it is plainly safe. */
-export function shellQuote(word: string): string {
+function shellQuote(word: string): string {
   return /^[A-Za-z0-9_.:/@%+=-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
@@ -113,7 +113,7 @@ function presetTitle(p: StatusPagePreset): string {
 }
 
 /** What needs an operator, each with the command or change that fixes it. */
-export function healthItems(data: StatusPageData): HealthItem[] {
+function healthItems(data: StatusPageData): HealthItem[] {
   const items: HealthItem[] = [];
   if (data.paused) {
     items.push({

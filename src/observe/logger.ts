@@ -33,7 +33,7 @@ export function redact(text: string): string {
 const DRIVER_OBJECTS = ["client", "connection", "_types"] as const;
 
 /** pino's error serializer without the driver's objects. */
-export function serializeError(error: unknown): unknown {
+function serializeError(error: unknown): unknown {
   if (!(error instanceof Error)) return error;
   const serialized = pino.stdSerializers.err(error) as unknown as Record<string, unknown>;
   for (const key of DRIVER_OBJECTS) delete serialized[key];

@@ -1,7 +1,14 @@
 // Prometheus metrics: the reference's names and labels (§8) so existing Coder dashboards work,
 // plus the controller's own. Preset gauges and the DB-derived totals are served from a cached
 // sample (`setStateSample`) refreshed on its own schedule: a scrape never queries the database.
+
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import {
+  ACTION_NAMES,
+  ACTION_OUTCOMES,
+  type ActionName,
+  type ActionOutcome,
+} from "../plan/action.ts";
 
 /** Labels of every per-preset series, as in the reference. */
 export interface PresetLabels {
@@ -10,13 +17,13 @@ export interface PresetLabels {
   readonly organizationName: string;
 }
 
-export interface PresetGauges extends PresetLabels {
+interface PresetGauges extends PresetLabels {
   readonly desired: number;
   readonly running: number;
   readonly eligible: number;
 }
 
-export interface PresetTotals extends PresetLabels {
+interface PresetTotals extends PresetLabels {
   readonly created: number;
   readonly failed: number;
   readonly claimed: number;
@@ -24,15 +31,15 @@ export interface PresetTotals extends PresetLabels {
 
 /** Successful first builds of workspaces users created themselves (not prebuilds), per
  *  template, preset (`""` when none) and organization: the denominator of the claim hit rate. */
-export interface RegularCreations extends PresetLabels {
+interface RegularCreations extends PresetLabels {
   readonly created: number;
 }
 
 /** Who initiated a provisioner job: the prebuilds system user, or anyone else. */
-export const JOB_INITIATORS = ["prebuilds", "user"] as const;
-export type JobInitiator = (typeof JOB_INITIATORS)[number];
-export const QUEUED_JOB_STATUSES = ["pending", "running"] as const;
-export type QueuedJobStatus = (typeof QUEUED_JOB_STATUSES)[number];
+const JOB_INITIATORS = ["prebuilds", "user"] as const;
+type JobInitiator = (typeof JOB_INITIATORS)[number];
+const QUEUED_JOB_STATUSES = ["pending", "running"] as const;
+type QueuedJobStatus = (typeof QUEUED_JOB_STATUSES)[number];
 
 /** The provisioner queue as the sampler saw it (issue #14): job counts by status and initiator,
  *  and the age in seconds of the oldest pending job per initiator (0 when none is pending),
@@ -68,15 +75,10 @@ export interface StateSample {
   readonly takenAt: Date;
 }
 
-export const ACTION_TYPES = ["create", "delete", "backoff", "cancel_pending"] as const;
-export type ActionType = (typeof ACTION_TYPES)[number];
-/** success: carried out; failure: the action threw and was logged; skipped: the executor declined
- *  it at write time (hard limit, validation failure, a clamp to zero, a lost race). */
-export const ACTION_OUTCOMES = ["success", "failure", "skipped"] as const;
-export type ActionOutcome = (typeof ACTION_OUTCOMES)[number];
+const ACTION_TYPES: readonly ActionName[] = Object.values(ACTION_NAMES);
 /** completed: every preset was handled; paused and not_leader do nothing by design; failed: the
  *  cycle itself could not run (database away, snapshot failed). */
-export const CYCLE_OUTCOMES = ["completed", "paused", "not_leader", "failed"] as const;
+const CYCLE_OUTCOMES = ["completed", "paused", "not_leader", "failed"] as const;
 export type CycleOutcome = (typeof CYCLE_OUTCOMES)[number];
 
 /** prom-client default metrics that are gauges named like counters (issue #14). */
@@ -410,7 +412,7 @@ export class PrebuildMetrics {
     this.paused.set(paused ? 1 : 0);
   }
 
-  recordAction(type: ActionType, outcome: ActionOutcome, count = 1): void {
+  recordAction(type: ActionName, outcome: ActionOutcome, count = 1): void {
     this.actions.inc({ type, outcome }, count);
   }
 

@@ -50,3 +50,27 @@ export interface CancelPendingAction {
 }
 
 export type Action = CreateAction | DeleteAction | BackoffAction | CancelPendingAction;
+
+/**
+ * Each action type's name outside the code (issue #17: one home): the `type` label of
+ * prebuildsd_actions_total, `plan --json`'s and `reconcile --once --json`'s action types, the status
+ * page. A contract: renaming one breaks dashboards and scripts.
+ */
+export const ACTION_NAMES = {
+  Create: "create",
+  Delete: "delete",
+  Backoff: "backoff",
+  CancelPending: "cancel_pending",
+} as const satisfies Record<Action["_tag"], string>;
+
+export type ActionName = (typeof ACTION_NAMES)[Action["_tag"]];
+
+/** Every action tag, in the order reports list them. */
+export const ACTION_TAGS = Object.keys(ACTION_NAMES) as readonly Action["_tag"][];
+
+/** What executing an action came to. success: done (Backoff: waited as asked). failure: an
+ *  error, logged and counted. skipped: deliberately not done at write time (hard-limited,
+ *  validation failed, disabled, a clamp to zero, a lost race). Also the metric's `outcome` label. */
+export const ACTION_OUTCOMES = ["success", "failure", "skipped"] as const;
+
+export type ActionOutcome = (typeof ACTION_OUTCOMES)[number];

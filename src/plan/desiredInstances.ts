@@ -76,7 +76,7 @@ export interface DesiredInstances {
 }
 
 /** Clamps a configured instance count into 0..MAX_DESIRED_INSTANCES; never throws. */
-export function clampInstances(value: number, what: string): { count: number; clamped?: string } {
+function clampInstances(value: number, what: string): { count: number; clamped?: string } {
   if (typeof value !== "number" || Number.isNaN(value)) {
     return { count: 0, clamped: `${what} is ${String(value)}; using 0` };
   }
@@ -207,7 +207,7 @@ export function matchesCron(expression: string, at: Date, timezone = "UTC"): boo
 const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
 
 /** Whether some instant is covered by both schedules (any year, so Feb 29 and every weekday count). */
-export function schedulesOverlap(a: HourlySchedule, b: HourlySchedule): boolean {
+function schedulesOverlap(a: HourlySchedule, b: HourlySchedule): boolean {
   if (![...a.hours].some((h) => b.hours.has(h))) return false;
   for (let month = 1; month <= 12; month++) {
     if (!a.months.has(month) || !b.months.has(month)) continue;

@@ -51,7 +51,7 @@ export function expiryRule(preset: ExpirySettings): ExpiryRule {
 }
 
 /** Whether `prebuild` is too old to hand out at `now`; an unknown age never expires. */
-export function isExpired(rule: ExpiryRule, prebuild: Aging, now: Date): boolean {
+function isExpired(rule: ExpiryRule, prebuild: Aging, now: Date): boolean {
   const created = prebuild.createdAt instanceof Date ? prebuild.createdAt.getTime() : Number.NaN;
   if (Number.isNaN(created)) return false; // unknown age: never expire it on a guess
   if (rule.invalidatedAt !== null && created < rule.invalidatedAt.getTime()) return true;

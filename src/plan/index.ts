@@ -22,25 +22,17 @@ export {
 } from "./cancelPolicy.ts";
 export { canSkip } from "./canSkip.ts";
 export {
-  clampInstances,
-  type DesiredInstances,
-  describeDesired,
   desiredInstancesAt,
-  type HourlySchedule,
   MAX_DESIRED_INSTANCES,
   matchesCron,
   parseHourlySchedule,
-  ScheduleCache,
-  schedulesOverlap,
 } from "./desiredInstances.ts";
-export { type ExpiryRule, expiryRule, isExpired, splitExpired } from "./expiry.ts";
 export {
   nextDecisionChange,
   SCHEDULE_LOOKAHEAD_HOURS,
-  type WakeOptions,
 } from "./nextDecisionChange.ts";
 export { type PlannedPreset, planAll } from "./planAll.ts";
-export { oldestFirst, type PlanOptions, type PresetPlan, planPreset } from "./planPreset.ts";
+export { planPreset } from "./planPreset.ts";
 export {
   type BackoffRow,
   EMPTY_GLOBAL_SNAPSHOT,
@@ -54,7 +46,6 @@ export {
   type PresetSnapshot,
   type RunningPrebuild,
   type ScheduleRow,
-  type SnapshotIndex,
   type Transition,
 } from "./snapshot.ts";
 export {
@@ -62,6 +53,4 @@ export {
   inactivityReason,
   isActive,
   type PresetState,
-  safeCount,
-  stateFor,
 } from "./state.ts";

@@ -71,7 +71,7 @@ function createdMs(p: RunningPrebuild): number {
 }
 
 /** Oldest `created_at` first, so the freshest prebuilds are kept; ties broken by id for stability. */
-export function oldestFirst(prebuilds: readonly RunningPrebuild[]): RunningPrebuild[] {
+function oldestFirst(prebuilds: readonly RunningPrebuild[]): RunningPrebuild[] {
   return [...prebuilds].sort((a, b) => {
     const ta = createdMs(a);
     const tb = createdMs(b);

@@ -3,7 +3,7 @@
 import type { SqlClient } from "../db/pool.ts";
 
 /** The reference's LockIDReconcilePrebuilds. */
-export const RECONCILIATION_LOCK_ID = 7;
+const RECONCILIATION_LOCK_ID = 7;
 
 /** Tries the lock inside the caller's transaction; true when this transaction now holds it. */
 export async function tryAcquireReconciliationLock(client: SqlClient): Promise<boolean> {

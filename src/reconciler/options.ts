@@ -1,5 +1,8 @@
 // The reconciler's knobs, with the reference's defaults (§9). Durations are milliseconds; the
-// config room parses "1m"-style values and passes the numbers here.
+// config room parses "1m"-style values and passes the numbers here. Defaults that are settings come
+// from the settings table (config/settings.ts), their one home.
+import { settingDefault } from "../config/config.ts";
+import { defaultConcurrency } from "../config/defaultConcurrency.ts";
 
 export interface ReconcilerOptions {
   /** Backoff step per failed build: a preset waits numFailed × this after its last failure. 1m. */
@@ -40,28 +43,25 @@ export interface ReconcilerOptions {
   readonly recordRuns: boolean;
 }
 
+/** The tags every prebuild job carries unless configured otherwise (reference: org-scoped). */
+export const DEFAULT_JOB_TAGS: Readonly<Record<string, string>> = { scope: "organization" };
+
 export const DEFAULT_RECONCILER_OPTIONS: ReconcilerOptions = {
-  backoffInterval: 60_000,
-  backoffLookback: 3_600_000,
-  failureHardLimit: 3,
+  backoffInterval: settingDefault("backoffInterval"),
+  backoffLookback: settingDefault("backoffLookback"),
+  failureHardLimit: settingDefault("failureHardLimit"),
   maxInflightJobs: null,
   concurrency: undefined,
-  provisionerStaleAfter: 90_000,
-  cancelPendingEnabled: true,
+  provisionerStaleAfter: settingDefault("provisionerStaleAfter"),
+  cancelPendingEnabled: settingDefault("cancelPending"),
   freeDeletes: true,
-  jobHangTimeout: 300_000,
-  jobTags: { scope: "organization" },
+  jobHangTimeout: settingDefault("jobHangTimeout"),
+  jobTags: DEFAULT_JOB_TAGS,
   now: () => new Date(),
   planAt: undefined,
   keepRuns: 1000,
   recordRuns: true,
 };
-
-/** The reference's calculateReconciliationConcurrency: pool 10 → 5, 4 → 2, 2 → 1, ≤ 1 → 1. */
-export function defaultConcurrency(poolSize: number): number {
-  if (!Number.isFinite(poolSize) || poolSize <= 0) return 1;
-  return Math.min(5, Math.max(1, Math.floor(poolSize / 2)));
-}
 
 export function resolveOptions(
   options: Partial<ReconcilerOptions> | undefined,

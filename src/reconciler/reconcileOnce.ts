@@ -38,7 +38,7 @@ export interface ReconcilerDeps {
   readonly onStatement?: (text: string) => void;
 }
 
-export const REPLICA = `${hostname()}:${process.pid}`;
+const REPLICA = `${hostname()}:${process.pid}`;
 
 type CycleResult =
   | { readonly kind: "lock_not_acquired" }

@@ -1,14 +1,13 @@
 // What one cycle did, for the CLI summary, metrics, and prebuild_reconciliation_runs.
 import {
-  ACTION_OUTCOMES,
-  ACTION_TYPES,
   type ActionEffects,
   type ActionEvent,
-  type ActionOutcome,
-  type ActionType,
   addEffects,
   NO_EFFECTS,
 } from "../execute/outcome.ts";
+import { ACTION_OUTCOMES, ACTION_TAGS, type Action, type ActionOutcome } from "../plan/action.ts";
+
+type ActionType = Action["_tag"];
 
 export type ActionCounts = Readonly<Record<ActionType, Readonly<Record<ActionOutcome, number>>>>;
 
@@ -36,7 +35,7 @@ export interface CycleReport {
 
 export function emptyActionCounts(): Record<ActionType, Record<ActionOutcome, number>> {
   const counts = {} as Record<ActionType, Record<ActionOutcome, number>>;
-  for (const type of ACTION_TYPES) {
+  for (const type of ACTION_TAGS) {
     counts[type] = Object.fromEntries(ACTION_OUTCOMES.map((o) => [o, 0])) as Record<
       ActionOutcome,
       number
@@ -64,7 +63,7 @@ export function summarizeEvents(events: readonly ActionEvent[]): {
 /** Totals over every action type, by outcome. */
 export function outcomeTotals(actions: ActionCounts): Record<ActionOutcome, number> {
   const totals = { success: 0, failure: 0, skipped: 0 };
-  for (const type of ACTION_TYPES) {
+  for (const type of ACTION_TAGS) {
     for (const outcome of ACTION_OUTCOMES) totals[outcome] += actions[type][outcome];
   }
   return totals;

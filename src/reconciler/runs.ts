@@ -4,13 +4,12 @@ import type pg from "pg";
 import { autocommit } from "../db/pool.ts";
 import {
   type GetLastReconciliationRunRow,
-  getLastCompletedReconciliationRun,
   getLastReconciliationRun,
   insertReconciliationRun,
 } from "../db/sql/reconciliation_sql.ts";
 import { withSingleStatement } from "../db/transaction.ts";
 
-export type ReconciliationRunOutcome = "completed" | "paused" | "failed";
+type ReconciliationRunOutcome = "completed" | "paused" | "failed";
 
 export interface ReconciliationRunRecord {
   readonly startedAt: Date;
@@ -63,9 +62,4 @@ export type ReconciliationRun = GetLastReconciliationRunRow;
 /** The newest recorded cycle (any outcome), or null before the first. */
 export function lastReconciliationRun(pool: pg.Pool): Promise<ReconciliationRun | null> {
   return getLastReconciliationRun(autocommit({ pool }));
-}
-
-/** The newest cycle that ran to the end, for "last successful cycle". */
-export function lastCompletedReconciliationRun(pool: pg.Pool): Promise<ReconciliationRun | null> {
-  return getLastCompletedReconciliationRun(autocommit({ pool }));
 }

@@ -30,7 +30,7 @@ const PREBUILD_STATUSES: ReadonlySet<string> = new Set([
 ]);
 const TRANSITIONS: ReadonlySet<string> = new Set(["start", "stop", "delete"]);
 
-export function decodePrebuildStatus(value: string | null): PrebuildStatus {
+function decodePrebuildStatus(value: string | null): PrebuildStatus {
   // The column is an enum with these three values; anything else is treated as healthy.
   return value !== null && PREBUILD_STATUSES.has(value) ? (value as PrebuildStatus) : "healthy";
 }
@@ -49,7 +49,7 @@ export interface DecodeClock {
 }
 
 /** `value`, or `clock.now` when `value` is later (with a problem naming `what`). */
-export function notAfterClock(value: Date, clock: DecodeClock, what: string): Date {
+function notAfterClock(value: Date, clock: DecodeClock, what: string): Date {
   if (!(value instanceof Date) || !(value.getTime() > clock.now.getTime())) return value;
   clock.problems.push(
     `${what} is ${value.toISOString()}, later than the database's clock (${clock.now.toISOString()}): it was written by a clock ahead of the database's; reading it as ${clock.now.toISOString()} — every time prebuildsd writes now comes from the database, so only rows written before that fix or by other tools are affected`,

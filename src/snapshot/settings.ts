@@ -11,7 +11,7 @@ export interface PrebuildsSettings {
   readonly problem?: string;
 }
 
-export function decodePrebuildsSettings(json: string | null): PrebuildsSettings {
+function decodePrebuildsSettings(json: string | null): PrebuildsSettings {
   if (json === null) return { reconciliationPaused: false };
   let value: unknown;
   try {

@@ -1,7 +1,9 @@
 // `prebuildsd cancel <job-id>... [--json]`: cancelJob for each id, in order (issue #12). Every id
 // is checked before anything is written, so a malformed one (exit 2) cancels nothing.
+
 import type pg from "pg";
 import { ConfigError } from "../../config/configError.ts";
+import { alignColumns } from "../../observe/columns.ts";
 import { cancelJob } from "../../worker/cancelJob.ts";
 import type { CancelResult } from "../../worker/cancelResult.ts";
 import { InvalidJobIdError, isJobId } from "../../worker/jobId.ts";
@@ -37,10 +39,7 @@ export async function cancelJobs(
 
 /** One line per job: `<id>  <result>  <what it means>`. */
 export function describeCancels(outcomes: readonly CancelOutcome[]): string {
-  const width = Math.max(...outcomes.map((o) => o.result.length));
-  return outcomes
-    .map((o) => `${o.jobId}  ${o.result.padEnd(width)}  ${MEANING[o.result]}`)
-    .join("\n");
+  return alignColumns(outcomes.map((o) => [o.jobId, o.result, MEANING[o.result]])).join("\n");
 }
 
 /** Exactly `{"results":[{"jobId","result"}]}`. */

@@ -1,20 +1,19 @@
 // One vocabulary for what a cycle did (issue #14: `reconcile` and `status` used to count the same
 // cycle's deletes differently). The names are prebuild_reconciliation_runs' columns, which
 // `status --json` prints; "deleted" always includes the orphans of cancelled jobs, as stored.
-import { ACTION_OUTCOMES, ACTION_TYPES, type ActionOutcome } from "../../execute/outcome.ts";
+
+import { alignColumns } from "../../observe/columns.ts";
+import {
+  ACTION_NAMES,
+  ACTION_OUTCOMES,
+  ACTION_TAGS,
+  type ActionName,
+  type ActionOutcome,
+} from "../../plan/action.ts";
 import { type CycleReport, outcomeTotals } from "../../reconciler/report.ts";
 
 /** prebuildsd_reconciliation_cycles_total's outcomes, which a one-shot cycle can end with. */
-export type CycleOutcome = "completed" | "paused" | "not_leader";
-
-const TYPE_NAMES = {
-  Create: "create",
-  Delete: "delete",
-  Backoff: "backoff",
-  CancelPending: "cancel_pending",
-} as const;
-
-type TypeName = (typeof TYPE_NAMES)[keyof typeof TYPE_NAMES];
+type CycleOutcome = "completed" | "paused" | "not_leader";
 
 /** `reconcile --once --json`: the run row's fields, plus what only this process knows. */
 export interface CycleSummary {
@@ -37,11 +36,11 @@ export interface CycleSummary {
   readonly lostRaces: number;
   readonly statements: number;
   /** Per action type (create, delete, backoff, cancel_pending) and outcome. */
-  readonly actions: Readonly<Record<TypeName, Readonly<Record<ActionOutcome, number>>>>;
+  readonly actions: Readonly<Record<ActionName, Readonly<Record<ActionOutcome, number>>>>;
   readonly warnings: readonly string[];
 }
 
-export function cycleOutcome(report: CycleReport): CycleOutcome {
+function cycleOutcome(report: CycleReport): CycleOutcome {
   if (!report.lockAcquired) return "not_leader";
   return report.paused ? "paused" : "completed";
 }
@@ -49,8 +48,8 @@ export function cycleOutcome(report: CycleReport): CycleOutcome {
 export function summarizeCycle(report: CycleReport): CycleSummary {
   const totals = outcomeTotals(report.actions);
   const actions = Object.fromEntries(
-    ACTION_TYPES.map((type) => [TYPE_NAMES[type], { ...report.actions[type] }]),
-  ) as Record<TypeName, Record<ActionOutcome, number>>;
+    ACTION_TAGS.map((type) => [ACTION_NAMES[type], { ...report.actions[type] }]),
+  ) as Record<ActionName, Record<ActionOutcome, number>>;
   return {
     outcome: cycleOutcome(report),
     startedAt: report.startedAt.toISOString(),
@@ -89,12 +88,12 @@ export function describeEffects(effects: {
 
 /** The action table of `reconcile --once`: one row per type, one column per outcome. */
 export function actionTable(summary: CycleSummary): string[] {
-  const rows = [`  ${"action".padEnd(15)}${ACTION_OUTCOMES.map((o) => o.padStart(9)).join("")}`];
-  for (const type of ACTION_TYPES) {
-    const counts = summary.actions[TYPE_NAMES[type]];
-    rows.push(
-      `  ${TYPE_NAMES[type].padEnd(15)}${ACTION_OUTCOMES.map((o) => String(counts[o]).padStart(9)).join("")}`,
-    );
-  }
-  return rows;
+  const rows = ACTION_TAGS.map((type) => {
+    const counts = summary.actions[ACTION_NAMES[type]];
+    return [ACTION_NAMES[type], ...ACTION_OUTCOMES.map((o) => String(counts[o]))];
+  });
+  const numbers = ACTION_OUTCOMES.map((_, i) => i + 1);
+  return alignColumns([["action", ...ACTION_OUTCOMES], ...rows], { rightAligned: numbers }).map(
+    (line) => `  ${line}`,
+  );
 }

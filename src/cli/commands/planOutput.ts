@@ -1,5 +1,7 @@
 // How `plan` shows a planned cycle: a table for people, and the JSON shape scripts rely on
 // (issue #6; field names and action types are a contract).
+import { alignColumns } from "../../observe/columns.ts";
+import { ACTION_NAMES } from "../../plan/action.ts";
 import {
   type Action,
   type CancelPolicy,
@@ -11,12 +13,13 @@ import {
 import type { PlanPreview } from "../../reconciler/index.ts";
 import { describeFailingCreate, type MissingParameters } from "../../snapshot/missingParameters.ts";
 
+type Named<Tag extends keyof typeof ACTION_NAMES> = { readonly type: (typeof ACTION_NAMES)[Tag] };
+
 export type JsonAction =
-  | { readonly type: "create"; readonly count: number; readonly reason: string }
-  | { readonly type: "delete"; readonly workspaceIds: readonly string[]; readonly reason: string }
-  | { readonly type: "backoff"; readonly until: string; readonly reason: string }
-  | {
-      readonly type: "cancel_pending";
+  | (Named<"Create"> & { readonly count: number; readonly reason: string })
+  | (Named<"Delete"> & { readonly workspaceIds: readonly string[]; readonly reason: string })
+  | (Named<"Backoff"> & { readonly until: string; readonly reason: string })
+  | (Named<"CancelPending"> & {
       /** The template's cancel policy the action follows (issue #13). */
       readonly policy: CancelPolicy;
       readonly pendingCount: number;
@@ -25,7 +28,7 @@ export type JsonAction =
       /** Workspaces of first builds canceled while running, deleted through a provisioner. */
       readonly orphanCount: number;
       readonly reason: string;
-    };
+    });
 
 export interface JsonPlannedPreset {
   readonly presetId: string;
@@ -76,14 +79,22 @@ export function presetWarnings(p: PlannedPreset, missing: MissingParameters): st
 export function jsonAction(action: Action): JsonAction {
   switch (action._tag) {
     case "Create":
-      return { type: "create", count: action.count, reason: action.reason };
+      return { type: ACTION_NAMES.Create, count: action.count, reason: action.reason };
     case "Delete":
-      return { type: "delete", workspaceIds: [...action.workspaceIds], reason: action.reason };
+      return {
+        type: ACTION_NAMES.Delete,
+        workspaceIds: [...action.workspaceIds],
+        reason: action.reason,
+      };
     case "Backoff":
-      return { type: "backoff", until: action.until.toISOString(), reason: action.reason };
+      return {
+        type: ACTION_NAMES.Backoff,
+        until: action.until.toISOString(),
+        reason: action.reason,
+      };
     case "CancelPending":
       return {
-        type: "cancel_pending",
+        type: ACTION_NAMES.CancelPending,
         policy: action.policy,
         pendingCount: action.pendingCount,
         runningCount: action.runningCount,
@@ -199,16 +210,11 @@ export function planTable(
     String(plan.state.deleting),
     preset.cancelPolicy ?? DEFAULT_CANCEL_POLICY,
   ]);
-  const widths = COLUMNS.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i]?.length ?? 0)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
-      .join("  ")
-      .trimEnd();
-  const out = [line(COLUMNS)];
+  const [header = "", ...lines] = alignColumns([COLUMNS, ...rows]);
+  const out = [header];
   let actionCount = 0;
   sorted.forEach((p, i) => {
-    out.push(line(rows[i] ?? []));
+    out.push(lines[i] ?? "");
     for (const action of p.plan.actions) {
       actionCount++;
       out.push(`    → ${describeAction(action, p.plan.capped)}`);

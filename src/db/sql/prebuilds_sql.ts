@@ -626,10 +626,11 @@ export async function updatePresetPrebuildStatus(client: Client, args: UpdatePre
 }
 
 export const notifyProvisionerJobsPostedQuery = `-- name: NotifyProvisionerJobsPosted :exec
-SELECT pg_notify('provisioner_job_posted', payload)::text AS notified
-FROM unnest($1::text[]) AS payload`;
+SELECT pg_notify($1::text, payload)::text AS notified
+FROM unnest($2::text[]) AS payload`;
 
 export interface NotifyProvisionerJobsPostedArgs {
+    channel: string;
     payloads: string[];
 }
 
@@ -640,7 +641,7 @@ export interface NotifyProvisionerJobsPostedRow {
 export async function notifyProvisionerJobsPosted(client: Client, args: NotifyProvisionerJobsPostedArgs): Promise<void> {
     await client.query({
         text: notifyProvisionerJobsPostedQuery,
-        values: [args.payloads],
+        values: [args.channel, args.payloads],
         rowMode: "array"
     });
 }

@@ -7,6 +7,7 @@ import {
   type CancelPolicy,
   canSkip,
   filterByPreset,
+  indexSnapshot,
   planPreset,
 } from "../../../src/plan/index.ts";
 import { globalSnapshot, NOW, OPTIONS, prebuild, presetRow } from "./snapshotBuilder.ts";
@@ -33,7 +34,7 @@ function planFor(
       },
     ],
   });
-  const snapshot = filterByPreset(global, preset, NOW);
+  const snapshot = filterByPreset(indexSnapshot(global), preset, NOW);
   return { snapshot, plan: planPreset(snapshot, NOW, OPTIONS) };
 }
 
@@ -118,7 +119,11 @@ describe("cancel policy", () => {
       running: [done],
       pendingNonActive: [{ presetId: preset.presetId, count: 4 }],
     });
-    const actions = planPreset(filterByPreset(global, preset, NOW), NOW, OPTIONS).actions;
+    const actions = planPreset(
+      filterByPreset(indexSnapshot(global), preset, NOW),
+      NOW,
+      OPTIONS,
+    ).actions;
     expect(actions.map((a) => a._tag)).toEqual(["Delete"]);
   });
 
