@@ -2,6 +2,7 @@
 // expects to observe them (ready prebuilds, deleted workspaces, failed jobs with an error),
 // heartbeats, wakes on notifications, and stops either gracefully or by abandoning its jobs.
 
+import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   JOB_POSTED_CHANNEL,
@@ -144,10 +145,29 @@ describe("SimulatedProvisioner", () => {
     const template = await seedTemplate(db.pool);
     const version = await seedVersion(db.pool, template, { activate: true });
     const preset = await seedPreset(db.pool, { versionId: version });
-    const sim = provisioner(template, { workers: 1, pollIntervalMs: 3_600_000 });
+    // The real pool, watched: resolves once the worker's first acquire has come back empty, so
+    // the job below can only be found by a wake-up (the next poll is an hour away).
+    let firstPollEmpty: () => void = () => {};
+    const polled = new Promise<void>((resolve) => {
+      firstPollEmpty = resolve;
+    });
+    const watched = new Proxy(db.pool, {
+      get(target, prop, receiver) {
+        if (prop !== "query") return Reflect.get(target, prop, receiver);
+        return async (...args: Parameters<typeof target.query>) => {
+          const result = await (target.query as (...a: unknown[]) => Promise<pg.QueryResult>)(
+            ...args,
+          );
+          const text = typeof args[0] === "string" ? args[0] : (args[0] as { text?: string }).text;
+          if (text?.includes("AcquireProvisionerJob") && result.rowCount === 0) firstPollEmpty();
+          return result;
+        };
+      },
+    });
+    const sim = provisioner(template, { workers: 1, pollIntervalMs: 3_600_000, pool: watched });
     await sim.start();
     try {
-      await new Promise((r) => setTimeout(r, 50)); // let the worker go idle on its long poll
+      await polled;
       const p = await seedPrebuild(db.pool, {
         template: { ...template, activeVersionId: version },
         presetId: preset,

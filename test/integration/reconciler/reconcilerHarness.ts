@@ -14,19 +14,19 @@ import type { CycleReport } from "../../../src/reconciler/report.ts";
 import { freshDatabase, type TestDatabase } from "../../harness/freshDatabase.ts";
 import { Seed } from "./fixtures.ts";
 
-/** A notifier that always fails: notifications are advisory, so nothing else may change. */
-export const failingNotifier: JobNotifier = {
-  notifyJobsPosted: async () => {
-    throw new Error("pubsub is broken (injected)");
-  },
-};
-
-export function recordingNotifier(): JobNotifier & { readonly posted: PostedJob[] } {
+/**
+ * Records every job it is asked to announce; with `fails`, then throws (notifications are
+ * advisory, so nothing else may change).
+ */
+export function recordingNotifier(
+  options: { readonly fails?: boolean } = {},
+): JobNotifier & { readonly posted: PostedJob[] } {
   const posted: PostedJob[] = [];
   return {
     posted,
     notifyJobsPosted: async (jobs) => {
       posted.push(...jobs);
+      if (options.fails === true) throw new Error("pubsub is broken (injected)");
     },
   };
 }

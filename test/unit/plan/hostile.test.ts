@@ -3,7 +3,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
-  type CancelPolicy,
   filterByPreset,
   type GlobalSnapshot,
   indexSnapshot,
@@ -11,8 +10,8 @@ import {
   type PresetRow,
   planAll,
   planPreset,
-  type Transition,
 } from "../../../src/plan/index.ts";
+import { anyCount, anyDate, hostileSnapshot } from "../../fixtures/hostileData.ts";
 import {
   globalSnapshot,
   NOW,
@@ -149,113 +148,10 @@ describe("bad preset rows", () => {
   });
 });
 
-// Anything at all in every field the database could hand us.
-const anyNumber = fc.oneof(
-  fc.double(),
-  fc.integer(),
-  fc.constantFrom(-1, 0, 1, 1e9, 2 ** 31, -(2 ** 31)),
-);
-const anyDate = fc.date({ noInvalidDate: false });
-const anyCron = fc.oneof(
-  fc.string(),
-  fc
-    .array(
-      fc.constantFrom(
-        "*",
-        "?",
-        "0",
-        "9-18",
-        "1-5",
-        "7",
-        "L",
-        "#",
-        "H",
-        "*/0",
-        "*/2",
-        "MON",
-        "JAN-MAR",
-        "6,0",
-        "99",
-        "-1",
-        "",
-        "1#2",
-        "5-7",
-      ),
-      { maxLength: 7 },
-    )
-    .map((fields) => fields.join(" ")),
-);
-const anyZone = fc.oneof(
-  fc.string(),
-  fc.constantFrom("", "UTC", "Europe/Berlin", "Mars/Base", "utc", "+05:00", "Etc/GMT+5"),
-);
-const anyId = fc.constantFrom("p-0", "p-1", "p-2");
-
-const hostilePreset = fc
-  .record({
-    presetId: anyId,
-    usingActiveVersion: fc.boolean(),
-    templateDeleted: fc.boolean(),
-    templateDeprecated: fc.boolean(),
-    desiredInstances: anyNumber,
-    ttlSeconds: fc.option(anyNumber, { nil: null }),
-    prebuildStatus: fc.constantFrom("healthy", "hard_limited", "validation_failed" as const),
-    schedulingTimezone: anyZone,
-    lastInvalidatedAt: fc.option(anyDate, { nil: null }),
-    // Hostile too: a policy the planner does not know falls back to "pending".
-    cancelPolicy: fc.constantFrom("pending", "retain", "running", "bogus") as fc.Arbitrary<
-      CancelPolicy | undefined
-    >,
-  })
-  .map((r) => presetRow(r));
-
-const hostileSnapshot = fc.record({
-  presets: fc.array(hostilePreset, { maxLength: 4 }),
-  schedules: fc.array(
-    fc.record({ presetId: anyId, cronExpression: anyCron, desiredInstances: anyNumber }),
-    { maxLength: 4 },
-  ),
-  running: fc.array(
-    fc.record({
-      workspaceId: fc.string(),
-      name: fc.string(),
-      templateId: fc.string(),
-      templateVersionId: fc.string(),
-      presetId: fc.option(anyId, { nil: null }),
-      ready: fc.boolean(),
-      createdAt: anyDate,
-    }),
-    { maxLength: 8 },
-  ),
-  inProgress: fc.array(
-    fc.record({
-      templateId: fc.string(),
-      templateVersionId: fc.string(),
-      presetId: fc.option(anyId, { nil: null }),
-      transition: fc.constantFrom<Transition>("start", "stop", "delete"),
-      count: anyNumber,
-    }),
-    { maxLength: 6 },
-  ),
-  pendingNonActive: fc.array(
-    fc.record({
-      presetId: anyId,
-      count: anyNumber,
-      runningCount: anyNumber,
-      canceledCount: anyNumber,
-    }),
-    { maxLength: 3 },
-  ),
-  backoffs: fc.array(fc.record({ presetId: anyId, numFailed: anyNumber, lastBuildAt: anyDate }), {
-    maxLength: 3,
-  }),
-  hardLimitedPresetIds: fc.array(anyId).map((ids) => new Set(ids)),
-});
-
 describe("hostile snapshots", () => {
   it("never make planPreset or planAll throw, and still yield well-formed actions", () => {
     fc.assert(
-      fc.property(hostileSnapshot, anyDate, anyNumber, (global, now, backoffInterval) => {
+      fc.property(hostileSnapshot, anyDate, anyCount, (global, now, backoffInterval) => {
         for (const { preset, snapshot, plan } of planAll(global, now, { backoffInterval })) {
           expect(planPreset(snapshot, now, { backoffInterval })).toEqual(plan);
           expect(preset).toBe(snapshot.preset);
