@@ -8,17 +8,15 @@ import type { Config } from "../config/config.ts";
 import { formatDuration } from "../config/duration.ts";
 import { connectionSource } from "../db/connectionError.ts";
 import { migrate, pendingMigrations } from "../db/migrate.ts";
-import { readinessCheck } from "../http/readiness.ts";
-import { startHttpServer } from "../http/server.ts";
 import type { Logger } from "../observe/logger.ts";
 import { PrebuildMetrics } from "../observe/metrics.ts";
 import { startTracing } from "../observe/otel.ts";
 import { abortable } from "./abortable.ts";
 import { type DatabaseHandle, openDatabase } from "./database.ts";
 import { CYCLE_SETTLE_TIMEOUT_MS, type Cycle, reconcileLoop } from "./reconcileLoop.ts";
+import { serveHttp } from "./serveHttp.ts";
 import { listenForShutdown, shutdownRequested } from "./signals.ts";
 import { sampleState } from "./stateSampler.ts";
-import { statusPageSource } from "./statusPageState.ts";
 import { untilDatabaseAnswers } from "./waitForDatabase.ts";
 
 /** Builds the cycle the loop runs; it must catch and count its own failures. */
@@ -128,39 +126,12 @@ export function daemonProgram(options: DaemonOptions): Effect.Effect<void, Error
       const metrics = new PrebuildMetrics({
         reconciliationIntervalMs: config.reconciliationInterval,
       });
-      const readiness = readinessCheck(database.pool);
       // Set when an embedded server this process started exits unasked: /healthz says so.
       let unhealthy: string | null = null;
-      const statusPage = yield* Effect.acquireRelease(
-        Effect.sync(() =>
-          statusPageSource({ pool: database.pool }, config, { version: options.version }),
-        ),
-        (page) => Effect.sync(() => page.close()),
-      );
-      const http = yield* Effect.acquireRelease(
-        Effect.tryPromise({
-          try: () =>
-            startHttpServer(
-              config.httpAddress,
-              {
-                metrics: async () => ({
-                  contentType: metrics.contentType,
-                  body: await metrics.text(),
-                }),
-                readiness,
-                health: () => ({ ready: unhealthy === null, reason: unhealthy ?? "" }),
-                statusPage: statusPage.html,
-              },
-              (error) => logger.warn({ err: error }, "HTTP request failed"),
-            ),
-          catch: (cause) =>
-            toError(
-              `cannot listen on ${config.httpAddress.host ?? ""}:${config.httpAddress.port} (set PREBUILDS_HTTP_ADDRESS)`,
-              cause,
-            ),
-        }),
-        (server) => Effect.promise(() => server.close()),
-      );
+      const http = yield* serveHttp(config, database, metrics, logger, {
+        statusPage: { version: options.version },
+        health: () => ({ ready: unhealthy === null, reason: unhealthy ?? "" }),
+      });
       // The port is up first, so a database that is not up yet is a 503 on /readyz, not a crash.
       const answered = yield* Effect.raceFirst(
         Effect.as(

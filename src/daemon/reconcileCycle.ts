@@ -3,14 +3,31 @@
 
 import type { Config } from "../config/config.ts";
 import { AbortedError } from "../db/transaction.ts";
+import type { ActionEvent } from "../execute/outcome.ts";
 import { reconcileOnce } from "../reconciler/reconcileOnce.ts";
+import type { CycleReport } from "../reconciler/report.ts";
 import type { CycleFactory } from "./daemon.ts";
 import { reconcilerObserver } from "./reconcilerObserver.ts";
 import { reconcilerOptions } from "./reconcilerOptions.ts";
 
-export function reconcileCycleFactory(config: Config): CycleFactory {
+/** What else wants to hear about a cycle besides metrics and logs (the demo's live view). */
+export interface CycleHooks {
+  readonly onAction?: (event: ActionEvent) => void;
+  /** After each cycle that ran (completed, paused or not the leader). */
+  readonly onCycle?: (report: CycleReport) => void;
+}
+
+/** The daemon's (and the demo's) cycle: reconcileOnce with metrics, an overrun warning and hooks. */
+export function reconcileCycleFactory(config: Config, hooks: CycleHooks = {}): CycleFactory {
   return (database, metrics, logger) => {
-    const observer = reconcilerObserver(metrics);
+    const metricsObserver = reconcilerObserver(metrics);
+    const observer = {
+      ...metricsObserver,
+      onAction: (event: ActionEvent) => {
+        metricsObserver.onAction?.(event);
+        hooks.onAction?.(event);
+      },
+    };
     const options = reconcilerOptions(config);
     return async (signal) => {
       const started = performance.now();
@@ -33,6 +50,7 @@ export function reconcileCycleFactory(config: Config): CycleFactory {
             ? "paused"
             : "completed";
         metrics.recordCycle(outcome, report.durationMs / 1000, report.finishedAt);
+        hooks.onCycle?.(report);
       } catch (error) {
         if (error instanceof AbortedError) {
           logger.info("cycle abandoned for shutdown: its transactions rolled back");

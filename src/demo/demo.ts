@@ -14,22 +14,19 @@ import { formatDuration, parseDuration } from "../config/duration.ts";
 import { promote } from "../controls/promote.ts";
 import { metricsRefreshLoop } from "../daemon/daemon.ts";
 import { type DatabaseHandle, openDatabase, openScratchDatabase } from "../daemon/database.ts";
+import { reconcileCycleFactory } from "../daemon/reconcileCycle.ts";
 import { reconcileLoop } from "../daemon/reconcileLoop.ts";
-import { reconcilerObserver } from "../daemon/reconcilerObserver.ts";
 import { reconcilerOptions } from "../daemon/reconcilerOptions.ts";
+import { serveHttp } from "../daemon/serveHttp.ts";
 import { listenForShutdown } from "../daemon/signals.ts";
-import { statusPageSource } from "../daemon/statusPageState.ts";
 import { migrate } from "../db/migrate.ts";
 import { autocommit } from "../db/pool.ts";
 import { countPrebuildJobsByPreset } from "../db/sql/metrics_sql.ts";
-import { readinessCheck } from "../http/readiness.ts";
-import { startHttpServer } from "../http/server.ts";
 import { createLogger, type Logger } from "../observe/logger.ts";
 import { PrebuildMetrics } from "../observe/metrics.ts";
 import { outputClosed, printLine } from "../observe/output.ts";
 import { ACTION_NAMES } from "../plan/action.ts";
 import { planNextCycle } from "../reconciler/index.ts";
-import { reconcileOnce } from "../reconciler/reconcileOnce.ts";
 import { claimPrebuild } from "../worker/claimPrebuild.ts";
 import { type PresetJobs, renderView, type ViewAction } from "./liveView.ts";
 import { startDemoProvisioners } from "./provisioners.ts";
@@ -198,33 +195,9 @@ export async function runDemo(
       const metrics = new PrebuildMetrics({
         reconciliationIntervalMs: config.reconciliationInterval,
       });
-      const statusPage = yield* Effect.acquireRelease(
-        Effect.sync(() =>
-          statusPageSource({ pool: database.pool }, config, {
-            version: "demo",
-            ttlMs: 1000,
-            refreshSeconds: 2,
-          }),
-        ),
-        (page) => Effect.sync(() => page.close()),
-      );
-      const http = yield* Effect.acquireRelease(
-        Effect.promise(() =>
-          startHttpServer(
-            config.httpAddress,
-            {
-              metrics: async () => ({
-                contentType: metrics.contentType,
-                body: await metrics.text(),
-              }),
-              readiness: readinessCheck(database.pool),
-              statusPage: statusPage.html,
-            },
-            (error) => logger.warn({ err: error }, "HTTP request failed"),
-          ),
-        ),
-        (server) => Effect.promise(() => server.close()),
-      );
+      const http = yield* serveHttp(config, database, metrics, logger, {
+        statusPage: { version: "demo", ttlMs: 1000, refreshSeconds: 2 },
+      });
       const provisioners = yield* Effect.acquireRelease(
         Effect.promise(() =>
           startDemoProvisioners(database.pool, world, demo.provisioners, logger, (jobId, ms) =>
@@ -251,11 +224,8 @@ export async function runDemo(
         created: 0,
         canceled: 0,
       };
-      const metricsObserver = reconcilerObserver(metrics);
-      const observer = {
-        ...metricsObserver,
-        onAction: (event: Parameters<NonNullable<typeof metricsObserver.onAction>>[0]) => {
-          metricsObserver.onAction?.(event);
+      const cycle = reconcileCycleFactory(config, {
+        onAction: (event) => {
           state.actions.unshift({
             at: new Date(),
             where: `${event.preset.templateVersionName}/${event.preset.presetName}`,
@@ -273,24 +243,10 @@ export async function runDemo(
             });
           }
         },
-      };
-      const cycle = async (signal: AbortSignal) => {
-        try {
-          const report = await reconcileOnce(
-            { pool: database.pool, logger, options: reconcilerOptions(config), observer },
-            { signal },
-          );
+        onCycle: () => {
           state.cycles++;
-          metrics.recordCycle(
-            report.paused ? "paused" : "completed",
-            report.durationMs / 1000,
-            report.finishedAt,
-          );
-        } catch {
-          // reconcileOnce logged it (to the demo's log file); the next cycle retries.
-          if (!signal.aborted) metrics.recordCycle("failed", 0, new Date());
-        }
-      };
+        },
+      })(database, metrics, logger);
 
       const started = Date.now();
       let printedMilestones = 0;
