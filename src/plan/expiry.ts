@@ -23,18 +23,11 @@ export interface ExpiryRule {
   readonly problem?: string;
 }
 
-function isValidDate(d: Date | null): d is Date {
-  return d instanceof Date && !Number.isNaN(d.getTime());
-}
-
 /** The TTL and invalidation rule of a preset (reference §4.2); never throws, `problem` says what was ignored. */
 export function expiryRule(preset: ExpirySettings): ExpiryRule {
   const ttl = preset.ttlSeconds;
-  const invalidatedAt = isValidDate(preset.lastInvalidatedAt) ? preset.lastInvalidatedAt : null;
+  const invalidatedAt = preset.lastInvalidatedAt;
   const problems: string[] = [];
-  if (preset.lastInvalidatedAt !== null && invalidatedAt === null) {
-    problems.push("last_invalidated_at is not a valid time; ignoring it");
-  }
   let ttlMs: number | null = null;
   if (ttl !== null && ttl !== 0) {
     if (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl < 0) {
@@ -50,10 +43,9 @@ export function expiryRule(preset: ExpirySettings): ExpiryRule {
     : { ttlMs, invalidatedAt, problem: problems.join("; ") };
 }
 
-/** Whether `prebuild` is too old to hand out at `now`; an unknown age never expires. */
+/** Whether `prebuild` is too old to hand out at `now`. */
 function isExpired(rule: ExpiryRule, prebuild: Aging, now: Date): boolean {
-  const created = prebuild.createdAt instanceof Date ? prebuild.createdAt.getTime() : Number.NaN;
-  if (Number.isNaN(created)) return false; // unknown age: never expire it on a guess
+  const created = prebuild.createdAt.getTime();
   if (rule.invalidatedAt !== null && created < rule.invalidatedAt.getTime()) return true;
   return rule.ttlMs !== null && now.getTime() - created > rule.ttlMs;
 }

@@ -9,7 +9,7 @@ import { desiredInstancesAt, ScheduleCache } from "./desiredInstances.ts";
 import { expiryRule } from "./expiry.ts";
 import type { PlanOptions } from "./planPreset.ts";
 import type { PresetSnapshot } from "./snapshot.ts";
-import { isActive, safeCount } from "./state.ts";
+import { isActive } from "./state.ts";
 
 export interface WakeOptions extends PlanOptions {
   /** Milliseconds: failures older than now − this no longer count toward backoff. */
@@ -105,7 +105,7 @@ function backoffChange(
 ): number | null {
   const row = snapshot.backoff;
   if (row === null) return null;
-  const failed = safeCount(row.numFailed);
+  const failed = row.numFailed;
   const last = validTime(row.lastBuildAt);
   if (failed === 0 || last === null) return null;
   const interval =

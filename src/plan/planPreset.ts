@@ -1,9 +1,11 @@
 // The decision for one preset (reference §4): a snapshot and a time in, an ordered list of actions
-// out. Pure: no I/O, no clock, never throws on bad data (it clamps, falls back and warns instead).
+// out. Pure: no I/O, no clock. It trusts its types (snapshot/decode.ts repairs values the database
+// should never hold: counts, times) and interprets configuration with the reference's fallbacks,
+// warning about it: a desired count out of range, a negative TTL, schedules it cannot use.
 
 import type { Action, BackoffAction, CancelPendingAction } from "./action.ts";
 import type { CreateCap } from "./admission.ts";
-import { DEFAULT_CANCEL_POLICY, isCancelPolicy } from "./cancelPolicy.ts";
+import { DEFAULT_CANCEL_POLICY } from "./cancelPolicy.ts";
 import {
   type DesiredInstances,
   describeDesired,
@@ -12,7 +14,7 @@ import {
 } from "./desiredInstances.ts";
 import { type ExpiryRule, expiryRule } from "./expiry.ts";
 import type { PresetSnapshot, RunningPrebuild } from "./snapshot.ts";
-import { inactivityReason, isActive, type PresetState, safeCount, stateFor } from "./state.ts";
+import { inactivityReason, isActive, type PresetState, stateFor } from "./state.ts";
 
 export interface PlanOptions {
   /** Backoff step per failed build, in milliseconds (reference default: 1 minute). */
@@ -39,7 +41,7 @@ const INACTIVE_DESIRED: DesiredInstances = { count: 0, source: "static" };
 const MAX_TIME_MS = 8.64e15;
 
 function time(d: Date): string {
-  return d instanceof Date && !Number.isNaN(d.getTime()) ? d.toISOString() : "an invalid time";
+  return d.toISOString();
 }
 
 function duration(ms: number): string {
@@ -65,16 +67,11 @@ function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 
-function createdMs(p: RunningPrebuild): number {
-  const t = p.createdAt instanceof Date ? p.createdAt.getTime() : Number.NaN;
-  return Number.isNaN(t) ? Number.NEGATIVE_INFINITY : t; // unknown age sorts as oldest
-}
-
 /** Oldest `created_at` first, so the freshest prebuilds are kept; ties broken by id for stability. */
 function oldestFirst(prebuilds: readonly RunningPrebuild[]): RunningPrebuild[] {
   return [...prebuilds].sort((a, b) => {
-    const ta = createdMs(a);
-    const tb = createdMs(b);
+    const ta = a.createdAt.getTime();
+    const tb = b.createdAt.getTime();
     if (ta !== tb) return ta < tb ? -1 : 1;
     return a.workspaceId < b.workspaceId ? -1 : a.workspaceId > b.workspaceId ? 1 : 0;
   });
@@ -91,22 +88,11 @@ function backoffGate(
   snapshot: PresetSnapshot,
   now: Date,
   options: PlanOptions,
-  warn: (s: string) => void,
 ): BackoffAction | null {
   const row = snapshot.backoff;
-  if (row === null) return null;
-  const failed = safeCount(row.numFailed);
-  if (failed === 0) {
-    if (row.numFailed !== 0) {
-      warn(`backoff row has num_failed ${String(row.numFailed)}; ignoring it`);
-    }
-    return null;
-  }
-  const last = row.lastBuildAt instanceof Date ? row.lastBuildAt.getTime() : Number.NaN;
-  if (Number.isNaN(last)) {
-    warn("backoff row has an invalid last_build_at; ignoring it");
-    return null;
-  }
+  if (row === null || row.numFailed === 0) return null;
+  const failed = row.numFailed;
+  const last = row.lastBuildAt.getTime();
   const interval =
     Number.isFinite(options.backoffInterval) && options.backoffInterval > 0
       ? options.backoffInterval
@@ -123,10 +109,10 @@ function backoffGate(
   };
 }
 
-function planInactive(snapshot: PresetSnapshot, warn: (s: string) => void): Action[] {
+function planInactive(snapshot: PresetSnapshot): Action[] {
   const actions: Action[] = [];
   const why = inactivityReason(snapshot.preset);
-  const cancel = planCancel(snapshot, why, warn);
+  const cancel = planCancel(snapshot, why);
   if (cancel !== null) actions.push(cancel);
   // Deliberate difference: expired prebuilds are deleted too; the reference deletes only the
   // non-expired ones and leaves expired prebuilds of an old version running forever (known bug).
@@ -145,24 +131,15 @@ function planInactive(snapshot: PresetSnapshot, warn: (s: string) => void): Acti
 }
 
 /** The CancelPending of an inactive preset under its template's cancel policy (issue #13). */
-function planCancel(
-  snapshot: PresetSnapshot,
-  why: string,
-  warn: (s: string) => void,
-): CancelPendingAction | null {
-  const policy = isCancelPolicy(snapshot.preset.cancelPolicy)
-    ? snapshot.preset.cancelPolicy
-    : DEFAULT_CANCEL_POLICY;
+function planCancel(snapshot: PresetSnapshot, why: string): CancelPendingAction | null {
+  const policy = snapshot.preset.cancelPolicy ?? DEFAULT_CANCEL_POLICY;
   // Deliberate difference: this covers deleted and deprecated templates whose version is still
   // the active one too (the reference's pending query only keys on "version ≠ active version").
-  const pending = safeCount(snapshot.pendingCount);
-  if (pending !== snapshot.pendingCount) {
-    warn(`pending count is ${String(snapshot.pendingCount)}; using ${pending}`);
-  }
-  const running = safeCount(snapshot.staleRunningCount ?? 0);
+  const pending = snapshot.pendingCount;
+  const running = snapshot.staleRunningCount ?? 0;
   // Only policy "running" cancels running builds, so only it cleans up after them; a build a person
   // canceled with `prebuildsd cancel` under another policy is left as the reference leaves it.
-  const orphans = policy === "running" ? safeCount(snapshot.canceledOrphanCount ?? 0) : 0;
+  const orphans = policy === "running" ? (snapshot.canceledOrphanCount ?? 0) : 0;
   const toCancel = policy === "retain" ? 0 : pending;
   const toAsk = policy === "running" ? running : 0;
   if (toCancel + toAsk + orphans === 0) return null;
@@ -273,17 +250,9 @@ export function planPreset(
     if (desired.problem !== undefined) warn(desired.problem);
     if (rule.problem !== undefined) warn(rule.problem);
   }
-  for (const row of snapshot.inProgress) {
-    const count = safeCount(row.count);
-    if (count !== row.count) {
-      warn(`in-progress ${row.transition} count is ${String(row.count)}; using ${count}`);
-    }
-  }
   const state = stateFor(snapshot, desired.count);
-  const backoff = backoffGate(snapshot, now, options, warn);
+  const backoff = backoffGate(snapshot, now, options);
   if (backoff !== null) return { state, desired, actions: [backoff], warnings, active };
-  const actions = active
-    ? planActive(snapshot, state, desired, rule)
-    : planInactive(snapshot, warn);
+  const actions = active ? planActive(snapshot, state, desired, rule) : planInactive(snapshot);
   return { state, desired, actions, warnings, active };
 }

@@ -36,14 +36,9 @@ export function inactivityReason(preset: PresetRow): string {
   return why.join(", ");
 }
 
-/** A hostile count (negative, fractional, NaN) becomes a non-negative integer. */
-export function safeCount(n: number): number {
-  return typeof n === "number" && Number.isFinite(n) && n > 0 ? Math.floor(n) : 0;
-}
-
 function sumTransition(rows: readonly InProgressCount[], transition: Transition): number {
   let sum = 0;
-  for (const row of rows) if (row.transition === transition) sum += safeCount(row.count);
+  for (const row of rows) if (row.transition === transition) sum += row.count;
   return sum;
 }
 

@@ -1,8 +1,11 @@
-// Maps the generated rows of queries/snapshot.sql to the planner's types. Enums are checked here,
-// so a value the planner does not know never reaches it; so are stored times against the
-// database's clock (issue #11): a time later than the clock read in the snapshot's transaction was
-// written by a clock ahead of the database's, and is read as that clock, with a problem naming
-// the row (the caller logs problems as errors).
+// Maps the generated rows of queries/snapshot.sql to the planner's types, and is where values the
+// database should never hand us are caught (issue #17: the planner trusts its types). Enums are
+// checked, so a value the planner does not know never reaches it; counts are non-negative whole
+// numbers; times are valid and not later than the database's clock read in the snapshot's
+// transaction (issue #11: such a time was written by a clock ahead of the database's and is read
+// as that clock). Each repair adds a problem naming the row; the caller logs problems as errors.
+// What stays with the planner is configuration it interprets (a desired count out of range, a
+// negative TTL, a cron it cannot use): storable values with a documented fallback.
 import type {
   CountInProgressPrebuildsRow,
   CountPendingNonActivePrebuildsRow,
@@ -48,9 +51,22 @@ export interface DecodeClock {
   readonly problems: string[];
 }
 
-/** `value`, or `clock.now` when `value` is later (with a problem naming `what`). */
+function isValidTime(value: unknown): value is Date {
+  return value instanceof Date && !Number.isNaN(value.getTime());
+}
+
+/**
+ * A stored time: `value`; `clock.now` when it is later than the clock, or when it is not a valid
+ * time at all ('infinity', a driver returning something else), with a problem naming `what`.
+ */
 function notAfterClock(value: Date, clock: DecodeClock, what: string): Date {
-  if (!(value instanceof Date) || !(value.getTime() > clock.now.getTime())) return value;
+  if (!isValidTime(value)) {
+    clock.problems.push(
+      `${what} is ${String(value)}, not a valid time; reading it as the database's clock (${clock.now.toISOString()})`,
+    );
+    return clock.now;
+  }
+  if (!(value.getTime() > clock.now.getTime())) return value;
   clock.problems.push(
     `${what} is ${value.toISOString()}, later than the database's clock (${clock.now.toISOString()}): it was written by a clock ahead of the database's; reading it as ${clock.now.toISOString()} — every time prebuildsd writes now comes from the database, so only rows written before that fix or by other tools are affected`,
   );
@@ -62,18 +78,40 @@ function asNumber(value: number | string | null): number | null {
   return typeof value === "number" ? value : Number(value);
 }
 
+/**
+ * A count (count(*), a counter column): a non-negative whole number. Anything else cannot come
+ * from the queries as written, so it is read as its whole non-negative part (0 for NaN or a
+ * negative), with a problem naming `what`.
+ */
+function decodeCount(value: number | string | null, clock: DecodeClock, what: string): number {
+  const n = asNumber(value) ?? 0;
+  if (Number.isSafeInteger(n) && n >= 0) return n;
+  const repaired =
+    Number.isFinite(n) && n > 0 ? Math.min(Math.floor(n), Number.MAX_SAFE_INTEGER) : 0;
+  clock.problems.push(`${what} is ${String(value)}, not a count; using ${repaired}`);
+  return repaired;
+}
+
 export function toPresetRow(
   row: GetTemplatePresetsWithPrebuildsRow,
   clock: DecodeClock,
 ): PresetRow {
-  const lastInvalidatedAt =
-    row.lastInvalidatedAt === null || row.lastInvalidatedAt === undefined
-      ? null
-      : notAfterClock(
-          row.lastInvalidatedAt,
-          clock,
-          `preset "${row.presetName}" (${row.presetId}) of template "${row.templateName ?? ""}": last_invalidated_at`,
-        );
+  const where = `preset "${row.presetName}" (${row.presetId}) of template "${row.templateName ?? ""}"`;
+  let lastInvalidatedAt: Date | null = null;
+  if (row.lastInvalidatedAt !== null && row.lastInvalidatedAt !== undefined) {
+    if (isValidTime(row.lastInvalidatedAt)) {
+      lastInvalidatedAt = notAfterClock(
+        row.lastInvalidatedAt,
+        clock,
+        `${where}: last_invalidated_at`,
+      );
+    } else {
+      // Read as the clock it would invalidate every prebuild: ignore it instead.
+      clock.problems.push(
+        `${where}: last_invalidated_at is ${String(row.lastInvalidatedAt)}, not a valid time; ignoring it`,
+      );
+    }
+  }
   return {
     presetId: row.presetId,
     presetName: row.presetName,
@@ -125,7 +163,10 @@ export function toRunningPrebuild(
   };
 }
 
-export function toInProgressCount(row: CountInProgressPrebuildsRow): InProgressCount | null {
+export function toInProgressCount(
+  row: CountInProgressPrebuildsRow,
+  clock: DecodeClock,
+): InProgressCount | null {
   const transition = decodeTransition(row.transition);
   if (transition === null) return null;
   return {
@@ -133,32 +174,48 @@ export function toInProgressCount(row: CountInProgressPrebuildsRow): InProgressC
     templateVersionId: row.templateVersionId,
     presetId: row.presetId ?? null,
     transition,
-    count: asNumber(row.count) ?? 0,
+    count: decodeCount(
+      row.count,
+      clock,
+      `the in-progress ${transition} count of preset ${row.presetId ?? "(none)"}`,
+    ),
   };
 }
 
-export function toPendingCount(row: CountPendingNonActivePrebuildsRow): PendingCount | null {
+export function toPendingCount(
+  row: CountPendingNonActivePrebuildsRow,
+  clock: DecodeClock,
+): PendingCount | null {
   if (row.presetId === null) return null;
   return {
     presetId: row.presetId,
-    count: asNumber(row.count) ?? 0,
-    runningCount: asNumber(row.runningCount) ?? 0,
-    canceledCount: asNumber(row.canceledCount) ?? 0,
+    count: decodeCount(row.count, clock, `the pending count of preset ${row.presetId}`),
+    runningCount: decodeCount(
+      row.runningCount,
+      clock,
+      `the stale running count of preset ${row.presetId}`,
+    ),
+    canceledCount: decodeCount(
+      row.canceledCount,
+      clock,
+      `the canceled first-build count of preset ${row.presetId}`,
+    ),
   };
 }
 
 /** A GetPresetFailures row of kind 'backoff'; null for the other kind. */
 export function toBackoffRow(row: GetPresetFailuresRow, clock: DecodeClock): BackoffRow | null {
   if (row.kind !== "backoff" || row.presetId === null || row.lastBuildAt === null) return null;
+  const firstFailedAt = row.firstFailedAt;
   return {
     presetId: row.presetId,
-    numFailed: asNumber(row.numFailed) ?? 0,
+    numFailed: decodeCount(row.numFailed, clock, `the failure count of preset ${row.presetId}`),
     lastBuildAt: notAfterClock(
       row.lastBuildAt,
       clock,
       `the latest failed build of preset ${row.presetId}: created_at`,
     ),
-    firstFailedAt: row.firstFailedAt,
+    firstFailedAt: isValidTime(firstFailedAt) ? firstFailedAt : null,
   };
 }
 

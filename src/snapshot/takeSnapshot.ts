@@ -89,7 +89,7 @@ export async function takeSnapshot(client: SqlClient, options: SnapshotOptions):
     toRunningPrebuild(r, clock),
   );
   const pendingNonActive = (await countPendingNonActivePrebuilds(client, subset))
-    .map(toPendingCount)
+    .map((r) => toPendingCount(r, clock))
     .filter(present);
   const keepPresetIds = new Set<string>();
   if (!only) {
@@ -107,7 +107,7 @@ export async function takeSnapshot(client: SqlClient, options: SnapshotOptions):
   const dangling = danglingActiveVersions(presetRows);
   const schedules = (await getActivePresetPrebuildSchedules(client, subset)).map(toScheduleRow);
   const inProgress = (await countInProgressPrebuilds(client, subset))
-    .map(toInProgressCount)
+    .map((r) => toInProgressCount(r, clock))
     .filter(present);
   const failures = await getPresetFailures(client, {
     lookback: new Date(at.getTime() - options.backoffLookback),

@@ -12,15 +12,7 @@ import {
   planPreset,
 } from "../../../src/plan/index.ts";
 import { anyCount, anyDate, hostileSnapshot } from "../../fixtures/hostileData.ts";
-import {
-  globalSnapshot,
-  NOW,
-  OPTIONS,
-  prebuild,
-  presetRow,
-  presetSnapshot,
-  shapes,
-} from "./snapshotBuilder.ts";
+import { globalSnapshot, NOW, OPTIONS, prebuild, presetRow, shapes } from "./snapshotBuilder.ts";
 
 function planOne(preset: PresetRow, partial: Partial<GlobalSnapshot> = {}, now = NOW) {
   const global = globalSnapshot({ presets: [preset], ...partial });
@@ -94,47 +86,6 @@ describe("bad preset rows", () => {
     });
     expect(result.state.actual).toBe(0);
     expect(shapes(result.actions)).toEqual([{ Create: 1 }]);
-  });
-
-  it("never expires a prebuild with an invalid created_at, and deletes it first when it must go", () => {
-    const preset = presetRow({ desiredInstances: 1, ttlSeconds: 1 });
-    const broken = prebuild(preset, { createdAt: new Date(Number.NaN) });
-    const ok = prebuild(preset, { createdAt: NOW });
-    const result = planOne(preset, { running: [ok, broken] });
-    expect(result.state.expired).toBe(0);
-    expect(shapes(result.actions)).toEqual([{ Delete: [broken.workspaceId] }]);
-  });
-
-  it("clamps negative in-progress and pending counts to 0, with warnings", () => {
-    const preset = presetRow({ usingActiveVersion: false });
-    const snapshot = presetSnapshot(preset, {
-      pendingCount: -2,
-      inProgress: [
-        {
-          templateId: "t",
-          templateVersionId: "v",
-          presetId: preset.presetId,
-          transition: "start",
-          count: -4,
-        },
-      ],
-    });
-    const result = planPreset(snapshot, NOW, OPTIONS);
-    expect(result.state.starting).toBe(0);
-    expect(result.actions).toEqual([]);
-    expect(result.warnings).toHaveLength(2);
-  });
-
-  it("ignores a backoff row with an invalid last build time or a negative failure count", () => {
-    const preset = presetRow({ desiredInstances: 1 });
-    for (const row of [
-      { presetId: preset.presetId, numFailed: 2, lastBuildAt: new Date(Number.NaN) },
-      { presetId: preset.presetId, numFailed: -2, lastBuildAt: NOW },
-    ]) {
-      const result = planOne(preset, { backoffs: [row] });
-      expect(shapes(result.actions)).toEqual([{ Create: 1 }]);
-      expect(result.warnings).toHaveLength(1);
-    }
   });
 
   it("keeps a huge failure count's backoff within the range of a Date", () => {
