@@ -1,8 +1,8 @@
 // The benchmark's fleet generator produces exactly the rows it promises, for a very small fleet
 // (the benchmark itself is not a test: nothing here measures time).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { countFleet, expectedCounts, type FleetSpec, generateFleet } from "../fleet.ts";
 import { freshDatabase, type TestDatabase } from "../../test/harness/freshDatabase.ts";
+import { countFleet, expectedCounts, type FleetSpec, generateFleet } from "../fleet.ts";
 
 const TINY: FleetSpec = {
   name: "tiny",
