@@ -21,7 +21,7 @@ import {
   type MissingParameters,
   readMissingParameters,
 } from "../snapshot/missingParameters.ts";
-import { readPrebuildsSettings } from "../snapshot/settings.ts";
+import { readPrebuildsSettings } from "../snapshot/prebuildsSettings.ts";
 import { takeSnapshot } from "../snapshot/takeSnapshot.ts";
 
 /** Rows kept on the page; the rest are counted and left to `prebuildsd plan`. */

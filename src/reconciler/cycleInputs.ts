@@ -6,7 +6,7 @@ import type { Database } from "../db/pool.ts";
 import { withTransaction } from "../db/transaction.ts";
 import { withSpan } from "../observe/tracing.ts";
 import { type PlannedPreset, planAll } from "../plan/index.ts";
-import { type PrebuildsSettings, readPrebuildsSettings } from "../snapshot/settings.ts";
+import { type PrebuildsSettings, readPrebuildsSettings } from "../snapshot/prebuildsSettings.ts";
 import { type Snapshot, takeSnapshot } from "../snapshot/takeSnapshot.ts";
 import { tryAcquireReconciliationLock } from "./lock.ts";
 import type { ReconcilerOptions } from "./options.ts";

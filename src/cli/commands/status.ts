@@ -2,6 +2,7 @@
 // replica (or a laptop with DATABASE_URL) gives the same answer.
 import type pg from "pg";
 import { formatDuration } from "../../config/duration.ts";
+import { autocommit } from "../../db/pool.ts";
 import { listNonDefaultCancelPolicies } from "../../db/sql/cancellation_sql.ts";
 import {
   type GetLastReconciliationRunRow,
@@ -11,7 +12,7 @@ import {
   countActivePresetsByStatus,
   listUnhealthyActivePresets,
 } from "../../db/sql/templates_sql.ts";
-import { getPrebuildsSettingsFrom } from "../../reconciler/settings.ts";
+import { readPrebuildsSettings } from "../../snapshot/prebuildsSettings.ts";
 import { describeEffects } from "./cycleSummary.ts";
 
 const STATUSES = ["healthy", "hard_limited", "validation_failed"] as const;
@@ -32,7 +33,7 @@ export interface Status {
 
 export async function readStatus(pool: pg.Pool): Promise<Status> {
   const [paused, counts, unhealthy, lastCycle, policies] = await Promise.all([
-    getPrebuildsSettingsFrom(pool).then((s) => s.reconciliationPaused),
+    readPrebuildsSettings(autocommit({ pool })).then((s) => s.reconciliationPaused),
     countActivePresetsByStatus(pool),
     listUnhealthyActivePresets(pool),
     getLastReconciliationRun(pool),

@@ -3,16 +3,15 @@
 // Effect interruption), and each cycle recorded for `status`.
 import { Effect, Fiber } from "effect";
 import { describe, expect, it } from "vitest";
+import { setReconciliationPaused } from "../../../src/controls/reconciliationPause.ts";
 import { abortable } from "../../../src/daemon/abortable.ts";
+import { autocommit } from "../../../src/db/pool.ts";
 import { AbortedError } from "../../../src/db/transaction.ts";
 import { planNextCycle } from "../../../src/reconciler/planNextCycle.ts";
 import { reconcileOnce } from "../../../src/reconciler/reconcileOnce.ts";
 import type { CycleReport } from "../../../src/reconciler/report.ts";
 import { lastReconciliationRun } from "../../../src/reconciler/runs.ts";
-import {
-  getPrebuildsSettingsFrom,
-  setReconciliationPaused,
-} from "../../../src/reconciler/settings.ts";
+import { readPrebuildsSettings } from "../../../src/snapshot/prebuildsSettings.ts";
 import type { TestDatabase } from "../../harness/freshDatabase.ts";
 import { createdFor, PREBUILDS, Seed, seedAntagonists, workspacesOf } from "./fixtures.ts";
 import { databasePerTest, makeDeps, runCycles, whenStatementActive } from "./reconcilerHarness.ts";
@@ -219,7 +218,9 @@ describe("the dry run and the switches the CLI uses", () => {
     expect(newPreset?.plan.state).toMatchObject({ desired: 3, actual: 0 });
 
     await setReconciliationPaused(db.pool, true);
-    expect((await getPrebuildsSettingsFrom(db.pool)).reconciliationPaused).toBe(true);
+    expect((await readPrebuildsSettings(autocommit({ pool: db.pool }))).reconciliationPaused).toBe(
+      true,
+    );
     expect((await planNextCycle({ pool: db.pool })).paused).toBe(true);
     await setReconciliationPaused(db.pool, false);
     const report = await reconcileOnce(makeDeps(db.pool));
