@@ -23,7 +23,13 @@ import { LockLostError } from "./lockLoss.ts";
 import { NO_OBSERVER, type ReconcilerObserver } from "./observer.ts";
 import { type ReconcilerOptions, resolveOptions } from "./options.ts";
 import { recoverHungJobsStep } from "./recoverHungJobsStep.ts";
-import { type CycleReport, emptyActionCounts, outcomeTotals, summarizeEvents } from "./report.ts";
+import {
+  type CycleReport,
+  emptyActionCounts,
+  outcomeTotals,
+  runCounts,
+  summarizeEvents,
+} from "./report.ts";
 import { recordReconciliationRun } from "./runs.ts";
 
 export interface ReconcilerDeps {
@@ -273,15 +279,7 @@ async function finishCycle(cycle: Cycle, result: CycleResult): Promise<CycleRepo
         finishedAt: report.finishedAt,
         outcome: report.paused ? "paused" : "completed",
         replica: REPLICA,
-        presetsTotal: report.presetsTotal,
-        presetsReconciled: report.presetsReconciled,
-        actionsSucceeded: totals.success,
-        actionsFailed: totals.failure,
-        actionsSkipped: totals.skipped,
-        prebuildsCreated: report.effects.created,
-        prebuildsDeleted: report.effects.deleted + report.effects.orphanDeleted,
-        jobsCanceled: report.effects.canceledJobs,
-        statements: report.statements,
+        ...runCounts(report),
         keepRuns: options.keepRuns,
       },
       cycle.shutdown,

@@ -68,3 +68,35 @@ export function outcomeTotals(actions: ActionCounts): Record<ActionOutcome, numb
   }
   return totals;
 }
+
+/**
+ * The counts of one cycle as prebuild_reconciliation_runs stores them and `reconcile --once --json`
+ * prints them (issue #14: one vocabulary; "deleted" includes the orphans of cancelled jobs).
+ */
+export interface RunCounts {
+  readonly presetsTotal: number;
+  readonly presetsReconciled: number;
+  readonly actionsSucceeded: number;
+  readonly actionsFailed: number;
+  readonly actionsSkipped: number;
+  readonly prebuildsCreated: number;
+  readonly prebuildsDeleted: number;
+  readonly jobsCanceled: number;
+  readonly statements: number;
+}
+
+/** A report's `RunCounts`. */
+export function runCounts(report: CycleReport): RunCounts {
+  const totals = outcomeTotals(report.actions);
+  return {
+    presetsTotal: report.presetsTotal,
+    presetsReconciled: report.presetsReconciled,
+    actionsSucceeded: totals.success,
+    actionsFailed: totals.failure,
+    actionsSkipped: totals.skipped,
+    prebuildsCreated: report.effects.created,
+    prebuildsDeleted: report.effects.deleted + report.effects.orphanDeleted,
+    jobsCanceled: report.effects.canceledJobs,
+    statements: report.statements,
+  };
+}

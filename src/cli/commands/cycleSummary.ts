@@ -10,31 +10,22 @@ import {
   type ActionName,
   type ActionOutcome,
 } from "../../plan/action.ts";
-import { type CycleReport, outcomeTotals } from "../../reconciler/report.ts";
+import { type CycleReport, type RunCounts, runCounts } from "../../reconciler/report.ts";
 
 /** prebuildsd_reconciliation_cycles_total's outcomes, which a one-shot cycle can end with. */
 type CycleOutcome = "completed" | "paused" | "not_leader";
 
 /** `reconcile --once --json`: the run row's fields, plus what only this process knows. */
-export interface CycleSummary {
+export interface CycleSummary extends RunCounts {
   readonly outcome: CycleOutcome;
   readonly startedAt: string;
   readonly finishedAt: string;
   readonly durationMs: number;
-  readonly presetsTotal: number;
-  readonly presetsReconciled: number;
-  readonly actionsSucceeded: number;
-  readonly actionsFailed: number;
-  readonly actionsSkipped: number;
-  readonly prebuildsCreated: number;
-  /** Every prebuild deleted, orphans of cancelled jobs included (as stored for `status`). */
-  readonly prebuildsDeleted: number;
-  /** Of `prebuildsDeleted`, those orphaned by cancelled pending jobs. */
+  /** Of `prebuildsDeleted` (every prebuild deleted, as stored for `status`), those orphaned by
+   *  cancelled pending jobs. */
   readonly orphansDeleted: number;
-  readonly jobsCanceled: number;
   /** Deletes that found the prebuild claimed or changed since the snapshot (not errors). */
   readonly lostRaces: number;
-  readonly statements: number;
   /** Per action type (create, delete, backoff, cancel_pending) and outcome. */
   readonly actions: Readonly<Record<ActionName, Readonly<Record<ActionOutcome, number>>>>;
   readonly warnings: readonly string[];
@@ -46,7 +37,6 @@ function cycleOutcome(report: CycleReport): CycleOutcome {
 }
 
 export function summarizeCycle(report: CycleReport): CycleSummary {
-  const totals = outcomeTotals(report.actions);
   const actions = Object.fromEntries(
     ACTION_TAGS.map((type) => [ACTION_NAMES[type], { ...report.actions[type] }]),
   ) as Record<ActionName, Record<ActionOutcome, number>>;
@@ -55,17 +45,9 @@ export function summarizeCycle(report: CycleReport): CycleSummary {
     startedAt: report.startedAt.toISOString(),
     finishedAt: report.finishedAt.toISOString(),
     durationMs: Math.round(report.durationMs),
-    presetsTotal: report.presetsTotal,
-    presetsReconciled: report.presetsReconciled,
-    actionsSucceeded: totals.success,
-    actionsFailed: totals.failure,
-    actionsSkipped: totals.skipped,
-    prebuildsCreated: report.effects.created,
-    prebuildsDeleted: report.effects.deleted + report.effects.orphanDeleted,
+    ...runCounts(report),
     orphansDeleted: report.effects.orphanDeleted,
-    jobsCanceled: report.effects.canceledJobs,
     lostRaces: report.effects.lostRaces,
-    statements: report.statements,
     actions,
     warnings: report.warnings,
   };
