@@ -5,21 +5,8 @@
 // the snapshot (CountInflightPrebuildJobs, read every cycle).
 
 import type { Action, CreateAction } from "./action.ts";
+import type { CreateCap } from "./createCap.ts";
 import type { PresetPlan } from "./planPreset.ts";
-
-/** What the cap did to one preset's Create: `granted` of `wanted`, with the numbers behind it. */
-export interface CreateCap {
-  /** Creates the preset's plan wanted before the cap. */
-  readonly wanted: number;
-  /** Creates admitted (0 ≤ granted < wanted: only presets actually held back carry a CreateCap). */
-  readonly granted: number;
-  /** Prebuild jobs pending or running when the cycle read the queue. */
-  readonly inflight: number;
-  /** PREBUILDS_MAX_INFLIGHT_JOBS. */
-  readonly cap: number;
-  /** Delete jobs this cycle admitted first, out of the same budget. */
-  readonly deletesFirst: number;
-}
 
 /** One preset's plan as admission sees it; `plan` is replaced when its Create is capped. */
 export interface AdmissionInput {

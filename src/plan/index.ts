@@ -11,7 +11,6 @@ export type {
 export {
   type AdmissionInput,
   admitCreates,
-  type CreateCap,
   describeCap,
 } from "./admission.ts";
 export {
@@ -21,6 +20,7 @@ export {
   isCancelPolicy,
 } from "./cancelPolicy.ts";
 export { canSkip } from "./canSkip.ts";
+export type { CreateCap } from "./createCap.ts";
 export {
   desiredInstancesAt,
   MAX_DESIRED_INSTANCES,

@@ -4,7 +4,7 @@
 // (prebuild_preset_wakeups) and visits the preset once that instant has come.
 
 import { DateTime } from "luxon";
-import type { CreateCap } from "./admission.ts";
+import type { CreateCap } from "./createCap.ts";
 import { desiredInstancesAt, ScheduleCache } from "./desiredInstances.ts";
 import { expiryRule } from "./expiry.ts";
 import type { PlanOptions } from "./planPreset.ts";

@@ -4,8 +4,8 @@
 // warning about it: a desired count out of range, a negative TTL, schedules it cannot use.
 
 import type { Action, BackoffAction, CancelPendingAction } from "./action.ts";
-import type { CreateCap } from "./admission.ts";
 import { DEFAULT_CANCEL_POLICY } from "./cancelPolicy.ts";
+import type { CreateCap } from "./createCap.ts";
 import {
   type DesiredInstances,
   describeDesired,
