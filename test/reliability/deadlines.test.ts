@@ -223,12 +223,21 @@ describe("a silent database (its own server, processes stopped)", () => {
           (l) =>
             l.level === 50 &&
             l.msg === "reconciliation cycle failed; the next cycle retries" &&
-            /Query read timeout|timeout exceeded when trying to connect/.test(
+            /Query read timeout|timeout exceeded when trying to connect|Connection terminated due to connection timeout/.test(
               String((l.err as { message?: string } | undefined)?.message),
             ),
         ) ?? null,
       30_000,
-    );
+    ).catch((error: unknown) => {
+      // Say what the daemon did instead: the warnings and errors it logged since the stop.
+      const seen = logLines(d)
+        .filter((l) => Number(l.level) >= 40)
+        .map(
+          (l) =>
+            `${String(l.msg)}: ${String((l.err as { message?: string } | undefined)?.message ?? "")}`,
+        );
+      throw new Error(`${String(error)}; logged: ${JSON.stringify(seen.slice(-8))}`);
+    });
     expect(failed).toBeDefined();
     expect(
       logLines(d).some(
