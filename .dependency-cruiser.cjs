@@ -69,7 +69,7 @@ module.exports = {
       comment: "snapshot/ is the read-only room: only read queries",
       severity: "error",
       from: { path: "^src/snapshot/" },
-      to: { path: "^src/db/sql/", pathNot: "^src/db/sql/(snapshot|metrics|settings)_sql\\.ts$" },
+      to: { path: "^src/db/sql/", pathNot: "^src/db/sql/(snapshot|controls_snapshot|metrics|settings)_sql\\.ts$" },
     },
     {
       name: "controls-beside-execute",

@@ -57,7 +57,14 @@ DECLARE
     'SELECT, INSERT, DELETE ON prebuild_dirty_presets',
     'USAGE ON SEQUENCE prebuild_dirty_presets_id_seq',
     'SELECT, INSERT, DELETE, UPDATE (due_at) ON prebuild_preset_wakeups',
-    'SELECT, UPDATE (last_full_resync_at) ON prebuild_reconciler_state'
+    'SELECT, UPDATE (last_full_resync_at) ON prebuild_reconciler_state',
+    -- Pool controls (issue #15, migration 0044): `pause`/`resume --template`, `scale`, `reset`,
+    -- `rollout`; the promotion record is written by its trigger only.
+    'SELECT, INSERT, DELETE ON prebuild_pauses',
+    'SELECT, INSERT, DELETE, UPDATE (desired_instances, set_at) ON prebuild_desired_overrides',
+    'SELECT, INSERT, UPDATE (reset_at) ON prebuild_failure_resets',
+    'SELECT, INSERT, UPDATE (strategy, set_at) ON prebuild_rollout_policies',
+    'SELECT ON prebuild_template_promotions'
   ];
   g text;
 BEGIN

@@ -220,8 +220,16 @@ LEFT JOIN input i ON true;
 --                         non-expired running prebuilds now − @desired) are deleted, oldest first.
 --                         Counted under the preset lock, so two writers never both delete the last
 --                         extra one.
+--   @because 'stopped'    (PREBUILDS_REPLACE_STOPPED, issue #15) its latest build is still a stop
+--                         that succeeded or failed: that is the reason, checked on the locked row.
+--   @because 'superseded' (a surge rollout, issue #15) the preset is still inactive, and either the
+--                         rollout's bound @surge_deadline has passed or the new version's preset
+--                         @surge_preset_id still has at least @surge_min_new_eligible eligible
+--                         prebuilds (the count the planner matched one for one; a claim of one of
+--                         them since the snapshot refuses the delete until the next cycle).
+--                         The @surge_* parameters are ignored for the other causes.
 -- "Still an unclaimed prebuild": owned by the prebuilds user (a claim may have won), not deleted,
--- latest build a succeeded start (nothing in progress). The workspace rows are locked FOR UPDATE
+-- latest build a succeeded start (nothing in progress), or for 'stopped' a finished stop. The workspace rows are locked FOR UPDATE
 -- SKIP LOCKED: a claim committed meanwhile is re-checked on the new row version and skipped, and a
 -- workspace another session holds right now (a claim or build in flight) is left for the next
 -- cycle instead of waiting on it (one busy workspace must not time out the whole set). A claim
@@ -268,6 +276,44 @@ pool AS MATERIALIZED (
       )
     )
 ),
+surge AS MATERIALIZED (
+  -- 'superseded' only: the eligible prebuilds of the surge rollout's new preset now (unclaimed, no
+  -- delete queued, latest build a succeeded start of that preset, every top-level agent ready, not
+  -- expired), the count the one-for-one rule re-checks (issue #15).
+  SELECT count(*) AS eligible
+  FROM template_version_presets np
+  JOIN workspace_builds wb ON wb.template_version_preset_id = np.id
+  JOIN workspaces w ON w.id = wb.workspace_id
+  JOIN provisioner_jobs pj ON pj.id = wb.job_id
+  WHERE @because::text = 'superseded'
+    AND np.id = @surge_preset_id::uuid
+    AND wb.transition = 'start'
+    AND pj.job_status = 'succeeded'
+    AND w.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
+    AND NOT w.deleted
+    AND w.deleting_at IS NULL
+    AND NOT EXISTS (
+      SELECT 1
+      FROM workspace_builds newer
+      WHERE newer.workspace_id = wb.workspace_id AND newer.build_number > wb.build_number
+    )
+    AND NOT (
+      (np.last_invalidated_at IS NOT NULL AND w.created_at < LEAST(np.last_invalidated_at, now()))
+      OR (
+        np.invalidate_after_secs > 0
+        AND now() - w.created_at > make_interval(secs => np.invalidate_after_secs)
+      )
+    )
+    AND COALESCE(
+      (
+        SELECT bool_and(wa.lifecycle_state = 'ready')
+        FROM workspace_resources wr
+        JOIN workspace_agents wa ON wa.resource_id = wr.id
+        WHERE wr.job_id = wb.job_id AND NOT wa.deleted AND wa.parent_id IS NULL
+      ),
+      false
+    )
+),
 input AS (
   SELECT i.workspace_id, i.build_id, i.job_id
   FROM unnest(@workspace_ids::uuid[], @build_ids::uuid[], @job_ids::uuid[])
@@ -295,8 +341,14 @@ target AS MATERIALIZED (
   JOIN provisioner_jobs pj ON pj.id = lb.job_id
   WHERE w.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
     AND NOT w.deleted
-    AND lb.transition = 'start'
-    AND pj.job_status = 'succeeded'
+    AND (
+      (@because::text <> 'stopped' AND lb.transition = 'start' AND pj.job_status = 'succeeded')
+      OR (
+        @because::text = 'stopped'
+        AND lb.transition = 'stop'
+        AND pj.job_status IN ('succeeded', 'failed')
+      )
+    )
   FOR UPDATE OF w SKIP LOCKED
 ),
 eligible AS MATERIALIZED (
@@ -314,6 +366,13 @@ eligible AS MATERIALIZED (
       )
     WHEN 'inactive' THEN NOT p.is_active
     WHEN 'extraneous' THEN p.is_active
+    WHEN 'stopped' THEN true
+    WHEN 'superseded' THEN
+      NOT p.is_active
+      AND (
+        now() >= @surge_deadline::timestamptz
+        OR (SELECT sg.eligible FROM surge sg) >= @surge_min_new_eligible::integer
+      )
     ELSE false
   END
 ),

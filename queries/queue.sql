@@ -133,6 +133,8 @@ SET name = excluded.name,
 -- deleting_at IS NULL on the locked row skips a prebuild whose delete committed after this
 -- statement's snapshot.
 -- now NULL means the database clock (claimPrebuild); a platform may pass its own.
+-- @allow_previous_version: also a prebuild of the version the template's last promotion replaced
+-- (@preset_id is then that version's preset; a surge rollout's claim fallback, issue #15).
 WITH claimable AS MATERIALIZED (
   SELECT candidate.id
   FROM template_version_presets tvp
@@ -154,7 +156,19 @@ WITH claimable AS MATERIALIZED (
     AND candidate.deleting_at IS NULL
     AND lb.transition = 'start'::workspace_transition
     AND pj.job_status = 'succeeded'::provisioner_job_status
-    AND lb.template_version_id = t.active_version_id
+    AND (
+      lb.template_version_id = t.active_version_id
+      -- The claim fallback of a surge rollout (issue #15, claimPrebuild's
+      -- fallbackToPreviousVersion): a prebuild of the version the last promotion replaced.
+      OR (
+        @allow_previous_version::boolean
+        AND lb.template_version_id = (
+          SELECT pr.previous_version_id
+          FROM prebuild_template_promotions pr
+          WHERE pr.template_id = t.id AND pr.active_version_id = t.active_version_id
+        )
+      )
+    )
     AND COALESCE(
       lb.template_version_preset_id,
       (

@@ -269,7 +269,8 @@ WHERE pj.job_status IN ('pending', 'running', 'canceling')
 -- Both only look at active versions, so latest_builds is driven from the active presets through
 -- the preset index (templates → active version → presets → builds), "latest" being "no newer
 -- build". This counts a build under its preset only when the preset belongs to the build's version,
--- which the create path guarantees. MATERIALIZED: computed once for both kinds.
+-- which the create path guarantees. MATERIALIZED: computed once for both kinds. Builds created at
+-- or before the preset's `prebuildsd reset` (prebuild_failure_resets) count for neither (#15).
 WITH latest_builds AS MATERIALIZED (
   SELECT
     tv.id AS template_version_id,
@@ -286,9 +287,11 @@ WITH latest_builds AS MATERIALIZED (
     ON wb.template_version_preset_id = tvp.id AND wb.template_version_id = tv.id
   JOIN workspaces w ON w.id = wb.workspace_id
   JOIN provisioner_jobs pj ON pj.id = wb.job_id
+  LEFT JOIN prebuild_failure_resets fr ON fr.preset_id = tvp.id
   WHERE w.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
     AND NOT w.deleted
     AND wb.transition = 'start'
+    AND (fr.reset_at IS NULL OR wb.created_at > fr.reset_at)
     AND (NOT @only_presets::boolean OR tvp.id = ANY(@preset_ids::uuid[]))
     AND NOT EXISTS (
       SELECT 1

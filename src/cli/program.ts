@@ -1,17 +1,29 @@
 // The `prebuildsd` command line: one commander program, every command with --help. Actions return
 // an exit code; errors are turned into exit codes by main.ts.
 import { Command } from "commander";
+import { ConfigError } from "../config/configError.ts";
 import type { SettingKey } from "../config/settings.ts";
 import { setCancelPolicy } from "../controls/cancelPolicy.ts";
 import { invalidate } from "../controls/invalidate.ts";
 import { promote } from "../controls/promote.ts";
+import { resetHardLimit } from "../controls/resetHardLimit.ts";
+import { parseRolloutStrategy, setRolloutStrategy } from "../controls/rolloutStrategy.ts";
+import { parseDesiredCount, scale } from "../controls/scale.ts";
+import { setPause } from "../controls/scopedPause.ts";
+import { reconcilerOptions } from "../daemon/reconcilerOptions.ts";
 import { printLine } from "../observe/output.ts";
+import { MAX_DESIRED_INSTANCES } from "../plan/maxDesiredInstances.ts";
 import { commandContext } from "./commandContext.ts";
 import { cancelJobs, cancelsJson, checkJobIds, describeCancels } from "./commands/cancel.ts";
 import { checkCancelPolicy, describeCancelPolicy } from "./commands/cancelPolicy.ts";
 import { describeInvalidation } from "./commands/invalidate.ts";
 import { applyMigrations, describeMigrations } from "./commands/migrate.ts";
-import { setPaused } from "./commands/pause.ts";
+import {
+  describePause,
+  describeReset,
+  describeRolloutStrategy,
+  describeScale,
+} from "./commands/poolControls.ts";
 import { describePromotion } from "./commands/promote.ts";
 import { describeStatus, readStatus } from "./commands/status.ts";
 import { EXIT_OK } from "./exitCodes.ts";
@@ -57,6 +69,24 @@ export interface HeavyCommands {
     options: Record<string, unknown>,
     keys: readonly SettingKey[],
   ) => Promise<ExitCode>;
+}
+
+function optionalText(value: unknown): string | undefined {
+  return typeof value === "string" ? value : undefined;
+}
+
+/** `scale`'s count or --clear, exactly one of them (ConfigError otherwise). */
+function scaleTarget(count: string | undefined, clear: boolean): number | "clear" {
+  if (clear && count !== undefined) {
+    throw new ConfigError(
+      `scale takes a count or --clear, not both (got ${JSON.stringify(count)} and --clear)`,
+    );
+  }
+  if (clear) return "clear";
+  if (count === undefined) {
+    throw new ConfigError("scale needs a count (a whole number, 0 drains the pool) or --clear");
+  }
+  return parseDesiredCount(count);
 }
 
 export function buildProgram(
@@ -117,31 +147,111 @@ export function buildProgram(
 
   sub(
     "status",
-    "Show whether reconciliation is paused, presets by health and the last cycle",
-    ONE_SHOT,
+    "Show whether reconciliation is paused, presets by health, pool controls, rollouts and the last cycle",
+    PLAN,
   )
     .option("--json", "print JSON")
     .action(
       action(async (options: Record<string, unknown>) => {
-        const context = commandContext(options, ONE_SHOT);
-        const status = await withDatabase(context, readStatus);
+        const context = commandContext(options, PLAN);
+        const status = await withDatabase(context, (pool) =>
+          readStatus(pool, reconcilerOptions(context.config)),
+        );
         printLine(options.json ? JSON.stringify(status, null, 2) : describeStatus(status));
         return EXIT_OK;
       }),
     );
 
   for (const [name, paused, description] of [
-    ["pause", true, "Pause reconciliation on every replica (queued jobs keep running)"],
-    ["resume", false, "Resume reconciliation"],
+    [
+      "pause",
+      true,
+      "Pause reconciliation: everything, one template (--template) or one preset of it (--preset); queued jobs keep running",
+    ],
+    ["resume", false, "Resume what `pause` with the same options paused"],
   ] as const) {
-    sub(name, description, ONE_SHOT).action(
-      action(async (options: Record<string, unknown>) => {
+    sub(name, description, ONE_SHOT)
+      .option("--template <template>", "only this template (name or id), every version")
+      .option("--preset <preset>", "only this preset (name or id) of --template")
+      .action(
+        action(async (options: Record<string, unknown>) => {
+          const target = {
+            template: optionalText(options.template),
+            preset: optionalText(options.preset),
+          };
+          const context = commandContext(options, ONE_SHOT);
+          printLine(
+            describePause(await withDatabase(context, (pool) => setPause(pool, target, paused))),
+          );
+          return EXIT_OK;
+        }),
+      );
+  }
+
+  sub(
+    "scale",
+    "Override the desired count of <template>'s active version's presets (all, or --preset); --clear removes the override",
+    ONE_SHOT,
+  )
+    .argument("<template>", "template name or id")
+    .argument("[count]", `a whole number from 0 to ${MAX_DESIRED_INSTANCES} (0 drains the pool)`)
+    .option("--preset <preset>", "only this preset (name or id)")
+    .option("--clear", "remove the override: back to the configured count")
+    .action(
+      action(
+        async (template: string, count: string | undefined, options: Record<string, unknown>) => {
+          const target = scaleTarget(count, options.clear === true);
+          const context = commandContext(options, ONE_SHOT);
+          const preset = optionalText(options.preset);
+          printLine(
+            describeScale(
+              await withDatabase(context, (pool) => scale(pool, template, target, preset)),
+            ),
+          );
+          return EXIT_OK;
+        },
+      ),
+    );
+
+  sub(
+    "reset",
+    "Return <template>'s hard-limited presets (all, or --preset) to healthy; earlier failures stop counting",
+    ONE_SHOT,
+  )
+    .argument("<template>", "template name or id")
+    .option("--preset <preset>", "only this preset (name or id)")
+    .action(
+      action(async (template: string, options: Record<string, unknown>) => {
         const context = commandContext(options, ONE_SHOT);
-        printLine(await withDatabase(context, (pool) => setPaused(pool, paused)));
+        const preset = optionalText(options.preset);
+        printLine(
+          describeReset(
+            await withDatabase(context, (pool) => resetHardLimit(pool, template, preset)),
+          ),
+        );
         return EXIT_OK;
       }),
     );
-  }
+
+  sub(
+    "rollout",
+    "How a promotion of <template> retires the old version's prebuilds: replace (at once, the default) or surge (as the new ones become ready)",
+    ONE_SHOT,
+  )
+    .argument("<template>", "template name or id")
+    .argument("<strategy>", "replace or surge")
+    .action(
+      action(async (template: string, strategy: string, options: Record<string, unknown>) => {
+        const chosen = parseRolloutStrategy(strategy);
+        const context = commandContext(options, ONE_SHOT);
+        printLine(
+          describeRolloutStrategy(
+            await withDatabase(context, (pool) => setRolloutStrategy(pool, template, chosen)),
+          ),
+        );
+        return EXIT_OK;
+      }),
+    );
 
   sub("promote", "Make <version> the active version of <template> (each by name or id)", ONE_SHOT)
     .argument("<template>", "template name or id")

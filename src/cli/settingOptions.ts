@@ -18,6 +18,8 @@ export const PLANNER_SETTINGS = [
   "backoffLookback",
   "failureHardLimit",
   "maxInflightJobs",
+  "replaceStopped",
+  "rolloutMaxWait",
 ] as const satisfies readonly SettingKey[];
 export const EXECUTOR_SETTINGS = [
   "concurrency",

@@ -28,6 +28,10 @@ export interface Config {
   readonly statementTimeout: number;
   readonly lockTimeout: number;
   readonly cancelPending: boolean;
+  /** PREBUILDS_REPLACE_STOPPED: delete stopped and failed-stop prebuilds (issue #15). false. */
+  readonly replaceStopped: boolean;
+  /** PREBUILDS_ROLLOUT_MAX_WAIT, ms: a surge rollout's bound (issue #15). 30m. */
+  readonly rolloutMaxWait: number;
   readonly provisionerStaleAfter: number;
   /** ms without a heartbeat after which a held job is hung (issue #12). */
   readonly jobHangTimeout: number;
@@ -107,6 +111,8 @@ export function loadConfig(env: Env, flags: FlagValues = {}, options: LoadOption
     statementTimeout: readWithDefault("statementTimeout", env, flags),
     lockTimeout: readWithDefault("lockTimeout", env, flags),
     cancelPending: readWithDefault("cancelPending", env, flags),
+    replaceStopped: readWithDefault("replaceStopped", env, flags),
+    rolloutMaxWait: readWithDefault("rolloutMaxWait", env, flags),
     provisionerStaleAfter: readWithDefault("provisionerStaleAfter", env, flags),
     jobHangTimeout: readWithDefault("jobHangTimeout", env, flags),
     provisionerTags: read("provisionerTags", env, flags) ?? {},

@@ -196,6 +196,24 @@ export const settings = {
     accepted: "true or false",
     parse: boolean,
   },
+  replaceStopped: {
+    env: "PREBUILDS_REPLACE_STOPPED",
+    flag: "--replace-stopped",
+    description:
+      "delete prebuilds whose latest build is a stop (succeeded or failed), so the pool is refilled (true/false)",
+    defaultText: "false",
+    accepted: "true or false",
+    parse: boolean,
+  },
+  rolloutMaxWait: {
+    env: "PREBUILDS_ROLLOUT_MAX_WAIT",
+    flag: "--rollout-max-wait",
+    description:
+      "with `rollout <template> surge`, the old version's prebuilds are deleted at the latest this long after a promotion",
+    defaultText: "30m",
+    accepted: 'a positive duration like "30m"',
+    parse: positiveDuration,
+  },
   provisionerStaleAfter: {
     env: "PREBUILDS_PROVISIONER_STALE_AFTER",
     flag: "--provisioner-stale-after",

@@ -12,6 +12,8 @@ export function reconcilerOptions(config: Config): Partial<ReconcilerOptions> {
     provisionerStaleAfter: config.provisionerStaleAfter,
     cancelPendingEnabled: config.cancelPending,
     jobHangTimeout: config.jobHangTimeout,
+    replaceStopped: config.replaceStopped,
+    rolloutMaxWait: config.rolloutMaxWait,
     // Over each version's own provisioner tags (queries/prebuilds.sql), issue #12.
     jobTags: { ...DEFAULT_JOB_TAGS, ...config.provisionerTags },
   };

@@ -5,6 +5,7 @@ import { autocommit, type Database } from "../db/pool.ts";
 import { getPrebuildMetrics, getRegularWorkspaceCreations } from "../db/sql/metrics_sql.ts";
 import type { PresetLabels, StateSample } from "../observe/metrics.ts";
 import { withSpan } from "../observe/tracing.ts";
+import { rolloutProgress } from "../plan/index.ts";
 import { readCycleInputs } from "../reconciler/cycleInputs.ts";
 import { sampleJobQueue } from "./jobQueueSample.ts";
 
@@ -21,6 +22,8 @@ export async function sampleState(
         backoffLookback: config.backoffLookback,
         failureHardLimit: config.failureHardLimit,
         maxInflightJobs: config.maxInflightJobs,
+        replaceStopped: config.replaceStopped,
+        rolloutMaxWait: config.rolloutMaxWait,
       },
       signal,
     });
@@ -71,6 +74,13 @@ export async function sampleState(
       },
       paused,
       takenAt: inputs.at,
+      rollouts: rolloutProgress(inputs.planned).map((r) => ({
+        templateName: r.templateName,
+        oldEligible: r.oldEligible,
+        newEligible: r.newEligible,
+        newDesired: r.newDesired,
+        startedAtSeconds: r.startedAt.getTime() / 1000,
+      })),
     };
   });
 }

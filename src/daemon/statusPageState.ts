@@ -88,7 +88,7 @@ function order(a: StatusPagePreset, b: StatusPagePreset): number {
 async function readStatusPageData(
   db: Database,
   config: Pick<Config, "backoffLookback" | "failureHardLimit" | "backoffInterval"> &
-    Partial<Pick<Config, "maxInflightJobs">>,
+    Partial<Pick<Config, "maxInflightJobs" | "replaceStopped" | "rolloutMaxWait">>,
   _now: Date, // unused: planned at the database clock (issue #11); kept for callers
   signal?: AbortSignal,
 ): Promise<StatusPageData> {
@@ -101,12 +101,14 @@ async function readStatusPageData(
       const snapshot = await takeSnapshot(client, {
         backoffLookback: config.backoffLookback,
         failureHardLimit: config.failureHardLimit,
+        replaceStopped: config.replaceStopped,
       });
       const queue = await countProvisionerQueue(client);
       const runs = await listRecentReconciliationRuns(client, { maxRuns: STATUS_PAGE_CYCLES });
       const planned = planAll(snapshot, snapshot.at, {
         backoffInterval: config.backoffInterval,
         maxInflightJobs: config.maxInflightJobs ?? null,
+        rolloutMaxWait: config.rolloutMaxWait,
       }).filter((p) => !p.skipped || p.plan.active);
       const missing = await readMissingParameters(
         client,
@@ -150,7 +152,7 @@ export interface StatusPageSource {
 export function statusPageSource(
   db: Database,
   config: Pick<Config, "backoffLookback" | "failureHardLimit" | "backoffInterval"> &
-    Partial<Pick<Config, "maxInflightJobs">>,
+    Partial<Pick<Config, "maxInflightJobs" | "replaceStopped" | "rolloutMaxWait">>,
   options: StatusPageSourceOptions,
 ): StatusPageSource {
   const cache = cachedValue({

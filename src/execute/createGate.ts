@@ -4,10 +4,10 @@
 // preset's lock against `desired`: issue #11) inside the create transaction.
 import {
   type CreateAction,
-  desiredInstancesAt,
   inactivityReason,
   isActive,
   type PlannedPreset,
+  presetDesiredAt,
 } from "../plan/index.ts";
 
 export type CreateGate =
@@ -49,7 +49,7 @@ export function createGate(planned: PlannedPreset, action: CreateAction, now: Da
   }
   // Safety clamp against the target recomputed now (reference §6): never more than desired, and
   // never a count that is not a positive whole number.
-  const desired = desiredInstancesAt(preset, snapshot.schedules, now).count;
+  const desired = presetDesiredAt(snapshot, now).count;
   const plannedCount = Number.isFinite(action.count) ? Math.floor(action.count) : 0;
   const count = Math.min(plannedCount, desired);
   if (count <= 0)

@@ -13,7 +13,7 @@ import {
   deletePrebuilds as deletePrebuildsStatement,
   lockPresetForWrite,
 } from "../db/sql/prebuilds_sql.ts";
-import type { DeleteCause } from "../plan/index.ts";
+import type { DeleteCause, SurgeGuard } from "../plan/index.ts";
 import type { PostedJob } from "./notifier.ts";
 
 export interface DeletePrebuildsInput {
@@ -25,6 +25,8 @@ export interface DeletePrebuildsInput {
   /** The desired instances the planner used ("extraneous": deletes stop at this many). */
   readonly desired: number;
   readonly jobTags: Readonly<Record<string, string>>;
+  /** "superseded" only: what the surge rollout's one-for-one rule re-checks. */
+  readonly surge?: SurgeGuard | undefined;
 }
 
 export interface DeletePrebuildsResult {
@@ -56,6 +58,11 @@ export async function deletePrebuilds(
     because: input.because,
     desired: input.desired,
     tags: input.jobTags,
+    // Ignored unless "superseded"; a missing guard then holds nothing back but the deadline
+    // (epoch: passed) — the planner always sets it for that cause.
+    surgePresetId: input.surge?.newPresetId ?? input.presetId,
+    surgeMinNewEligible: input.surge?.minNewEligible ?? 0,
+    surgeDeadline: input.surge?.deadline ?? new Date(0),
   });
   const deleted: { workspaceId: string; job: PostedJob }[] = [];
   for (const row of rows) {

@@ -25,7 +25,7 @@ import { createPrebuilds } from "./createPrebuilds.ts";
 import { deletePrebuilds } from "./deletePrebuilds.ts";
 import type { JobNotifier, PostedJob } from "./notifier.ts";
 import { type ActionEffects, type ActionEvent, NO_EFFECTS } from "./outcome.ts";
-import { markPresetStatus } from "./presetStatus.ts";
+import { markPresetStatus, recoverFromHardLimit } from "./presetStatus.ts";
 
 /** No clock: every timestamp written is the database's now(), and the planned instant is
  *  `PlannedPreset.at` (issue #11, one clock). */
@@ -184,6 +184,9 @@ const NO_LONGER_BECAUSE: Record<DeleteAction["because"], string> = {
   expired: "no longer expired (TTL or invalidation changed)",
   inactive: "preset active again",
   extraneous: "pool no longer above desired at write time",
+  stopped: "no longer stopped (started again, or deleted)",
+  superseded:
+    "the surge rollout's new preset has fewer eligible prebuilds than planned (one claimed?) and its bound has not passed",
 };
 
 async function executeDelete(
@@ -202,6 +205,7 @@ async function executeDelete(
           presetId: run.planned.preset.presetId,
           workspaceIds: action.workspaceIds,
           because: action.because,
+          surge: action.surge,
           desired: run.planned.plan.state.desired,
           jobTags: run.options.jobTags,
         }),
@@ -373,24 +377,39 @@ function actionAttributes(action: Action): Record<string, string | number> {
   }
 }
 
-/** Hard limit, first detection only: persist the status; creation is gated on the live snapshot. */
-async function recordHardLimit(run: PresetExecution, log: Logger): Promise<void> {
+/**
+ * The stored status follows the hard limit (reference §4.5; recovery is issue #15): marked
+ * hard_limited on first detection, and back to healthy once the limit no longer holds (its failed
+ * prebuilds were deleted, a later build succeeded, or `prebuildsd reset`).
+ * Creation is gated on the live snapshot either way. (A paused preset never gets here:
+ * src/reconciler/executePlan.ts leaves it out.)
+ */
+async function syncHardLimitStatus(run: PresetExecution, log: Logger): Promise<void> {
   const { snapshot, preset } = run.planned;
-  if (!snapshot.isHardLimited || preset.prebuildStatus === "hard_limited") return;
+  const limited = snapshot.isHardLimited;
+  const stored = preset.prebuildStatus === "hard_limited";
+  if (limited === stored) return;
   try {
-    const first = await withTransaction(
+    const changed = await withTransaction(
       run.db,
       { isolation: "read committed", signal: run.signal },
-      (client) => markPresetStatus(client, preset.presetId, "hard_limited"),
+      (client) =>
+        limited
+          ? markPresetStatus(client, preset.presetId, "hard_limited")
+          : recoverFromHardLimit(client, preset.presetId),
     );
-    if (first) {
+    if (changed && limited) {
       log.warn(
-        "preset hit the failure hard limit: its most recent builds all failed; creation stops until they are deleted or a new version is promoted",
+        "preset hit the failure hard limit: its most recent builds all failed; creation stops until they are deleted, a new version is promoted, or `prebuildsd reset`",
+      );
+    } else if (changed) {
+      log.info(
+        "preset recovered from the failure hard limit (its most recent builds no longer all failed): marked healthy",
       );
     }
   } catch (error) {
     if (error instanceof AbortedError) throw error;
-    log.error({ err: error }, "could not mark preset hard_limited");
+    log.error({ err: error }, `could not mark preset ${limited ? "hard_limited" : "healthy"}`);
   }
 }
 
@@ -416,7 +435,7 @@ export async function executePreset(run: PresetExecution): Promise<readonly Acti
       "prebuilds.actual": plan.state.actual,
     },
     async (setPresetAttributes) => {
-      await recordHardLimit(run, presetLog);
+      await syncHardLimitStatus(run, presetLog);
       const events: ActionEvent[] = [];
       for (const action of plan.actions) {
         if (run.signal.aborted) break;

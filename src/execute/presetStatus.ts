@@ -1,6 +1,7 @@
-// Persisting a preset's health. Written on first detection only (the UPDATE matches nothing when
-// the status is already set), so repeated cycles neither rewrite it nor repeat the warning.
+// Persisting a preset's health. Written on a change only (the UPDATE matches nothing when the
+// status is already set), so repeated cycles neither rewrite it nor repeat the log line.
 import type { SqlClient } from "../db/pool.ts";
+import { recoverPresetFromHardLimit } from "../db/sql/controls_sql.ts";
 import { updatePresetPrebuildStatus } from "../db/sql/prebuilds_sql.ts";
 
 export type UnhealthyStatus = "hard_limited" | "validation_failed";
@@ -13,4 +14,10 @@ export async function markPresetStatus(
 ): Promise<boolean> {
   const row = await updatePresetPrebuildStatus(client, { presetId, status });
   return row !== null;
+}
+
+/** hard_limited → healthy once the limit no longer holds (issue #15); never from
+ *  validation_failed. True when this call changed the status. */
+export async function recoverFromHardLimit(client: SqlClient, presetId: string): Promise<boolean> {
+  return (await recoverPresetFromHardLimit(client, { presetId })) !== null;
 }

@@ -73,6 +73,18 @@ export interface StateSample {
   readonly jobQueue: JobQueueSample;
   readonly paused: boolean;
   readonly takenAt: Date;
+  /** Surge rollouts in progress (issue #15); absent: none. */
+  readonly rollouts?: readonly RolloutGauges[];
+}
+
+/** One template's surge rollout, as the prebuildsd_rollout_* gauges show it. */
+export interface RolloutGauges {
+  readonly templateName: string;
+  readonly oldEligible: number;
+  readonly newEligible: number;
+  readonly newDesired: number;
+  /** Unix seconds of the promotion that started it. */
+  readonly startedAtSeconds: number;
 }
 
 const ACTION_TYPES: readonly ActionName[] = Object.values(ACTION_NAMES);
@@ -304,6 +316,40 @@ export class PrebuildMetrics {
       help: "Failed refreshes of the cached state behind the coderd_prebuilt_workspaces_* gauges.",
       registers,
     });
+    const rolloutGauge = (name: string, help: string, pick: (r: RolloutGauges) => number) => {
+      const gauge: Gauge<"template_name"> = new Gauge({
+        name,
+        help,
+        labelNames: ["template_name"],
+        registers,
+        collect: () => {
+          gauge.reset();
+          for (const r of this.sample?.rollouts ?? []) {
+            gauge.set({ template_name: r.templateName }, pick(r));
+          }
+        },
+      });
+    };
+    rolloutGauge(
+      "prebuildsd_rollout_old_eligible",
+      "Surge rollouts in progress (issue #15): eligible prebuilds the previous version still serves, per template.",
+      (r) => r.oldEligible,
+    );
+    rolloutGauge(
+      "prebuildsd_rollout_new_eligible",
+      "Surge rollouts in progress: eligible prebuilds of the active version's presets that replace them, per template.",
+      (r) => r.newEligible,
+    );
+    rolloutGauge(
+      "prebuildsd_rollout_new_desired",
+      "Surge rollouts in progress: desired prebuilds of the active version's presets that replace the previous version's, per template.",
+      (r) => r.newDesired,
+    );
+    rolloutGauge(
+      "prebuildsd_rollout_started_timestamp_seconds",
+      "Surge rollouts in progress: when the promotion that started each one happened (Unix seconds).",
+      (r) => r.startedAtSeconds,
+    );
     this.provisionerJobs = new Gauge({
       name: "prebuildsd_provisioner_jobs",
       help: "Provisioner jobs pending or running (status), initiated by the prebuilds user or anyone else (initiator), as of the cached sample.",

@@ -13,15 +13,27 @@ export interface CreateAction {
 
 /** Why a Delete chose its prebuilds; the executor re-checks it at write time (issue #11):
  *  "expired" (TTL passed or invalidated), "inactive" (the preset is not in use), "extraneous"
- *  (the preset has more non-expired running prebuilds than desired). */
-export type DeleteCause = "expired" | "inactive" | "extraneous";
+ *  (the preset has more non-expired running prebuilds than desired), "stopped" (the latest build
+ *  is a stop that succeeded or failed: PREBUILDS_REPLACE_STOPPED, issue #15), "superseded" (an old
+ *  version's eligible prebuild that a surge rollout's new preset has replaced, issue #15). */
+export type DeleteCause = "expired" | "inactive" | "extraneous" | "stopped" | "superseded";
+
+/** What a "superseded" delete re-checks at write time (a surge rollout, issue #15): the new
+ *  version's preset still has at least `minNewEligible` eligible prebuilds, or `deadline` passed. */
+export interface SurgeGuard {
+  readonly newPresetId: string;
+  readonly minNewEligible: number;
+  readonly deadline: Date;
+}
 
 /** Delete these running (possibly expired) prebuilds of this preset, oldest first. Never empty, and
- *  never a workspace that is building, stopped, failed, or of another preset. */
+ *  never a workspace that is building, failed, or of another preset; stopped only for "stopped". */
 export interface DeleteAction {
   readonly _tag: "Delete";
   readonly workspaceIds: readonly string[];
   readonly because: DeleteCause;
+  /** Set exactly when `because` is "superseded". */
+  readonly surge?: SurgeGuard;
   readonly reason: string;
 }
 

@@ -13,6 +13,7 @@ export function canSkip(snapshot: PresetSnapshot): boolean {
     !(snapshot.pendingCount > 0) &&
     !((snapshot.staleRunningCount ?? 0) > 0) &&
     !((snapshot.canceledOrphanCount ?? 0) > 0) &&
+    (snapshot.stopped?.length ?? 0) === 0 &&
     snapshot.backoff === null
   );
 }

@@ -5,7 +5,8 @@
 
 import { CronExpressionParser } from "cron-parser";
 import { DateTime, IANAZone } from "luxon";
-import type { PresetRow, ScheduleRow } from "./snapshot.ts";
+import { MAX_DESIRED_INSTANCES } from "./maxDesiredInstances.ts";
+import type { PresetRow, PresetSnapshot, ScheduleRow } from "./snapshot.ts";
 
 // Memoisation per planner call (same input, same answer, nothing else observable): a fleet repeats
 // a handful of time zones and cron expressions across thousands of presets, and luxon's zone check
@@ -56,15 +57,14 @@ function localTime(at: Date, timezone: string, cache: ScheduleCache): LocalTime 
   });
 }
 
-/**
- * Upper bound on any desired count. A pool beyond this is almost certainly bad data (a typo, an
- * overflow), and creating it would flood the provisioner queue; we cap and warn instead.
- */
-export const MAX_DESIRED_INSTANCES = 1000;
+export { MAX_DESIRED_INSTANCES };
 
 export interface DesiredInstances {
   readonly count: number;
-  readonly source: "static" | "schedule";
+  /** "override": `prebuildsd scale` replaced the static count (issue #15); schedules still win. */
+  readonly source: "static" | "schedule" | "override";
+  /** The preset's configured desired_instances, when an override replaced it. */
+  readonly configured?: number;
   /** The cron expression that supplied `count` (source "schedule"). */
   readonly schedule?: string;
   /** The preset's scheduling time zone, when schedules were evaluated. */
@@ -301,10 +301,39 @@ export function desiredInstancesAt(
   return fallback(undefined, tz);
 }
 
+/**
+ * The desired pool size of a preset at `at` with its runtime scale override (issue #15): the
+ * override replaces the static desired_instances, and a schedule that covers `at` still wins over
+ * both (docs/pool-controls.md). Without an override this is `desiredInstancesAt`.
+ */
+export function presetDesiredAt(
+  snapshot: Pick<PresetSnapshot, "preset" | "schedules" | "desiredOverride">,
+  at: Date,
+  cache: ScheduleCache = new ScheduleCache(),
+): DesiredInstances {
+  const override = snapshot.desiredOverride ?? null;
+  if (override === null) return desiredInstancesAt(snapshot.preset, snapshot.schedules, at, cache);
+  const d = desiredInstancesAt(
+    { ...snapshot.preset, desiredInstances: override },
+    snapshot.schedules,
+    at,
+    cache,
+  );
+  if (d.source !== "static") return d;
+  // The override is checked to be 0..MAX_DESIRED_INSTANCES when written (and by the table).
+  const configured = clampInstances(snapshot.preset.desiredInstances, "desired_instances").count;
+  return { ...d, source: "override", configured };
+}
+
 /** `desired 3 (schedule "* 9-18 * * 1-5" in Europe/Berlin)`, `desired 1 (static)`, … */
 export function describeDesired(d: DesiredInstances): string {
   if (d.source === "schedule")
     return `desired ${d.count} (schedule "${d.schedule}" in ${d.timezone})`;
+  if (d.source === "override") {
+    const outside = d.timezone !== undefined ? `, no schedule covers now in ${d.timezone}` : "";
+    const problem = d.problem !== undefined ? `, ${d.problem}` : "";
+    return `desired ${d.count} (scale override, configured ${d.configured ?? "?"}${outside}${problem})`;
+  }
   if (d.problem !== undefined) return `desired ${d.count} (static: ${d.problem})`;
   if (d.timezone !== undefined)
     return `desired ${d.count} (static: no schedule covers now in ${d.timezone})`;

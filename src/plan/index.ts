@@ -7,6 +7,7 @@ export type {
   CreateAction,
   DeleteAction,
   DeleteCause,
+  SurgeGuard,
 } from "./action.ts";
 export {
   type AdmissionInput,
@@ -26,6 +27,7 @@ export {
   MAX_DESIRED_INSTANCES,
   matchesCron,
   parseHourlySchedule,
+  presetDesiredAt,
 } from "./desiredInstances.ts";
 export {
   nextDecisionChange,
@@ -33,19 +35,29 @@ export {
 } from "./nextDecisionChange.ts";
 export { type PlannedPreset, planAll } from "./planAll.ts";
 export { planPreset } from "./planPreset.ts";
+export { type RolloutProgress, rolloutProgress } from "./rolloutProgress.ts";
 export {
   type BackoffRow,
+  type DesiredOverrideRow,
   EMPTY_GLOBAL_SNAPSHOT,
   filterByPreset,
   type GlobalSnapshot,
   type InProgressCount,
   indexSnapshot,
+  NO_POOL_CONTROLS,
+  type PauseRow,
   type PendingCount,
+  type PoolControls,
   type PrebuildStatus,
   type PresetRow,
   type PresetSnapshot,
+  pauseOf,
+  type RolloutRow,
+  type RolloutStrategy,
   type RunningPrebuild,
   type ScheduleRow,
+  type StoppedPrebuild,
+  type SurgeHold,
   type Transition,
 } from "./snapshot.ts";
 export {
@@ -54,3 +66,4 @@ export {
   isActive,
   type PresetState,
 } from "./state.ts";
+export { DEFAULT_ROLLOUT_MAX_WAIT_MS, surgeHold } from "./surge.ts";

@@ -5,7 +5,7 @@
 
 import { DateTime } from "luxon";
 import type { CreateCap } from "./createCap.ts";
-import { desiredInstancesAt, ScheduleCache } from "./desiredInstances.ts";
+import { presetDesiredAt, ScheduleCache } from "./desiredInstances.ts";
 import { expiryRule } from "./expiry.ts";
 import type { PlanOptions } from "./planPreset.ts";
 import type { PresetSnapshot } from "./snapshot.ts";
@@ -35,13 +35,17 @@ function validTime(d: Date | null | undefined): number | null {
  * could plan differently than at `now`, or at which the snapshot itself changes by the clock alone
  * (a failure leaving the backoff lookback); null when only a write can change it. Candidates:
  * - a running prebuild's TTL expiry (created + TTL, expired strictly after: +1 ms), active presets
- *   only (an inactive preset deletes every running prebuild, expired or not);
+ *   and presets a surge rollout holds back only (any other inactive preset deletes every running
+ *   prebuild, expired or not);
  * - the next hour boundary in the preset's time zone at which its schedules resolve to another
  *   desired count (schedules are whole-hour ranges), looked ahead SCHEDULE_LOOKAHEAD_HOURS, else
  *   that horizon itself;
  * - the end of a backoff (`until` + 1 ms: the gate holds while now ≤ until), and, during one, the
  *   oldest counted failure leaving the lookback window (`firstFailedAt` + lookback + 1 ms, or the
- *   last failure's when the oldest is unknown), which lowers the failure count.
+ *   last failure's when the oldest is unknown), which lowers the failure count;
+ * - for an old version's preset that a surge rollout holds back (issue #15), the rollout's bound
+ *   (its kept prebuilds are deleted from that instant on). The new preset gaining eligible
+ *   prebuilds is a write, which marks the template's presets (read together, issue #16).
  * It may be early (a wake-up that changes nothing only costs a visit), never late: the unit test
  * checks that no instant before it plans differently.
  * A preset whose creates the in-flight cap held back (`plan.capped`, issue #13) depends on global
@@ -64,7 +68,12 @@ export function nextDecisionChange(
     if (t !== null && Number.isFinite(t) && t > nowMs && t < best) best = t;
   };
   const active = isActive(snapshot.preset);
-  if (active) {
+  // A surge rollout's bound (issue #15): the old prebuilds it still keeps go then, with no write;
+  // before it, a kept prebuild that expires is no longer kept.
+  const surge = snapshot.surge ?? null;
+  const held = surge !== null && surge.keep > 0;
+  if (held) consider(validTime(surge.deadline));
+  if (active || held) {
     const rule = expiryRule(snapshot.preset);
     if (rule.ttlMs !== null) {
       for (const p of snapshot.running) {
@@ -72,7 +81,8 @@ export function nextDecisionChange(
         if (created !== null) consider(created + rule.ttlMs + 1);
       }
     }
-    if (snapshot.schedules.length > 0) consider(nextScheduleChange(snapshot, nowMs, cache));
+    if (active && snapshot.schedules.length > 0)
+      consider(nextScheduleChange(snapshot, nowMs, cache));
   }
   consider(backoffChange(snapshot, nowMs, options));
   return Number.isFinite(best) ? new Date(Math.min(best, MAX_TIME_MS)) : null;
@@ -83,17 +93,16 @@ function nextScheduleChange(
   nowMs: number,
   cache: ScheduleCache,
 ): number | null {
-  const { preset, schedules } = snapshot;
-  const current = desiredInstancesAt(preset, schedules, new Date(nowMs), cache);
+  const { preset } = snapshot;
+  const current = presetDesiredAt(snapshot, new Date(nowMs), cache);
   // Schedules that cannot be trusted are ignored for the static count: time changes nothing.
-  if (current.source === "static" && current.problem !== undefined) return null;
+  if (current.source !== "schedule" && current.problem !== undefined) return null;
   const local = DateTime.fromMillis(nowMs, { zone: preset.schedulingTimezone });
   if (!local.isValid) return null;
   const hourStart = local.startOf("hour");
   for (let k = 1; k <= SCHEDULE_LOOKAHEAD_HOURS; k++) {
     const at = hourStart.plus({ hours: k }).toMillis();
-    if (desiredInstancesAt(preset, schedules, new Date(at), cache).count !== current.count)
-      return at;
+    if (presetDesiredAt(snapshot, new Date(at), cache).count !== current.count) return at;
   }
   return hourStart.plus({ hours: SCHEDULE_LOOKAHEAD_HOURS }).toMillis();
 }

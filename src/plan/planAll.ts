@@ -12,6 +12,7 @@ import {
   type PresetRow,
   type PresetSnapshot,
 } from "./snapshot.ts";
+import { surgeHold } from "./surge.ts";
 
 export interface PlannedPreset {
   /** The instant planned for (the snapshot's database clock in a cycle; `plan --at`'s instant). */
@@ -36,7 +37,9 @@ export function planAll(
   const index = indexSnapshot(global);
   const cache = new ScheduleCache();
   const planned = global.presets.map((preset) => {
-    const snapshot = filterByPreset(index, preset, now);
+    const filtered = filterByPreset(index, preset, now);
+    const surge = surgeHold(index, filtered, now, options.rolloutMaxWait);
+    const snapshot = surge === null ? filtered : { ...filtered, surge };
     return {
       at: now,
       preset,

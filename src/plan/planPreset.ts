@@ -3,17 +3,17 @@
 // should never hold: counts, times) and interprets configuration with the reference's fallbacks,
 // warning about it: a desired count out of range, a negative TTL, schedules it cannot use.
 
-import type { Action, BackoffAction, CancelPendingAction } from "./action.ts";
+import type { Action, BackoffAction, CancelPendingAction, DeleteAction } from "./action.ts";
 import { DEFAULT_CANCEL_POLICY } from "./cancelPolicy.ts";
 import type { CreateCap } from "./createCap.ts";
 import {
   type DesiredInstances,
   describeDesired,
-  desiredInstancesAt,
+  presetDesiredAt,
   ScheduleCache,
 } from "./desiredInstances.ts";
 import { type ExpiryRule, expiryRule } from "./expiry.ts";
-import type { PresetSnapshot, RunningPrebuild } from "./snapshot.ts";
+import type { PresetSnapshot, RunningPrebuild, SurgeHold } from "./snapshot.ts";
 import { inactivityReason, isActive, type PresetState, stateFor } from "./state.ts";
 
 export interface PlanOptions {
@@ -22,6 +22,9 @@ export interface PlanOptions {
   /** PREBUILDS_MAX_INFLIGHT_JOBS (issue #13): planAll holds creates back beyond it; null or
    *  absent: no cap. planPreset alone ignores it (the cap is global). */
   readonly maxInflightJobs?: number | null;
+  /** A surge rollout's bound, in milliseconds (PREBUILDS_ROLLOUT_MAX_WAIT, issue #15); absent:
+   *  30 minutes. */
+  readonly rolloutMaxWait?: number | undefined;
 }
 
 export interface PresetPlan {
@@ -34,6 +37,12 @@ export interface PresetPlan {
   readonly active: boolean;
   /** Set by planAll when the in-flight cap held this preset's creates back (issue #13). */
   readonly capped?: CreateCap;
+  /** Why nothing is planned for this preset because an operator paused it (`prebuildsd pause
+   *  --template/--preset`, issue #15); null when not paused. The state is still computed. */
+  readonly paused: string | null;
+  /** `prebuildsd scale`'s count for the preset, null when none (whether or not it is in effect:
+   *  `desired.source` says whether a schedule overrode it). */
+  readonly desiredOverride: number | null;
 }
 
 const INACTIVE_DESIRED: DesiredInstances = { count: 0, source: "static" };
@@ -67,8 +76,11 @@ function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 
+/** What sorting by age needs of a prebuild (running or stopped). */
+type Aged = Pick<RunningPrebuild, "workspaceId" | "createdAt">;
+
 /** Oldest `created_at` first, so the freshest prebuilds are kept; ties broken by id for stability. */
-function oldestFirst(prebuilds: readonly RunningPrebuild[]): RunningPrebuild[] {
+function oldestFirst<T extends Aged>(prebuilds: readonly T[]): T[] {
   return [...prebuilds].sort((a, b) => {
     const ta = a.createdAt.getTime();
     const tb = b.createdAt.getTime();
@@ -109,22 +121,69 @@ function backoffGate(
   };
 }
 
-function planInactive(snapshot: PresetSnapshot): Action[] {
+function planInactive(snapshot: PresetSnapshot, now: Date): Action[] {
   const actions: Action[] = [];
   const why = inactivityReason(snapshot.preset);
   const cancel = planCancel(snapshot, why);
   if (cancel !== null) actions.push(cancel);
+  const surge = snapshot.surge ?? null;
+  if (surge !== null && now.getTime() < surge.deadline.getTime()) {
+    actions.push(...planSurge(snapshot, surge, why));
+    return actions;
+  }
   // Deliberate difference: expired prebuilds are deleted too; the reference deletes only the
   // non-expired ones and leaves expired prebuilds of an old version running forever (known bug).
   const victims = oldestFirst([...snapshot.running, ...snapshot.expired]);
+  const bound = surge === null ? "" : ` (surge rollout bound ${time(surge.deadline)} passed)`;
   if (victims.length > 0) {
     actions.push({
       _tag: "Delete",
       workspaceIds: victims.map((p) => p.workspaceId),
       because: "inactive",
       reason:
-        `preset is inactive (${why}) with ${snapshot.running.length} running and ` +
+        `preset is inactive (${why})${bound} with ${snapshot.running.length} running and ` +
         `${snapshot.expired.length} expired → delete ${victims.length}, oldest first`,
+    });
+  }
+  return actions;
+}
+
+/**
+ * A surge rollout before its bound (issue #15): the old preset's prebuilds nobody can claim (not
+ * ready, expired) go at once; of its eligible ones, the newest `keep` stay to serve claims until
+ * the new version's preset has enough eligible prebuilds, and the rest go as "superseded", a delete
+ * the executor re-checks against the new preset's eligible count at write time.
+ */
+function planSurge(snapshot: PresetSnapshot, surge: SurgeHold, why: string): Action[] {
+  const actions: Action[] = [];
+  const eligible = oldestFirst(snapshot.running.filter((p) => p.ready === true));
+  const idle = oldestFirst([
+    ...snapshot.running.filter((p) => p.ready !== true),
+    ...snapshot.expired,
+  ]);
+  if (idle.length > 0) {
+    actions.push({
+      _tag: "Delete",
+      workspaceIds: idle.map((p) => p.workspaceId),
+      because: "inactive",
+      reason: `preset is inactive (${why}); surge rollout: ${plural(idle.length, "prebuild")} not claimable (not ready or expired) → delete ${idle.length}, oldest first`,
+    });
+  }
+  const superseded = eligible.slice(0, Math.max(0, eligible.length - surge.keep));
+  const progress =
+    `new version's preset has ${surge.newEligible} eligible of ${surge.newDesired} desired ` +
+    `(rollout started ${time(surge.startedAt)}, bound ${time(surge.deadline)})`;
+  if (superseded.length > 0) {
+    actions.push({
+      _tag: "Delete",
+      workspaceIds: superseded.map((p) => p.workspaceId),
+      because: "superseded",
+      surge: {
+        newPresetId: surge.newPresetId,
+        minNewEligible: surge.newEligible,
+        deadline: surge.deadline,
+      },
+      reason: `preset is inactive (${why}); surge rollout: ${progress} → keep ${surge.keep} of ${eligible.length} eligible, delete ${superseded.length}, oldest first`,
     });
   }
   return actions;
@@ -241,9 +300,7 @@ export function planPreset(
   };
   const active = isActive(preset);
   const rule = expiryRule(preset);
-  const desired = active
-    ? desiredInstancesAt(preset, snapshot.schedules, now, cache)
-    : INACTIVE_DESIRED;
+  const desired = active ? presetDesiredAt(snapshot, now, cache) : INACTIVE_DESIRED;
   // Configuration problems only matter (and are only reported) while the preset is in use.
   if (active) {
     if (desired.clamped !== undefined) warn(desired.clamped);
@@ -251,8 +308,57 @@ export function planPreset(
     if (rule.problem !== undefined) warn(rule.problem);
   }
   const state = stateFor(snapshot, desired.count);
+  const controls = {
+    paused: describePause(snapshot),
+    desiredOverride: snapshot.desiredOverride ?? null,
+  };
+  // Paused: nothing at all, not even a backoff (the executor has nothing to wait for).
+  if (controls.paused !== null)
+    return { state, desired, actions: [], warnings, active, ...controls };
   const backoff = backoffGate(snapshot, now, options);
-  if (backoff !== null) return { state, desired, actions: [backoff], warnings, active };
-  const actions = active ? planActive(snapshot, state, desired, rule) : planInactive(snapshot);
-  return { state, desired, actions, warnings, active };
+  if (backoff !== null) {
+    return { state, desired, actions: [backoff], warnings, active, ...controls };
+  }
+  const actions = active ? planActive(snapshot, state, desired, rule) : planInactive(snapshot, now);
+  const stopped = deleteStopped(snapshot);
+  // Before a Create, so the reasons read in order; after CancelPending and the other deletes.
+  if (stopped !== null) {
+    const create = actions.findIndex((a) => a._tag === "Create");
+    actions.splice(create === -1 ? actions.length : create, 0, stopped);
+  }
+  return { state, desired, actions, warnings, active, ...controls };
+}
+
+/** PREBUILDS_REPLACE_STOPPED (issue #15): the preset's prebuilds whose latest build is a stop that
+ *  succeeded or failed hold no workspace anyone can claim; delete them (the fill replaces them). */
+function deleteStopped(snapshot: PresetSnapshot): DeleteAction | null {
+  const stopped = snapshot.stopped ?? [];
+  if (stopped.length === 0) return null;
+  const failed = stopped.filter((p) => p.stopStatus === "failed").length;
+  const causes = [
+    ...(stopped.length - failed > 0 ? [`${stopped.length - failed} stopped`] : []),
+    ...(failed > 0 ? [`${failed} whose stop failed`] : []),
+  ].join(", ");
+  const victims = oldestFirst(stopped);
+  return {
+    _tag: "Delete",
+    workspaceIds: victims.map((p) => p.workspaceId),
+    because: "stopped",
+    reason: `${plural(stopped.length, "prebuild")} no longer running (${causes}) → delete ${stopped.length}, oldest first (PREBUILDS_REPLACE_STOPPED)`,
+  };
+}
+
+/** "template "t" paused at …" / "preset "p" of template "t" paused at …"; null when not paused. */
+function describePause(snapshot: PresetSnapshot): string | null {
+  const pause = snapshot.pause ?? null;
+  if (pause === null) return null;
+  const template = JSON.stringify(snapshot.preset.templateName);
+  const scope =
+    pause.presetName === ""
+      ? { what: `template ${template}`, resume: `--template ${template}` }
+      : {
+          what: `preset ${JSON.stringify(pause.presetName)} of template ${template}`,
+          resume: `--template ${template} --preset ${JSON.stringify(pause.presetName)}`,
+        };
+  return `${scope.what} is paused (since ${time(pause.pausedAt)}): nothing is created, deleted or cancelled until \`prebuildsd resume ${scope.resume}\``;
 }

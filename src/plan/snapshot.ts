@@ -80,6 +80,74 @@ export interface BackoffRow {
   readonly firstFailedAt?: Date | null;
 }
 
+/** A pause of a whole template (`presetName` "") or of one preset name in it, every version
+ *  (`prebuildsd pause --template/--preset`, issue #15). */
+export interface PauseRow {
+  readonly templateId: string;
+  readonly presetName: string;
+  readonly pausedAt: Date;
+}
+
+/** `prebuildsd scale`: the count that replaces a preset's static desired_instances. */
+export interface DesiredOverrideRow {
+  readonly presetId: string;
+  readonly desiredInstances: number;
+}
+
+export type RolloutStrategy = "replace" | "surge";
+
+/** A template's rollout strategy and its last promotion (either may be missing). */
+export interface RolloutRow {
+  readonly templateId: string;
+  readonly strategy: RolloutStrategy;
+  /** When the active version was last promoted (the rollout's start); null if never recorded. */
+  readonly promotedAt: Date | null;
+  /** The version that was active before that promotion: the one a surge keeps serving. */
+  readonly previousVersionId: string | null;
+}
+
+/** The operator's pool controls, read whole (a handful of rows) each cycle. */
+export interface PoolControls {
+  readonly pauses: readonly PauseRow[];
+  readonly desiredOverrides: readonly DesiredOverrideRow[];
+  readonly rollouts: readonly RolloutRow[];
+}
+
+export const NO_POOL_CONTROLS: PoolControls = { pauses: [], desiredOverrides: [], rollouts: [] };
+
+/** An unclaimed prebuild whose latest build is a stop that succeeded or failed (read only with
+ *  PREBUILDS_REPLACE_STOPPED, issue #15). */
+export interface StoppedPrebuild {
+  readonly workspaceId: string;
+  readonly name: string;
+  readonly templateId: string;
+  readonly templateVersionId: string;
+  readonly presetId: string | null;
+  /** The stop build's job status. */
+  readonly stopStatus: "succeeded" | "failed";
+  readonly createdAt: Date;
+}
+
+/**
+ * A surge rollout holding back the deletion of an old version's eligible prebuilds (issue #15):
+ * computed per preset of the template's previous version by src/plan/surge.ts.
+ */
+export interface SurgeHold {
+  /** The active version's preset of the same name, whose eligible prebuilds replace these. */
+  readonly newPresetId: string;
+  readonly newDesired: number;
+  /** Its eligible prebuilds (non-expired, ready) at the planned instant. */
+  readonly newEligible: number;
+  /** This (old) preset's eligible prebuilds. */
+  readonly oldEligible: number;
+  /** The promotion that started the rollout, and its bound (+ PREBUILDS_ROLLOUT_MAX_WAIT). */
+  readonly startedAt: Date;
+  readonly deadline: Date;
+  /** Old eligible prebuilds kept this cycle: min(oldEligible, newDesired − newEligible) before the
+   *  deadline, 0 from it on. */
+  readonly keep: number;
+}
+
 export interface GlobalSnapshot {
   readonly presets: readonly PresetRow[];
   readonly schedules: readonly ScheduleRow[];
@@ -90,6 +158,10 @@ export interface GlobalSnapshot {
   readonly hardLimitedPresetIds: ReadonlySet<string>;
   /** Prebuild jobs pending, running or canceling, of any preset (issue #13's cap); absent = 0. */
   readonly inflightPrebuildJobs?: number;
+  /** Absent: no pool controls (NO_POOL_CONTROLS). */
+  readonly controls?: PoolControls;
+  /** Stopped prebuilds to replace; absent or empty unless PREBUILDS_REPLACE_STOPPED is on. */
+  readonly stopped?: readonly StoppedPrebuild[];
 }
 
 /** A snapshot with nothing in it: no preset wants prebuilds. */
@@ -119,6 +191,14 @@ export interface PresetSnapshot {
   readonly canceledOrphanCount?: number;
   readonly backoff: BackoffRow | null;
   readonly isHardLimited: boolean;
+  /** The pause that covers this preset (issue #15); absent or null: not paused. */
+  readonly pause?: PauseRow | null;
+  /** `prebuildsd scale`'s count for this preset; absent or null: none. */
+  readonly desiredOverride?: number | null;
+  /** Stopped prebuilds of this preset to replace (PREBUILDS_REPLACE_STOPPED). */
+  readonly stopped?: readonly StoppedPrebuild[];
+  /** Set for a preset of a surge rollout's previous version (planAll attaches it). */
+  readonly surge?: SurgeHold | null;
 }
 
 /** The global snapshot grouped by preset id, built once per cycle. */
@@ -133,6 +213,13 @@ export interface SnapshotIndex {
   readonly backoffByPreset: ReadonlyMap<string, BackoffRow>;
   /** Running prebuilds with no preset id: counted by no preset, so never created for nor deleted. */
   readonly runningWithoutPreset: number;
+  /** Pauses by template id, then by preset name ("" = the whole template). */
+  readonly pausesByTemplate: ReadonlyMap<string, ReadonlyMap<string, PauseRow>>;
+  readonly overrideByPreset: ReadonlyMap<string, number>;
+  readonly rolloutByTemplate: ReadonlyMap<string, RolloutRow>;
+  /** Presets of active versions by template id and preset name (a surge's pairs). */
+  readonly activePresetByName: ReadonlyMap<string, PresetRow>;
+  readonly stoppedByPreset: ReadonlyMap<string, readonly StoppedPrebuild[]>;
 }
 
 const EMPTY: readonly never[] = Object.freeze([]);
@@ -172,6 +259,13 @@ export function indexSnapshot(global: GlobalSnapshot): SnapshotIndex {
   }
   let runningWithoutPreset = 0;
   for (const row of global.running) if (row.presetId === null) runningWithoutPreset++;
+  const controls = global.controls ?? NO_POOL_CONTROLS;
+  const pausesByTemplate = new Map<string, Map<string, PauseRow>>();
+  for (const row of controls.pauses) {
+    const byName = pausesByTemplate.get(row.templateId) ?? new Map<string, PauseRow>();
+    byName.set(row.presetName, row);
+    pausesByTemplate.set(row.templateId, byName);
+  }
   return {
     global,
     schedulesByPreset: groupBy(global.schedules, (s) => s.presetId),
@@ -182,7 +276,29 @@ export function indexSnapshot(global: GlobalSnapshot): SnapshotIndex {
     canceledOrphansByPreset,
     backoffByPreset,
     runningWithoutPreset,
+    pausesByTemplate,
+    overrideByPreset: new Map(
+      controls.desiredOverrides.map((o) => [o.presetId, o.desiredInstances]),
+    ),
+    rolloutByTemplate: new Map(controls.rollouts.map((r) => [r.templateId, r])),
+    activePresetByName: new Map(
+      global.presets
+        .filter((p) => p.usingActiveVersion)
+        .map((p) => [presetNameKey(p.templateId, p.presetName), p]),
+    ),
+    stoppedByPreset: groupBy(global.stopped ?? EMPTY, (r) => r.presetId),
   };
+}
+
+/** The key of `SnapshotIndex.activePresetByName`. */
+export function presetNameKey(templateId: string, presetName: string): string {
+  return `${templateId}\u0000${presetName}`;
+}
+
+/** The pause covering `preset`: its template's, else its preset name's; null when none. */
+export function pauseOf(index: SnapshotIndex, preset: PresetRow): PauseRow | null {
+  const byName = index.pausesByTemplate.get(preset.templateId);
+  return byName?.get("") ?? byName?.get(preset.presetName) ?? null;
 }
 
 /**
@@ -203,5 +319,8 @@ export function filterByPreset(index: SnapshotIndex, preset: PresetRow, now: Dat
     canceledOrphanCount: index.canceledOrphansByPreset.get(id) ?? 0,
     backoff: index.backoffByPreset.get(id) ?? null,
     isHardLimited: index.global.hardLimitedPresetIds.has(id),
+    pause: pauseOf(index, preset),
+    desiredOverride: index.overrideByPreset.get(id) ?? null,
+    stopped: index.stoppedByPreset.get(id) ?? EMPTY,
   };
 }

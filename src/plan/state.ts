@@ -1,7 +1,7 @@
 // The numbers a preset's decision is made from (reference §3): how many prebuilds it wants, has,
 // and has on the way, counted from one snapshot.
 
-import { desiredInstancesAt } from "./desiredInstances.ts";
+import { presetDesiredAt } from "./desiredInstances.ts";
 import type { InProgressCount, PresetRow, PresetSnapshot, Transition } from "./snapshot.ts";
 
 export interface PresetState {
@@ -61,8 +61,6 @@ export function stateFor(snapshot: PresetSnapshot, desired: number): PresetState
 }
 
 export function calculateState(snapshot: PresetSnapshot, now: Date): PresetState {
-  const desired = isActive(snapshot.preset)
-    ? desiredInstancesAt(snapshot.preset, snapshot.schedules, now).count
-    : 0;
+  const desired = isActive(snapshot.preset) ? presetDesiredAt(snapshot, now).count : 0;
   return stateFor(snapshot, desired);
 }

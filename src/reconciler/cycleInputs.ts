@@ -17,7 +17,7 @@ export interface InputsRequest {
     "backoffInterval" | "backoffLookback" | "failureHardLimit"
   > &
     Partial<Pick<ReconcilerOptions, "maxInflightJobs">> &
-    Partial<Pick<ReconcilerOptions, "planAt">>;
+    Partial<Pick<ReconcilerOptions, "planAt" | "replaceStopped" | "rolloutMaxWait">>;
   /** Take the reconciliation lock first (the cycle); a lost race reads nothing more. */
   readonly lock?: boolean;
   /** Stop after the settings when reconciliation is paused (the cycle reads no snapshot then). */
@@ -81,6 +81,7 @@ export function withCycleInputs<A>(
           backoffLookback: options.backoffLookback,
           failureHardLimit: options.failureHardLimit,
           everyPreset: request.everyPreset ?? false,
+          replaceStopped: options.replaceStopped,
         });
         setAttributes({
           "prebuilds.presets": s.presets.length,
@@ -96,6 +97,7 @@ export function withCycleInputs<A>(
       const planned = planAll(snapshot, at, {
         backoffInterval: options.backoffInterval,
         maxInflightJobs: options.maxInflightJobs ?? null,
+        rolloutMaxWait: options.rolloutMaxWait,
       });
       const warnings = [...snapshot.problems, ...planned.flatMap((p) => p.plan.warnings)];
       return use({ kind: "read", settings, at, snapshot, planned, warnings });

@@ -21,13 +21,12 @@ export interface PlanExecution {
   readonly signal: AbortSignal;
 }
 
-/** A preset needs a worker slot when it has actions, or a hard limit to persist. */
+/** A preset needs a worker slot when it has actions, or a stored status that no longer follows
+ *  the hard limit (first detection, or recovery: issue #15). A paused preset has neither. */
 export function needsWork(p: PlannedPreset): boolean {
   if (p.skipped) return false;
-  return (
-    p.plan.actions.length > 0 ||
-    (p.snapshot.isHardLimited && p.preset.prebuildStatus !== "hard_limited")
-  );
+  const statusBehind = p.snapshot.isHardLimited !== (p.preset.prebuildStatus === "hard_limited");
+  return p.plan.actions.length > 0 || (p.plan.paused === null && statusBehind);
 }
 
 /**

@@ -28,6 +28,12 @@ export interface ReconcilerOptions {
   /** A job a worker holds without a heartbeat (updated_at) for this long is hung: each cycle
    *  fails it, or completes it as canceled (issue #12). 5 min, as the reference's platform. */
   readonly jobHangTimeout: number;
+  /** Delete prebuilds whose latest build is a stop that succeeded or failed, so the pool is
+   *  refilled (issue #15; the reference leaves them). false. */
+  readonly replaceStopped: boolean;
+  /** A surge rollout's bound: the old version's prebuilds go at the latest this long after the
+   *  promotion (issue #15). 30 min. */
+  readonly rolloutMaxWait: number;
   /** Provisioner tags on every job the reconciler queues. {"scope":"organization"}. */
   readonly jobTags: Readonly<Record<string, string>>;
   /** The process's clock: only the cycle report's and run record's start and finish. Planning uses
@@ -56,6 +62,8 @@ export const DEFAULT_RECONCILER_OPTIONS: ReconcilerOptions = {
   cancelPendingEnabled: settingDefault("cancelPending"),
   freeDeletes: true,
   jobHangTimeout: settingDefault("jobHangTimeout"),
+  replaceStopped: settingDefault("replaceStopped"),
+  rolloutMaxWait: settingDefault("rolloutMaxWait"),
   jobTags: DEFAULT_JOB_TAGS,
   now: () => new Date(),
   planAt: undefined,

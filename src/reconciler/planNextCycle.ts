@@ -30,7 +30,12 @@ export interface PlanNextCycleDeps {
   readonly options?: Partial<
     Pick<
       ReconcilerOptions,
-      "backoffInterval" | "backoffLookback" | "failureHardLimit" | "maxInflightJobs"
+      | "backoffInterval"
+      | "backoffLookback"
+      | "failureHardLimit"
+      | "maxInflightJobs"
+      | "replaceStopped"
+      | "rolloutMaxWait"
     >
   >;
   readonly signal?: AbortSignal;

@@ -59,7 +59,7 @@ function isValidTime(value: unknown): value is Date {
  * A stored time: `value`; `clock.now` when it is later than the clock, or when it is not a valid
  * time at all ('infinity', a driver returning something else), with a problem naming `what`.
  */
-function notAfterClock(value: Date, clock: DecodeClock, what: string): Date {
+export function notAfterClock(value: Date, clock: DecodeClock, what: string): Date {
   if (!isValidTime(value)) {
     clock.problems.push(
       `${what} is ${String(value)}, not a valid time; reading it as the database's clock (${clock.now.toISOString()})`,

@@ -1,5 +1,6 @@
 // The snapshot room: everything a cycle decides from, read in a constant number of statements
-// (the database's clock, the in-flight prebuild jobs, then six reads; the reference's seven with backoff and hard limit in one)
+// (the database's clock, the in-flight prebuild jobs, then six reads; the reference's seven with backoff and hard limit in one;
+// then the operator's pool controls, issue #15)
 // inside the caller's REPEATABLE READ transaction, so every read sees the same instant of the
 // database however many presets there are. The cycle plans at the database's clock read here
 // (`Snapshot.at`), never the process's (issue #11: one clock). The presets are read after the running prebuilds and pending first builds, so that
@@ -28,6 +29,7 @@ import {
   toRunningPrebuild,
   toScheduleRow,
 } from "./decode.ts";
+import { readPoolControls, readStoppedPrebuilds } from "./poolControls.ts";
 
 export interface SnapshotOptions {
   /** Plan for this instant instead of the database's clock (`plan --at`, tests); failures since
@@ -46,6 +48,8 @@ export interface SnapshotOptions {
    * every preset that can have something to do.
    */
   readonly presetIds?: readonly string[];
+  /** Read the prebuilds whose latest build is a finished stop (PREBUILDS_REPLACE_STOPPED). */
+  readonly replaceStopped?: boolean;
 }
 
 /** The snapshot, and bad data found while reading it (one sentence each, naming the row). */
@@ -91,10 +95,12 @@ export async function takeSnapshot(client: SqlClient, options: SnapshotOptions):
   const pendingNonActive = (await countPendingNonActivePrebuilds(client, subset))
     .map((r) => toPendingCount(r, clock))
     .filter(present);
+  const stopped = options.replaceStopped ? await readStoppedPrebuilds(client, subset, clock) : [];
   const keepPresetIds = new Set<string>();
   if (!only) {
     for (const r of running) if (r.presetId !== null) keepPresetIds.add(r.presetId);
     for (const p of pendingNonActive) keepPresetIds.add(p.presetId);
+    for (const r of stopped) if (r.presetId !== null) keepPresetIds.add(r.presetId);
   }
   const presetRows = await getTemplatePresetsWithPrebuilds(client, {
     onlyPresets: only,
@@ -115,6 +121,7 @@ export async function takeSnapshot(client: SqlClient, options: SnapshotOptions):
     ...subset,
   });
   const backoffs = failures.map((r) => toBackoffRow(r, clock)).filter(present);
+  const controls = await readPoolControls(client, clock.problems);
   return {
     problems: [...dangling, ...clock.problems],
     clock: clock.now,
@@ -127,6 +134,8 @@ export async function takeSnapshot(client: SqlClient, options: SnapshotOptions):
     backoffs,
     hardLimitedPresetIds: new Set(failures.map(toHardLimitedPresetId).filter(present)),
     inflightPrebuildJobs,
+    controls,
+    stopped,
   };
 }
 

@@ -2,6 +2,7 @@
 // shipped ClaimPrebuiltWorkspace query (queries/queue.sql).
 
 import type { SqlClient } from "../db/pool.ts";
+import { getClaimFallbackPreset } from "../db/sql/controls_sql.ts";
 import { claimPrebuiltWorkspace } from "../db/sql/queue_sql.ts";
 import { isUuid } from "./jobId.ts";
 
@@ -18,6 +19,12 @@ export interface ClaimRequest {
   readonly nextStartAt?: Date | null;
   /** workspaces.ttl in nanoseconds, as the reference stores it; default none. */
   readonly ttlNanoseconds?: bigint | null;
+  /**
+   * Opt-in (issue #15): when the preset has no eligible prebuild, claim one of the same-named
+   * preset of the version the template's last promotion replaced (a surge rollout keeps those
+   * while the new ones build). The platform then updates that workspace to the active version.
+   */
+  readonly fallbackToPreviousVersion?: boolean;
 }
 
 /**
@@ -27,7 +34,14 @@ export interface ClaimRequest {
  * active): the platform builds a workspace the ordinary way.
  */
 export type ClaimResult =
-  | { readonly status: "claimed"; readonly workspaceId: string; readonly workspaceName: string }
+  | {
+      readonly status: "claimed";
+      readonly workspaceId: string;
+      readonly workspaceName: string;
+      /** Set when the fallback claimed a prebuild of the previous version's preset (this id):
+       *  the workspace is on that version and needs an update to the active one. */
+      readonly previousVersionPresetId?: string;
+    }
   | { readonly status: "none_available"; readonly presetId: string };
 
 /** The user already has a workspace with that name. */
@@ -47,7 +61,9 @@ export class WorkspaceNameTakenError extends Error {
  * succeeded start on the template's active version, every top-level agent is ready, the template
  * is not deleted, and no delete is queued for it. Concurrent claims never get the same workspace
  * (FOR UPDATE SKIP LOCKED), and a claim racing the reconciler's delete either wins (the delete is
- * skipped) or finds the prebuild gone. Which eligible prebuild is taken is unspecified.
+ * skipped) or finds the prebuild gone. Which eligible prebuild is taken is unspecified. With
+ * `fallbackToPreviousVersion`, a second statement pair tries the previous version's same-named
+ * preset when the first finds nothing.
  *
  * @throws WorkspaceNameTakenError when the user already owns a workspace named `workspaceName`
  *   (nothing is claimed); TypeError for a preset or user id that is not a UUID, or an empty name.
@@ -66,18 +82,32 @@ export async function claimPrebuild(db: SqlClient, request: ClaimRequest): Promi
     );
   }
   try {
-    const row = await claimPrebuiltWorkspace(db, {
-      presetId: request.presetId,
-      newUserId: request.userId,
-      newName: request.workspaceName,
-      now: null,
-      autostartSchedule: request.autostartSchedule ?? null,
-      nextStartAt: request.nextStartAt ?? null,
-      ttl: request.ttlNanoseconds == null ? null : request.ttlNanoseconds.toString(),
-    });
-    return row
-      ? { status: "claimed", workspaceId: row.id, workspaceName: row.name }
-      : { status: "none_available", presetId: request.presetId };
+    const claim = (presetId: string, allowPreviousVersion: boolean) =>
+      claimPrebuiltWorkspace(db, {
+        presetId,
+        allowPreviousVersion,
+        newUserId: request.userId,
+        newName: request.workspaceName,
+        now: null,
+        autostartSchedule: request.autostartSchedule ?? null,
+        nextStartAt: request.nextStartAt ?? null,
+        ttl: request.ttlNanoseconds == null ? null : request.ttlNanoseconds.toString(),
+      });
+    const row = await claim(request.presetId, false);
+    if (row !== null) return { status: "claimed", workspaceId: row.id, workspaceName: row.name };
+    if (request.fallbackToPreviousVersion === true) {
+      const fallback = await getClaimFallbackPreset(db, { presetId: request.presetId });
+      const old = fallback === null ? null : await claim(fallback.presetId, true);
+      if (fallback !== null && old !== null) {
+        return {
+          status: "claimed",
+          workspaceId: old.id,
+          workspaceName: old.name,
+          previousVersionPresetId: fallback.presetId,
+        };
+      }
+    }
+    return { status: "none_available", presetId: request.presetId };
   } catch (error) {
     if ((error as { code?: string }).code === "23505") {
       throw new WorkspaceNameTakenError(request.workspaceName);

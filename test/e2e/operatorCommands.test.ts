@@ -103,6 +103,9 @@ describe("prebuildsd (built binary)", () => {
       organizationName: world.organizationName,
       active: true,
       cancelPolicy: "pending",
+      paused: false,
+      pauseReason: null,
+      desiredOverride: null,
       state: {
         desired: 4,
         actual: 0,
@@ -204,7 +207,7 @@ describe("prebuildsd (built binary)", () => {
       [],
     );
     expect((await cli(["plan"], env)).stdout).toMatch(
-      /CANCEL POLICY\n(.*\n)*.*dev-environment .* retain\n/,
+      /CANCEL POLICY {2}CONTROLS\n(.*\n)*.*dev-environment .* retain\n/,
     );
     expect((await cli(["status"], env)).stdout).toContain(
       "cancel policy: dev-environment retain; pending for the others",

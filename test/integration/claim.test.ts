@@ -28,6 +28,7 @@ describe("ClaimPrebuiltWorkspace", () => {
 
   function claim(presetId: string, newUserId = user, now = new Date()) {
     return claimPrebuiltWorkspace(db.pool, {
+      allowPreviousVersion: false,
       newUserId,
       newName: `mine-${randomUUID().slice(0, 8)}`,
       now,
@@ -107,6 +108,7 @@ describe("ClaimPrebuiltWorkspace", () => {
     await db.pool.query("UPDATE workspaces SET dormant_at = now() WHERE id = $1", [p.workspaceId]);
     const now = new Date("2026-03-02T09:00:00Z");
     const claimed = await claimPrebuiltWorkspace(db.pool, {
+      allowPreviousVersion: false,
       newUserId: user,
       newName: "my-workspace",
       now,
@@ -170,7 +172,7 @@ describe("ClaimPrebuiltWorkspace", () => {
     const client = await db.pool.connect();
     try {
       await client.query("BEGIN");
-      const args = [user, "explained", new Date(), null, null, null, s.preset];
+      const args = [user, "explained", new Date(), null, null, null, s.preset, false];
       const { rows } = await client.query(
         `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${claimPrebuiltWorkspaceQuery}`,
         args,

@@ -131,10 +131,15 @@ describe("the prebuildsd_runtime role", () => {
     expect(tables.rows.map((r) => r.grant)).toEqual([
       "organizations:SELECT",
       "pgmigrations:SELECT",
+      "prebuild_desired_overrides:DELETE,INSERT,SELECT",
       "prebuild_dirty_presets:DELETE,INSERT,SELECT",
+      "prebuild_failure_resets:INSERT,SELECT",
+      "prebuild_pauses:DELETE,INSERT,SELECT",
       "prebuild_preset_wakeups:DELETE,INSERT,SELECT",
       "prebuild_reconciler_state:SELECT",
       "prebuild_reconciliation_runs:DELETE,INSERT,SELECT",
+      "prebuild_rollout_policies:INSERT,SELECT",
+      "prebuild_template_promotions:SELECT",
       "provisioner_daemons:SELECT",
       "provisioner_jobs:INSERT,SELECT",
       "site_configs:INSERT,SELECT",
@@ -158,8 +163,13 @@ describe("the prebuildsd_runtime role", () => {
       WHERE grantee = 'prebuildsd_runtime' AND privilege_type = 'UPDATE'
       ORDER BY 1`);
     expect(columns.rows.map((r) => r.grant)).toEqual([
+      "prebuild_desired_overrides.desired_instances",
+      "prebuild_desired_overrides.set_at",
+      "prebuild_failure_resets.reset_at",
       "prebuild_preset_wakeups.due_at",
       "prebuild_reconciler_state.last_full_resync_at",
+      "prebuild_rollout_policies.set_at",
+      "prebuild_rollout_policies.strategy",
       "provisioner_jobs.cancel_detail",
       "provisioner_jobs.canceled_at",
       "provisioner_jobs.completed_at",

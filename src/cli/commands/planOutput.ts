@@ -9,6 +9,8 @@ import {
   DEFAULT_CANCEL_POLICY,
   describeCap,
   type PlannedPreset,
+  type RolloutProgress,
+  rolloutProgress,
 } from "../../plan/index.ts";
 import type { PlanPreview } from "../../reconciler/index.ts";
 import { describeFailingCreate, type MissingParameters } from "../../snapshot/missingParameters.ts";
@@ -42,6 +44,13 @@ export interface JsonPlannedPreset {
   readonly active: boolean;
   /** The template's cancel policy (issue #13): pending, retain or running. */
   readonly cancelPolicy: CancelPolicy;
+  /** An operator paused the preset or its template (`pause --template/--preset`, issue #15):
+   *  `actions` is empty and `pauseReason` says which pause. */
+  readonly paused: boolean;
+  readonly pauseReason: string | null;
+  /** `prebuildsd scale`'s count for the preset, null when none; `state.desired` follows it
+   *  unless a schedule covers the instant. */
+  readonly desiredOverride: number | null;
   readonly state: {
     readonly desired: number;
     readonly actual: number;
@@ -62,12 +71,26 @@ export interface JsonPlannedPreset {
   readonly missingParameters: readonly string[];
 }
 
+/** A surge rollout's progress (issue #15), per template. */
+export interface JsonRollout {
+  readonly templateId: string;
+  readonly templateName: string;
+  readonly startedAt: string;
+  readonly deadline: string;
+  readonly oldEligible: number;
+  readonly oldKept: number;
+  readonly newEligible: number;
+  readonly newDesired: number;
+}
+
 export interface JsonPlan {
   /** ISO time the plan was made for. */
   readonly at: string;
   /** When true the next cycle does nothing; `presets` is what it would do once resumed. */
   readonly paused: boolean;
   readonly presets: readonly JsonPlannedPreset[];
+  /** Surge rollouts in progress, by template name. */
+  readonly rollouts: readonly JsonRollout[];
 }
 
 /** A preset's warnings: the planner's, then a create that validation will refuse. */
@@ -119,6 +142,11 @@ export function sortPlanned(planned: readonly PlannedPreset[]): PlannedPreset[] 
 
 export function planJson(preview: Omit<PlanPreview, "settingsProblem">): JsonPlan {
   return {
+    rollouts: rolloutProgress(preview.presets).map((r) => ({
+      ...r,
+      startedAt: r.startedAt.toISOString(),
+      deadline: r.deadline.toISOString(),
+    })),
     at: preview.at.toISOString(),
     paused: preview.paused,
     presets: sortPlanned(preview.presets).map((p) => ({
@@ -132,6 +160,9 @@ export function planJson(preview: Omit<PlanPreview, "settingsProblem">): JsonPla
       organizationName: p.preset.organizationName,
       active: p.plan.active,
       cancelPolicy: cancelPolicyOf(p),
+      paused: p.plan.paused !== null,
+      pauseReason: p.plan.paused,
+      desiredOverride: p.plan.desiredOverride,
       state: {
         desired: p.plan.state.desired,
         actual: p.plan.state.actual,
@@ -152,6 +183,11 @@ export function planJson(preview: Omit<PlanPreview, "settingsProblem">): JsonPla
 
 function cancelPolicyOf(p: PlannedPreset): CancelPolicy {
   return p.preset.cancelPolicy ?? DEFAULT_CANCEL_POLICY;
+}
+
+/** `rollout alpha (surge, started …, bound …): old version 3 eligible (keeping 2), new 1 of 3`. */
+export function describeRollout(r: RolloutProgress): string {
+  return `rollout ${r.templateName} (surge, started ${r.startedAt.toISOString()}, bound ${r.deadline.toISOString()}): previous version ${r.oldEligible} eligible (keeping ${r.oldKept}), new version ${r.newEligible} eligible of ${r.newDesired} desired`;
 }
 
 /** "create 3 of 10 (capped: 97 of 100 jobs in flight)": a Create the in-flight cap held back. */
@@ -190,31 +226,33 @@ const COLUMNS = [
   "STARTING",
   "DELETING",
   "CANCEL POLICY",
+  "CONTROLS",
 ] as const;
+
+/** The operator controls on a preset, for the table: "paused", "scale 2". */
+function controlsCell(p: PlannedPreset): string {
+  const cells: string[] = [];
+  if (p.plan.paused !== null) cells.push("paused");
+  if (p.plan.desiredOverride !== null) cells.push(`scale ${p.plan.desiredOverride}`);
+  return cells.join(", ");
+}
 
 export function planTable(
   preview: Pick<PlanPreview, "presets" | "at" | "missingParameters">,
 ): string {
   const { at } = preview;
   const sorted = sortPlanned(preview.presets);
-  const rows = sorted.map(({ preset, plan }) => [
-    preset.templateName,
-    preset.templateVersionName,
-    preset.presetName,
-    plan.active ? "yes" : "no",
-    String(plan.state.desired),
-    String(plan.state.actual),
-    String(plan.state.eligible),
-    String(plan.state.expired),
-    String(plan.state.starting),
-    String(plan.state.deleting),
-    preset.cancelPolicy ?? DEFAULT_CANCEL_POLICY,
+  const rows = sorted.map((p) => [
+    ...stateCells(p),
+    p.preset.cancelPolicy ?? DEFAULT_CANCEL_POLICY,
+    controlsCell(p),
   ]);
   const [header = "", ...lines] = alignColumns([COLUMNS, ...rows]);
   const out = [header];
   let actionCount = 0;
   sorted.forEach((p, i) => {
     out.push(lines[i] ?? "");
+    if (p.plan.paused !== null) out.push(`    ‖ ${p.plan.paused}`);
     for (const action of p.plan.actions) {
       actionCount++;
       out.push(`    → ${describeAction(action, p.plan.capped)}`);
@@ -226,9 +264,26 @@ export function planTable(
       out.push(`    ! ${warning}`);
   });
   if (sorted.length === 0) out.push("(no preset has prebuilds to manage)");
+  for (const r of rolloutProgress(preview.presets)) out.push(describeRollout(r));
   out.push(
     "",
     `${sorted.length} preset(s), ${actionCount} action(s) planned as of ${at.toISOString()}; nothing was written.`,
   );
   return out.join("\n");
+}
+
+/** The identity and count cells of a preset's row. */
+function stateCells({ preset, plan }: PlannedPreset): string[] {
+  return [
+    preset.templateName,
+    preset.templateVersionName,
+    preset.presetName,
+    plan.active ? "yes" : "no",
+    String(plan.state.desired),
+    String(plan.state.actual),
+    String(plan.state.eligible),
+    String(plan.state.expired),
+    String(plan.state.starting),
+    String(plan.state.deleting),
+  ];
 }

@@ -4,6 +4,7 @@ import type pg from "pg";
 import { formatDuration } from "../../config/duration.ts";
 import { autocommit } from "../../db/pool.ts";
 import { listNonDefaultCancelPolicies } from "../../db/sql/cancellation_sql.ts";
+import { listDesiredOverrides, listPauses, listRollouts } from "../../db/sql/controls_sql.ts";
 import {
   type GetLastReconciliationRunRow,
   getLastReconciliationRun,
@@ -12,8 +13,11 @@ import {
   countActivePresetsByStatus,
   listUnhealthyActivePresets,
 } from "../../db/sql/templates_sql.ts";
+import { rolloutProgress } from "../../plan/index.ts";
+import { type PlanNextCycleDeps, planNextCycle } from "../../reconciler/planNextCycle.ts";
 import { readPrebuildsSettings } from "../../snapshot/prebuildsSettings.ts";
 import { describeEffects } from "./cycleSummary.ts";
+import type { JsonRollout } from "./planOutput.ts";
 
 const STATUSES = ["healthy", "hard_limited", "validation_failed"] as const;
 
@@ -29,16 +33,46 @@ export interface Status {
   readonly lastCycle: GetLastReconciliationRunRow | null;
   /** Live templates whose cancel policy is not the default "pending" (issue #13). */
   readonly cancelPolicies: readonly { readonly template: string; readonly policy: string }[];
+  /** `pause --template/--preset` in force (issue #15); preset "" = the whole template. */
+  readonly scopedPauses: readonly {
+    readonly template: string;
+    readonly preset: string;
+    readonly since: Date;
+  }[];
+  /** Templates that roll out with surge, and the progress of the rollouts in progress. */
+  readonly rollouts: readonly {
+    readonly template: string;
+    readonly strategy: string;
+    readonly promotedAt: Date | null;
+    readonly progress: JsonRollout | null;
+  }[];
+  /** `scale` overrides on active versions. */
+  readonly scaleOverrides: readonly {
+    readonly template: string;
+    readonly preset: string;
+    readonly desired: number;
+    readonly configured: number;
+  }[];
 }
 
-export async function readStatus(pool: pg.Pool): Promise<Status> {
-  const [paused, counts, unhealthy, lastCycle, policies] = await Promise.all([
+/**
+ * Everything `status` shows. `options`: the planner settings, for the rollout progress (read
+ * through one dry-run plan, and only when some template rolls out with surge).
+ */
+export async function readStatus(
+  pool: pg.Pool,
+  options: PlanNextCycleDeps["options"] = {},
+): Promise<Status> {
+  const [paused, counts, unhealthy, lastCycle, policies, pauses, overrides] = await Promise.all([
     readPrebuildsSettings(autocommit({ pool })).then((s) => s.reconciliationPaused),
     countActivePresetsByStatus(pool),
     listUnhealthyActivePresets(pool),
     getLastReconciliationRun(pool),
     listNonDefaultCancelPolicies(pool),
+    listPauses(pool),
+    listDesiredOverrides(pool),
   ]);
+  const rollouts = await readRollouts(pool, options);
   const presetsByStatus = { healthy: 0, hard_limited: 0, validation_failed: 0 };
   for (const row of counts) {
     if (row.prebuildStatus in presetsByStatus) {
@@ -56,7 +90,49 @@ export async function readStatus(pool: pg.Pool): Promise<Status> {
     })),
     lastCycle,
     cancelPolicies: policies.map((r) => ({ template: r.templateName, policy: r.policy })),
+    scopedPauses: pauses.map((p) => ({
+      template: p.templateName,
+      preset: p.presetName,
+      since: p.pausedAt,
+    })),
+    rollouts,
+    scaleOverrides: overrides.map((o) => ({
+      template: o.templateName,
+      preset: o.presetName,
+      desired: o.desiredInstances,
+      configured: o.configured,
+    })),
   };
+}
+
+async function readRollouts(
+  pool: pg.Pool,
+  options: PlanNextCycleDeps["options"],
+): Promise<Status["rollouts"]> {
+  const policies = await listRollouts(pool);
+  if (policies.length === 0) return [];
+  const preview = await planNextCycle({ pool, ...(options && { options }) });
+  const progress = rolloutProgress(preview.presets).map((r) => ({
+    ...r,
+    startedAt: r.startedAt.toISOString(),
+    deadline: r.deadline.toISOString(),
+  }));
+  return policies.map((r) => ({
+    template: r.templateName,
+    strategy: r.strategy,
+    promotedAt: r.promotedAt,
+    progress: progress.find((p) => p.templateName === r.templateName) ?? null,
+  }));
+}
+
+/** How to get a preset out of its state, for the status lines. */
+function recovery(p: Status["unhealthyPresets"][number]): string {
+  if (p.status === "hard_limited") {
+    return ` (recovers by itself once its failed prebuilds are deleted; or now: \`prebuildsd reset ${JSON.stringify(p.template)} --preset ${JSON.stringify(p.preset)}\`)`;
+  }
+  if (p.status === "validation_failed")
+    return " (promote a version whose preset sets the required parameters)";
+  return "";
 }
 
 function describeCycle(run: GetLastReconciliationRunRow, now: Date): string[] {
@@ -88,7 +164,19 @@ export function describeStatus(status: Status, now: Date = new Date()): string {
     `reconciliation: ${status.paused ? "PAUSED (run `prebuildsd resume` to act again)" : "active"}`,
     `presets:      ${counts} (active versions of live templates)`,
     ...status.unhealthyPresets.map(
-      (p) => `              ${p.status}: ${p.template} / ${p.version} / ${p.preset}`,
+      (p) => `              ${p.status}: ${p.template} / ${p.version} / ${p.preset}${recovery(p)}`,
+    ),
+    ...status.scopedPauses.map(
+      (p) =>
+        `paused:       ${p.preset === "" ? `template ${p.template}` : `${p.template} / ${p.preset}`} since ${p.since.toISOString()}`,
+    ),
+    ...status.rollouts.map((r) =>
+      r.progress === null
+        ? `rollout:      ${r.template} (${r.strategy}; no rollout in progress${r.promotedAt ? `, last promotion ${r.promotedAt.toISOString()}` : ""})`
+        : `rollout:      ${r.template} (${r.strategy}, started ${r.progress.startedAt}, bound ${r.progress.deadline}): previous version ${r.progress.oldEligible} eligible, new version ${r.progress.newEligible} eligible of ${r.progress.newDesired}`,
+    ),
+    ...status.scaleOverrides.map(
+      (o) => `scaled:       ${o.template} / ${o.preset}: ${o.desired} (configured ${o.configured})`,
     ),
     `cancel policy: ${describePolicies(status.cancelPolicies)}`,
     ...(status.lastCycle

@@ -274,9 +274,47 @@ pool AS MATERIALIZED (
       )
     )
 ),
+surge AS MATERIALIZED (
+  -- 'superseded' only: the eligible prebuilds of the surge rollout's new preset now (unclaimed, no
+  -- delete queued, latest build a succeeded start of that preset, every top-level agent ready, not
+  -- expired), the count the one-for-one rule re-checks (issue #15).
+  SELECT count(*) AS eligible
+  FROM template_version_presets np
+  JOIN workspace_builds wb ON wb.template_version_preset_id = np.id
+  JOIN workspaces w ON w.id = wb.workspace_id
+  JOIN provisioner_jobs pj ON pj.id = wb.job_id
+  WHERE $2::text = 'superseded'
+    AND np.id = $3::uuid
+    AND wb.transition = 'start'
+    AND pj.job_status = 'succeeded'
+    AND w.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
+    AND NOT w.deleted
+    AND w.deleting_at IS NULL
+    AND NOT EXISTS (
+      SELECT 1
+      FROM workspace_builds newer
+      WHERE newer.workspace_id = wb.workspace_id AND newer.build_number > wb.build_number
+    )
+    AND NOT (
+      (np.last_invalidated_at IS NOT NULL AND w.created_at < LEAST(np.last_invalidated_at, now()))
+      OR (
+        np.invalidate_after_secs > 0
+        AND now() - w.created_at > make_interval(secs => np.invalidate_after_secs)
+      )
+    )
+    AND COALESCE(
+      (
+        SELECT bool_and(wa.lifecycle_state = 'ready')
+        FROM workspace_resources wr
+        JOIN workspace_agents wa ON wa.resource_id = wr.id
+        WHERE wr.job_id = wb.job_id AND NOT wa.deleted AND wa.parent_id IS NULL
+      ),
+      false
+    )
+),
 input AS (
   SELECT i.workspace_id, i.build_id, i.job_id
-  FROM unnest($2::uuid[], $3::uuid[], $4::uuid[])
+  FROM unnest($4::uuid[], $5::uuid[], $6::uuid[])
     AS i (workspace_id, build_id, job_id)
 ),
 target AS MATERIALIZED (
@@ -301,8 +339,14 @@ target AS MATERIALIZED (
   JOIN provisioner_jobs pj ON pj.id = lb.job_id
   WHERE w.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
     AND NOT w.deleted
-    AND lb.transition = 'start'
-    AND pj.job_status = 'succeeded'
+    AND (
+      ($2::text <> 'stopped' AND lb.transition = 'start' AND pj.job_status = 'succeeded')
+      OR (
+        $2::text = 'stopped'
+        AND lb.transition = 'stop'
+        AND pj.job_status IN ('succeeded', 'failed')
+      )
+    )
   FOR UPDATE OF w SKIP LOCKED
 ),
 eligible AS MATERIALIZED (
@@ -311,7 +355,7 @@ eligible AS MATERIALIZED (
     row_number() OVER (ORDER BY t.created_at, t.workspace_id) AS rn
   FROM target t
   CROSS JOIN preset p
-  WHERE CASE $5::text
+  WHERE CASE $2::text
     WHEN 'expired' THEN
       (p.last_invalidated_at IS NOT NULL AND t.created_at < LEAST(p.last_invalidated_at, now()))
       OR (
@@ -320,6 +364,13 @@ eligible AS MATERIALIZED (
       )
     WHEN 'inactive' THEN NOT p.is_active
     WHEN 'extraneous' THEN p.is_active
+    WHEN 'stopped' THEN true
+    WHEN 'superseded' THEN
+      NOT p.is_active
+      AND (
+        now() >= $7::timestamptz
+        OR (SELECT sg.eligible FROM surge sg) >= $8::integer
+      )
     ELSE false
   END
 ),
@@ -327,7 +378,7 @@ chosen AS MATERIALIZED (
   SELECT e.*
   FROM eligible e
   CROSS JOIN pool c
-  WHERE $5::text <> 'extraneous' OR e.rn <= c.running - $6::integer
+  WHERE $2::text <> 'extraneous' OR e.rn <= c.running - $9::integer
 ),
 inserted_jobs AS (
   INSERT INTO provisioner_jobs (
@@ -343,7 +394,7 @@ inserted_jobs AS (
     coalesce(
       (SELECT tv.provisioner_tags FROM template_versions tv WHERE tv.id = c.template_version_id),
       '{}'::jsonb
-    ) || $7::jsonb
+    ) || $10::jsonb
   FROM chosen c
   RETURNING id
 ),
@@ -383,10 +434,13 @@ ORDER BY c.created_at, c.workspace_id`;
 
 export interface DeletePrebuildsArgs {
     presetId: string;
+    because: string;
+    surgePresetId: string;
     workspaceIds: string[];
     buildIds: string[];
     jobIds: string[];
-    because: string;
+    surgeDeadline: Date;
+    surgeMinNewEligible: number;
     desired: number;
     tags: any;
 }
@@ -402,7 +456,7 @@ export interface DeletePrebuildsRow {
 export async function deletePrebuilds(client: Client, args: DeletePrebuildsArgs): Promise<DeletePrebuildsRow[]> {
     const result = await client.query({
         text: deletePrebuildsQuery,
-        values: [args.presetId, args.workspaceIds, args.buildIds, args.jobIds, args.because, args.desired, args.tags],
+        values: [args.presetId, args.because, args.surgePresetId, args.workspaceIds, args.buildIds, args.jobIds, args.surgeDeadline, args.surgeMinNewEligible, args.desired, args.tags],
         rowMode: "array"
     });
     return result.rows.map(row => {

@@ -272,7 +272,19 @@ WITH claimable AS MATERIALIZED (
     AND candidate.deleting_at IS NULL
     AND lb.transition = 'start'::workspace_transition
     AND pj.job_status = 'succeeded'::provisioner_job_status
-    AND lb.template_version_id = t.active_version_id
+    AND (
+      lb.template_version_id = t.active_version_id
+      -- The claim fallback of a surge rollout (issue #15, claimPrebuild's
+      -- fallbackToPreviousVersion): a prebuild of the version the last promotion replaced.
+      OR (
+        $8::boolean
+        AND lb.template_version_id = (
+          SELECT pr.previous_version_id
+          FROM prebuild_template_promotions pr
+          WHERE pr.template_id = t.id AND pr.active_version_id = t.active_version_id
+        )
+      )
+    )
     AND COALESCE(
       lb.template_version_preset_id,
       (
@@ -320,6 +332,7 @@ export interface ClaimPrebuiltWorkspaceArgs {
     nextStartAt: Date | null;
     ttl: string | null;
     presetId: string;
+    allowPreviousVersion: boolean;
 }
 
 export interface ClaimPrebuiltWorkspaceRow {
@@ -330,7 +343,7 @@ export interface ClaimPrebuiltWorkspaceRow {
 export async function claimPrebuiltWorkspace(client: Client, args: ClaimPrebuiltWorkspaceArgs): Promise<ClaimPrebuiltWorkspaceRow | null> {
     const result = await client.query({
         text: claimPrebuiltWorkspaceQuery,
-        values: [args.newUserId, args.newName, args.now, args.autostartSchedule, args.nextStartAt, args.ttl, args.presetId],
+        values: [args.newUserId, args.newName, args.now, args.autostartSchedule, args.nextStartAt, args.ttl, args.presetId, args.allowPreviousVersion],
         rowMode: "array"
     });
     if (result.rows.length !== 1) {

@@ -446,9 +446,11 @@ WITH latest_builds AS MATERIALIZED (
     ON wb.template_version_preset_id = tvp.id AND wb.template_version_id = tv.id
   JOIN workspaces w ON w.id = wb.workspace_id
   JOIN provisioner_jobs pj ON pj.id = wb.job_id
+  LEFT JOIN prebuild_failure_resets fr ON fr.preset_id = tvp.id
   WHERE w.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
     AND NOT w.deleted
     AND wb.transition = 'start'
+    AND (fr.reset_at IS NULL OR wb.created_at > fr.reset_at)
     AND (NOT $1::boolean OR tvp.id = ANY($2::uuid[]))
     AND NOT EXISTS (
       SELECT 1

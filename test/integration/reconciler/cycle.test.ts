@@ -91,8 +91,9 @@ describe("the reconciliation cycle", () => {
     const hundred = await statementsFor(100);
     expect(hundred).toBe(ten);
     // BEGIN, lock, settings, the database's clock, the prebuild jobs in flight (issue #13's cap,
-    // global, so every cycle reads it), 6 snapshot reads, the hung-job recovery (issue #12), COMMIT.
-    expect(ten).toBe(13);
+    // global, so every cycle reads it), 6 snapshot reads, the pool controls (issue #15), the
+    // hung-job recovery (issue #12), COMMIT.
+    expect(ten).toBe(14);
   });
 
   it("an aborted cycle rolls back the write in flight, writes nothing half-done and releases the lock", async () => {
@@ -105,12 +106,16 @@ describe("the reconciliation cycle", () => {
       CREATE TRIGGER slow_build BEFORE INSERT ON workspace_builds FOR EACH ROW EXECUTE FUNCTION slow_build();`);
     const controller = new AbortController();
     const statements: string[] = [];
+    let armed = false;
     const deps = makeDeps(db.pool, {
       onStatement: (text) => {
         statements.push(text);
         // Abort once the INSERT chain runs on the server (not merely sent: a cancel that
-        // arrived first would cancel nothing, and the INSERT would commit).
-        if (text.includes(CREATE)) {
+        // arrived first would cancel nothing, and the INSERT would commit). Only the first
+        // cycle's: the later cycle's fast create could finish unseen and leave the watcher
+        // polling a dropped database.
+        if (text.includes(CREATE) && !armed) {
+          armed = true;
           void whenStatementActive(db.pool, CREATE).then(() => controller.abort());
         }
       },

@@ -150,6 +150,7 @@ describe("races", () => {
         if (guardDeletingAt) {
           // The shipped claim (ClaimPrebuiltWorkspace), then the claim build after the latest.
           const claimed = await claimPrebuiltWorkspace(client, {
+            allowPreviousVersion: false,
             newUserId: userId,
             newName: `claimed-${randomUUID().slice(0, 8)}`,
             now: new Date(),

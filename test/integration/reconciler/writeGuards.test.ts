@@ -211,6 +211,7 @@ describe("Delete re-checks each workspace and the reason under the preset's lock
     expect(planned.plan.actions[0]).toMatchObject({ _tag: "Delete", because: "expired" });
     const user = await seed.user();
     const claimed = await claimPrebuiltWorkspace(db.pool, {
+      allowPreviousVersion: false,
       presetId: preset,
       newUserId: user,
       newName: "mine",
@@ -235,6 +236,7 @@ describe("Delete re-checks each workspace and the reason under the preset's lock
     const user = await seed.user();
     const claim = await openTransaction(db.pool);
     const claimed = await claimPrebuiltWorkspace(claim.client, {
+      allowPreviousVersion: false,
       presetId: preset,
       newUserId: user,
       newName: "mine",
@@ -464,6 +466,7 @@ describe("the shipped claim re-checks its guards on the row it locks", () => {
 
   async function claim(pool: pg.Pool, presetId: string, userId: string) {
     return claimPrebuiltWorkspace(pool, {
+      allowPreviousVersion: false,
       presetId,
       newUserId: userId,
       newName: "mine",

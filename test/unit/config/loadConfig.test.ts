@@ -30,6 +30,8 @@ describe("loadConfig", () => {
       logLevel: "info",
       logFormat: "json",
       cancelPending: true,
+      replaceStopped: false,
+      rolloutMaxWait: 1_800_000,
       jobHangTimeout: 300_000,
       provisionerTags: {},
       dataDir: "/home/op/.local/state/prebuildsd",
@@ -58,6 +60,8 @@ describe("loadConfig", () => {
       PREBUILDS_STATEMENT_TIMEOUT: "0",
       PREBUILDS_LOCK_TIMEOUT: "2s",
       PREBUILDS_CANCEL_PENDING: "false",
+      PREBUILDS_REPLACE_STOPPED: "true",
+      PREBUILDS_ROLLOUT_MAX_WAIT: "2h",
       PREBUILDS_PROVISIONER_STALE_AFTER: "2m",
       PREBUILDS_JOB_HANG_TIMEOUT: "10m",
       PREBUILDS_PROVISIONER_TAGS: "is_prebuild=true, region=eu",
@@ -80,6 +84,8 @@ describe("loadConfig", () => {
       statementTimeout: 0,
       lockTimeout: 2000,
       cancelPending: false,
+      replaceStopped: true,
+      rolloutMaxWait: 7_200_000,
       provisionerStaleAfter: 120_000,
       jobHangTimeout: 600_000,
       provisionerTags: { is_prebuild: "true", region: "eu" },
@@ -195,6 +201,16 @@ describe("loadConfig", () => {
       "PREBUILDS_CANCEL_PENDING",
       "maybe",
       'PREBUILDS_CANCEL_PENDING must be true or false (got "maybe")',
+    ],
+    [
+      "PREBUILDS_REPLACE_STOPPED",
+      "yes please",
+      'PREBUILDS_REPLACE_STOPPED must be true or false (got "yes please")',
+    ],
+    [
+      "PREBUILDS_ROLLOUT_MAX_WAIT",
+      "0",
+      'PREBUILDS_ROLLOUT_MAX_WAIT must be a positive duration like "30m" (got "0")',
     ],
   ])("rejects %s=%j with one line naming it", (name, value, message) => {
     const error = errorOf(() => loadConfig({ ...HOME, [name]: value }));

@@ -47,6 +47,9 @@ describe("filterByPreset", () => {
       canceledOrphanCount: 0,
       backoff: null,
       isHardLimited: false,
+      pause: null,
+      desiredOverride: null,
+      stopped: [],
     });
   });
 
