@@ -456,3 +456,36 @@ describe("change tracking", () => {
     expect(promotion.rows).toEqual([{ previous_version_id: t.versionId, active_version_id: v2 }]);
   });
 });
+
+describe("control rows edited by hand", () => {
+  it("a row the planner cannot use is dropped with a problem naming it, never passed on", async () => {
+    const { db, seed } = await fresh();
+    const t = await seed.template({ name: "alpha" });
+    const preset = await seed.preset(t.versionId, { name: "small", desired: 1 });
+    // What only someone bypassing the commands (and the tables' checks) could write.
+    await seed.sql(`ALTER TABLE prebuild_desired_overrides DROP CONSTRAINT prebuild_desired_overrides_desired_instances_check;
+      ALTER TABLE prebuild_rollout_policies DROP CONSTRAINT prebuild_rollout_policies_strategy_check`);
+    await seed.sql(
+      "INSERT INTO prebuild_desired_overrides (preset_id, desired_instances) VALUES ($1, 5000)",
+      [preset],
+    );
+    await seed.sql(
+      "INSERT INTO prebuild_rollout_policies (template_id, strategy) VALUES ($1, 'sideways')",
+      [t.templateId],
+    );
+    const preview = await planNextCycle({ pool: db.pool });
+    expect(preview.problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /prebuild_desired_overrides row .* not a preset id with a count from 0 to 1000; ignoring it/,
+        ),
+        expect.stringMatching(
+          /prebuild_rollout_policies row .* is malformed; treating the template as 'replace'/,
+        ),
+      ]),
+    );
+    const p = planOf(preview.presets, preset).plan;
+    expect(p.desiredOverride).toBeNull();
+    expect(p.state.desired).toBe(1);
+  });
+});
