@@ -1,6 +1,7 @@
 // Every setting prebuildsd reads: its environment variable, its flag, its default and what it
 // accepts. The CLI's --help, the config loader and the README are all written from this table.
-import { parseDuration } from "./duration.ts";
+import { DEFAULT_ROLLOUT_MAX_WAIT_MS } from "../plan/surge.ts";
+import { formatDuration, parseDuration } from "./duration.ts";
 import { parseTagList } from "./tagList.ts";
 
 export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false };
@@ -210,7 +211,8 @@ export const settings = {
     flag: "--rollout-max-wait",
     description:
       "with `rollout <template> surge`, the old version's prebuilds are deleted at the latest this long after a promotion",
-    defaultText: "30m",
+    // The planner's fallback when no value is passed (plan/surge.ts) is the one home.
+    defaultText: formatDuration(DEFAULT_ROLLOUT_MAX_WAIT_MS),
     accepted: 'a positive duration like "30m"',
     parse: positiveDuration,
   },

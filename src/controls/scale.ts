@@ -9,7 +9,7 @@ import { MAX_DESIRED_INSTANCES } from "../plan/maxDesiredInstances.ts";
 import { resolvePresetScope } from "./presetScope.ts";
 
 /** One preset's override before and after (null = none). */
-export interface ScaledPreset {
+interface ScaledPreset {
   readonly presetName: string;
   readonly configured: number;
   readonly before: number | null;

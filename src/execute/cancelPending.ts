@@ -34,7 +34,7 @@ export interface CancelPendingInput {
   readonly freeDeletes?: boolean;
 }
 
-export interface OrphanDeletes {
+interface OrphanDeletes {
   /** Workspaces that got an orphan delete build (still owned by the prebuilds user). */
   readonly orphanDeleted: readonly string[];
   /** Of those, the ones whose delete job completed at once: now deleted. */
@@ -59,7 +59,7 @@ const NO_ORPHANS: OrphanDeletes = {
 };
 
 /** Writes the orphan delete builds of `workspaceIds` (see InsertOrphanDeleteBuilds). */
-export async function orphanDelete(
+async function orphanDelete(
   client: SqlClient,
   input: Pick<CancelPendingInput, "presetId" | "provisionerStaleAfter" | "jobTags" | "freeDeletes">,
   workspaceIds: readonly string[],

@@ -78,7 +78,7 @@ export interface StateSample {
 }
 
 /** One template's surge rollout, as the prebuildsd_rollout_* gauges show it. */
-export interface RolloutGauges {
+interface RolloutGauges {
   readonly templateName: string;
   readonly oldEligible: number;
   readonly newEligible: number;

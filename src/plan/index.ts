@@ -10,7 +10,6 @@ export type {
   SurgeGuard,
 } from "./action.ts";
 export {
-  type AdmissionInput,
   admitCreates,
   describeCap,
 } from "./admission.ts";
@@ -51,13 +50,11 @@ export {
   type PrebuildStatus,
   type PresetRow,
   type PresetSnapshot,
-  pauseOf,
   type RolloutRow,
   type RolloutStrategy,
   type RunningPrebuild,
   type ScheduleRow,
   type StoppedPrebuild,
-  type SurgeHold,
   type Transition,
 } from "./snapshot.ts";
 export {
@@ -66,4 +63,3 @@ export {
   isActive,
   type PresetState,
 } from "./state.ts";
-export { DEFAULT_ROLLOUT_MAX_WAIT_MS, surgeHold } from "./surge.ts";

@@ -296,7 +296,7 @@ export function presetNameKey(templateId: string, presetName: string): string {
 }
 
 /** The pause covering `preset`: its template's, else its preset name's; null when none. */
-export function pauseOf(index: SnapshotIndex, preset: PresetRow): PauseRow | null {
+function pauseOf(index: SnapshotIndex, preset: PresetRow): PauseRow | null {
   const byName = index.pausesByTemplate.get(preset.templateId);
   return byName?.get("") ?? byName?.get(preset.presetName) ?? null;
 }

@@ -17,7 +17,7 @@ import { describeFailingCreate, type MissingParameters } from "../../snapshot/mi
 
 type Named<Tag extends keyof typeof ACTION_NAMES> = { readonly type: (typeof ACTION_NAMES)[Tag] };
 
-export type JsonAction =
+type JsonAction =
   | (Named<"Create"> & { readonly count: number; readonly reason: string })
   | (Named<"Delete"> & { readonly workspaceIds: readonly string[]; readonly reason: string })
   | (Named<"Backoff"> & { readonly until: string; readonly reason: string })
@@ -32,7 +32,7 @@ export type JsonAction =
       readonly reason: string;
     });
 
-export interface JsonPlannedPreset {
+interface JsonPlannedPreset {
   readonly presetId: string;
   readonly presetName: string;
   readonly templateId: string;
@@ -94,12 +94,12 @@ export interface JsonPlan {
 }
 
 /** A preset's warnings: the planner's, then a create that validation will refuse. */
-export function presetWarnings(p: PlannedPreset, missing: MissingParameters): string[] {
+function presetWarnings(p: PlannedPreset, missing: MissingParameters): string[] {
   const names = missing.get(p.preset.presetId);
   return [...p.plan.warnings, ...(names ? [describeFailingCreate(names)] : [])];
 }
 
-export function jsonAction(action: Action): JsonAction {
+function jsonAction(action: Action): JsonAction {
   switch (action._tag) {
     case "Create":
       return { type: ACTION_NAMES.Create, count: action.count, reason: action.reason };
@@ -128,7 +128,7 @@ export function jsonAction(action: Action): JsonAction {
 }
 
 /** Active presets first, then by template, version and preset name: stable for diffs. */
-export function sortPlanned(planned: readonly PlannedPreset[]): PlannedPreset[] {
+function sortPlanned(planned: readonly PlannedPreset[]): PlannedPreset[] {
   const key = (p: PlannedPreset) =>
     [
       p.preset.templateName,
@@ -186,17 +186,17 @@ function cancelPolicyOf(p: PlannedPreset): CancelPolicy {
 }
 
 /** `rollout alpha (surge, started …, bound …): old version 3 eligible (keeping 2), new 1 of 3`. */
-export function describeRollout(r: RolloutProgress): string {
+function describeRollout(r: RolloutProgress): string {
   return `rollout ${r.templateName} (surge, started ${r.startedAt.toISOString()}, bound ${r.deadline.toISOString()}): previous version ${r.oldEligible} eligible (keeping ${r.oldKept}), new version ${r.newEligible} eligible of ${r.newDesired} desired`;
 }
 
 /** "create 3 of 10 (capped: 97 of 100 jobs in flight)": a Create the in-flight cap held back. */
-export function describeCappedCreate(cap: CreateCap): string {
+function describeCappedCreate(cap: CreateCap): string {
   return `create ${cap.granted} of ${cap.wanted} (${describeCap(cap)})`;
 }
 
 /** One line per action: what it does, then why (with the cap, when it held the Create back). */
-export function describeAction(action: Action, cap?: CreateCap): string {
+function describeAction(action: Action, cap?: CreateCap): string {
   switch (action._tag) {
     case "Create":
       if (cap !== undefined) return `${describeCappedCreate(cap)}: ${action.reason}`;
