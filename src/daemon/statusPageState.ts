@@ -15,7 +15,13 @@ import {
   type StatusPagePreset,
 } from "../http/statusPage.ts";
 import { ACTION_NAMES } from "../plan/action.ts";
-import { type Action, type PlannedPreset, planAll } from "../plan/index.ts";
+import {
+  type Action,
+  type CreateCap,
+  describeCap,
+  type PlannedPreset,
+  planAll,
+} from "../plan/index.ts";
 import {
   describeFailingCreate,
   type MissingParameters,
@@ -28,10 +34,18 @@ import { takeSnapshot } from "../snapshot/takeSnapshot.ts";
 const STATUS_PAGE_MAX_PRESETS = 500;
 const STATUS_PAGE_CYCLES = 10;
 
-function pageAction(action: Action): StatusPageAction {
+/** One action as `prebuildsd plan` words it: a create the in-flight cap held back says so. */
+function pageAction(action: Action, cap: CreateCap | undefined): StatusPageAction {
   switch (action._tag) {
     case "Create":
-      return { type: "create", summary: `create ${action.count}`, reason: action.reason };
+      return {
+        type: ACTION_NAMES.Create,
+        summary:
+          cap === undefined
+            ? `create ${action.count}`
+            : `create ${cap.granted} of ${cap.wanted} (${describeCap(cap)})`,
+        reason: action.reason,
+      };
     case "Delete":
       return {
         type: ACTION_NAMES.Delete,
@@ -44,13 +58,32 @@ function pageAction(action: Action): StatusPageAction {
         summary: `backoff until ${action.until.toISOString()}`,
         reason: action.reason,
       };
-    case "CancelPending":
-      return {
-        type: ACTION_NAMES.CancelPending,
-        summary: `cancel ${action.pendingCount} pending`,
-        reason: action.reason,
-      };
+    case "CancelPending": {
+      const what = [`cancel ${action.pendingCount} pending`];
+      if (action.runningCount > 0) what.push(`ask ${action.runningCount} running to cancel`);
+      if (action.orphanCount > 0) what.push(`delete ${action.orphanCount} canceled`);
+      return { type: ACTION_NAMES.CancelPending, summary: what.join(", "), reason: action.reason };
+    }
   }
+}
+
+/**
+ * The preset's actions on the page. A preset the cap (PREBUILDS_MAX_INFLIGHT_JOBS, issue #13) held
+ * back entirely has no Create in its plan: it gets a "create 0 of N" line, as in `prebuildsd plan`,
+ * instead of "nothing to do".
+ */
+function pageActions(p: PlannedPreset): StatusPageAction[] {
+  const cap = p.plan.capped;
+  const actions = p.plan.actions.map((a) => pageAction(a, cap));
+  if (cap !== undefined && cap.granted === 0) {
+    actions.push({
+      type: ACTION_NAMES.Create,
+      summary: `create 0 of ${cap.wanted} (${describeCap(cap)})`,
+      reason:
+        "PREBUILDS_MAX_INFLIGHT_JOBS holds its creates back until prebuild jobs in flight finish",
+    });
+  }
+  return actions;
 }
 
 function pagePreset(p: PlannedPreset, missing: MissingParameters): StatusPagePreset {
@@ -67,7 +100,7 @@ function pagePreset(p: PlannedPreset, missing: MissingParameters): StatusPagePre
     eligible: p.plan.state.eligible,
     starting: p.plan.state.starting,
     deleting: p.plan.state.deleting,
-    actions: p.plan.actions.map(pageAction),
+    actions: pageActions(p),
     warnings: [...p.plan.warnings, ...(names ? [describeFailingCreate(names)] : [])],
   };
 }
