@@ -149,9 +149,10 @@ describe("prebuildsd (built binary)", () => {
     // The template name exists in two organizations: the operator is asked for the id.
     expect(promoted.code).toBe(2);
     expect(promoted.stderr).toContain("pass the template id");
-    expect((await cli(["promote", world.templateId, "v2"], env)).stdout).toContain(
-      'promoted template "dev-environment" version "v2"',
-    );
+    const promotedById = (await cli(["promote", world.templateId, "v2"], env)).stdout;
+    expect(promotedById).toContain('promoted template "dev-environment" version "v2"');
+    // It does not promise cancels a "retain" policy would not make (issue #13).
+    expect(promotedById).toContain("the template's cancel policy (`prebuildsd status`)");
     const workspacesBefore = await count("workspaces");
     const cycle = await cli(["reconcile", "--once"], env);
     expect(cycle.code).toBe(0);

@@ -177,7 +177,7 @@ describe("plan and reconcile output", () => {
     expect(line?.[1]).toBe("7");
     expect(line?.[2]).toBe("7");
     const status = await cli(["status"], scenarioEnv);
-    expect(status.stdout).toContain("5 prebuild(s) created, 7 deleted, 7 pending job(s) cancelled");
+    expect(status.stdout).toContain("5 prebuild(s) created, 7 deleted, 7 job(s) cancelled");
     const statusJson = JSON.parse((await cli(["status", "--json"], scenarioEnv)).stdout);
     expect(statusJson.lastCycle).toMatchObject({ prebuildsDeleted: 7, jobsCanceled: 7 });
     const again = JSON.parse((await cli(["reconcile", "--once", "--json"], scenarioEnv)).stdout);

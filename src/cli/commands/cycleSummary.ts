@@ -53,7 +53,11 @@ export function summarizeCycle(report: CycleReport): CycleSummary {
   };
 }
 
-/** "3 prebuild(s) created, 2 deleted (1 orphan of a cancelled job), 4 pending job(s) cancelled". */
+/**
+ * "3 prebuild(s) created, 2 deleted (1 of them orphaned by cancelled jobs), 4 job(s) cancelled".
+ * The jobs are the stale versions' prebuild jobs the cycle cancelled (pending) or asked to cancel
+ * (running, cancel policy "running", issue #13): the run row's `jobs_canceled`.
+ */
 export function describeEffects(effects: {
   readonly prebuildsCreated: number;
   readonly prebuildsDeleted: number;
@@ -65,7 +69,7 @@ export function describeEffects(effects: {
     effects.orphansDeleted !== undefined && effects.orphansDeleted > 0
       ? ` (${effects.orphansDeleted} of them orphaned by cancelled jobs)`
       : "";
-  return `${effects.prebuildsCreated} prebuild(s) created, ${effects.prebuildsDeleted} deleted${orphans}, ${effects.jobsCanceled} pending job(s) cancelled`;
+  return `${effects.prebuildsCreated} prebuild(s) created, ${effects.prebuildsDeleted} deleted${orphans}, ${effects.jobsCanceled} job(s) cancelled`;
 }
 
 /** The action table of `reconcile --once`: one row per type, one column per outcome. */
