@@ -43,7 +43,10 @@ function postgresTimeout(raw: string): Parsed<number> {
   return whole <= MAX_POSTGRES_TIMEOUT_MS ? ok(whole) : bad;
 }
 
-function integerAtLeast(min: number, max = 1_000_000): (raw: string) => Parsed<number> {
+/** The largest count a whole-number setting accepts unless it says otherwise. */
+const MAX_WHOLE_NUMBER = 1_000_000;
+
+function integerAtLeast(min: number, max = MAX_WHOLE_NUMBER): (raw: string) => Parsed<number> {
   return (raw) => {
     if (!/^\s*\d+\s*$/.test(raw)) return bad;
     const n = Number(raw);
@@ -143,16 +146,16 @@ export const settings = {
     flag: "--failure-hard-limit",
     description: "consecutive failed builds after which a preset stops creating (0 disables)",
     defaultText: "3",
-    accepted: "a whole number ≥ 0 (0 disables the limit)",
+    accepted: `a whole number from 0 (disables the limit) to ${MAX_WHOLE_NUMBER}`,
     parse: integerAtLeast(0),
   },
   maxInflightJobs: {
     env: "PREBUILDS_MAX_INFLIGHT_JOBS",
     flag: "--max-inflight-jobs",
     description:
-      "cap on prebuild jobs pending or running at once: deletes first, then creates to the emptiest pools (default: no cap)",
+      "cap on prebuild jobs pending, running or canceling at once: deletes first, then creates to the emptiest pools (default: no cap)",
     defaultText: undefined,
-    accepted: "a whole number ≥ 1",
+    accepted: `a whole number from 1 to ${MAX_WHOLE_NUMBER} (unset it for no cap)`,
     parse: integerAtLeast(1),
   },
   concurrency: {

@@ -65,7 +65,7 @@ describe("prebuildsd (built binary)", () => {
     const fromFlag = await cli(["reconcile", "--once", "--failure-hard-limit", "lots"], env);
     expect(fromFlag.code).toBe(2);
     expect(fromFlag.stderr.trim().split("\n")).toEqual([
-      'prebuildsd: --failure-hard-limit must be a whole number ≥ 0 (0 disables the limit) (got "lots")',
+      'prebuildsd: --failure-hard-limit must be a whole number from 0 (disables the limit) to 1000000 (got "lots")',
     ]);
   });
 

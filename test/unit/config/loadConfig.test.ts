@@ -144,12 +144,12 @@ describe("loadConfig", () => {
     [
       "PREBUILDS_FAILURE_HARD_LIMIT",
       "-1",
-      'PREBUILDS_FAILURE_HARD_LIMIT must be a whole number ≥ 0 (0 disables the limit) (got "-1")',
+      'PREBUILDS_FAILURE_HARD_LIMIT must be a whole number from 0 (disables the limit) to 1000000 (got "-1")',
     ],
     [
       "PREBUILDS_FAILURE_HARD_LIMIT",
       "2.5",
-      'PREBUILDS_FAILURE_HARD_LIMIT must be a whole number ≥ 0 (0 disables the limit) (got "2.5")',
+      'PREBUILDS_FAILURE_HARD_LIMIT must be a whole number from 0 (disables the limit) to 1000000 (got "2.5")',
     ],
     [
       "PREBUILDS_RECONCILIATION_CONCURRENCY",
@@ -195,7 +195,17 @@ describe("loadConfig", () => {
     [
       "PREBUILDS_MAX_INFLIGHT_JOBS",
       "0",
-      'PREBUILDS_MAX_INFLIGHT_JOBS must be a whole number ≥ 1 (got "0")',
+      'PREBUILDS_MAX_INFLIGHT_JOBS must be a whole number from 1 to 1000000 (unset it for no cap) (got "0")',
+    ],
+    [
+      "PREBUILDS_MAX_INFLIGHT_JOBS",
+      "99999999999",
+      'PREBUILDS_MAX_INFLIGHT_JOBS must be a whole number from 1 to 1000000 (unset it for no cap) (got "99999999999")',
+    ],
+    [
+      "PREBUILDS_FAILURE_HARD_LIMIT",
+      "2000000",
+      'PREBUILDS_FAILURE_HARD_LIMIT must be a whole number from 0 (disables the limit) to 1000000 (got "2000000")',
     ],
     [
       "PREBUILDS_CANCEL_PENDING",
@@ -220,7 +230,7 @@ describe("loadConfig", () => {
 
   it("names the flag when the bad value came from a flag", () => {
     expect(errorOf(() => loadConfig(HOME, { failureHardLimit: "many" })).message).toBe(
-      '--failure-hard-limit must be a whole number ≥ 0 (0 disables the limit) (got "many")',
+      '--failure-hard-limit must be a whole number from 0 (disables the limit) to 1000000 (got "many")',
     );
   });
 
