@@ -14,7 +14,7 @@ export async function resolveTemplate(pool: pg.Pool, ref: string): Promise<FindT
   const [first] = rows;
   if (first === undefined) {
     throw new ConfigError(
-      `no template is named or has the id ${JSON.stringify(ref)} (deleted templates excluded)`,
+      `no template is named or has the id ${JSON.stringify(ref)} (deleted templates excluded); \`prebuildsd plan\` lists the templates`,
     );
   }
   if (rows.length > 1) {

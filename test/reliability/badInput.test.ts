@@ -69,7 +69,8 @@ describe("bad input", () => {
     {
       name: "a template that does not exist",
       args: () => ["promote", "nope", "v1"],
-      stderr: /no template is named or has the id "nope"/,
+      stderr:
+        /no template is named or has the id "nope" \(deleted templates excluded\); `prebuildsd plan` lists the templates/,
     },
     {
       name: "a version that does not exist",
