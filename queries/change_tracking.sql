@@ -3,21 +3,50 @@
 -- READ lock transaction, so the bookkeeping consumes exactly the marks the cycle read.
 
 -- name: GetCycleWork :one
--- The presets an incremental cycle must read: every preset marked dirty, and every preset whose
--- wake-up is due at @now; plus whether anything asks for a full resync (a NULL mark: settings, or
--- the migration itself) and when the last full resync ran (any replica; the epoch when never).
+-- What the next cycle must read. `now`: sqlc.narg(now) (a test's or `plan --at`'s clock), else the
+-- database's. marked_presets: the presets marked dirty plus those whose wake-up is due at `now`.
+-- preset_ids: those, widened to every preset (wanting prebuilds) of every version of their
+-- templates. Decisions are taken per template, not per preset: a surge rollout pairs a
+-- template's old and new versions (issue #15), so a template is always read whole (at fleet L,
+-- 50 presets a template; through template_versions_template_id_idx and the presets' index).
+-- everything_dirty: a NULL mark asks for a full resync (settings; the migration itself).
+-- last_full_resync_at: when the last full resync ran (any replica; the epoch when never).
+-- last_run_failed: the newest recorded cycle (any replica) failed.
+WITH clock AS (
+  SELECT COALESCE(sqlc.narg(now)::timestamptz, statement_timestamp()) AS now
+),
+marked AS (
+  SELECT d.preset_id FROM prebuild_dirty_presets d WHERE d.preset_id IS NOT NULL
+  UNION
+  SELECT w.preset_id FROM prebuild_preset_wakeups w, clock c WHERE w.due_at <= c.now
+),
+widened AS (
+  SELECT m.preset_id FROM marked m
+  UNION
+  SELECT sibling.id
+  FROM marked m
+  JOIN template_version_presets tvp ON tvp.id = m.preset_id
+  JOIN template_versions tv ON tv.id = tvp.template_version_id
+  JOIN template_versions stv ON stv.template_id = tv.template_id
+  JOIN template_version_presets sibling
+    ON sibling.template_version_id = stv.id AND sibling.desired_instances IS NOT NULL
+)
 SELECT
+  (SELECT c.now FROM clock c)::timestamptz AS now,
   COALESCE(
     (SELECT s.last_full_resync_at FROM prebuild_reconciler_state s LIMIT 1),
     'epoch'::timestamptz
   )::timestamptz AS last_full_resync_at,
   EXISTS (SELECT 1 FROM prebuild_dirty_presets d WHERE d.preset_id IS NULL)::boolean
     AS everything_dirty,
-  ARRAY(
-    SELECT d.preset_id FROM prebuild_dirty_presets d WHERE d.preset_id IS NOT NULL
-    UNION
-    SELECT w.preset_id FROM prebuild_preset_wakeups w WHERE w.due_at <= @now::timestamptz
-  )::uuid[] AS preset_ids;
+  COALESCE((
+    SELECT r.outcome = 'failed'
+    FROM prebuild_reconciliation_runs r
+    ORDER BY r.id DESC
+    LIMIT 1
+  ), false)::boolean AS last_run_failed,
+  (SELECT count(*) FROM marked)::integer AS marked_presets,
+  ARRAY(SELECT w.preset_id FROM widened w)::uuid[] AS preset_ids;
 
 -- name: FinishCycle :one
 -- The end of a cycle that read and acted, in its lock transaction. Consumes the dirty marks: a
@@ -61,3 +90,9 @@ SELECT
   (SELECT count(*) FROM scheduled)::integer AS scheduled,
   (SELECT count(*) FROM forgotten)::integer AS forgotten,
   (SELECT count(*) FROM resynced)::integer AS resynced;
+
+-- name: MarkEverythingDirty :exec
+-- A NULL mark: the next cycle (any replica, `reconcile --once` too) is a full resync. Sent on its
+-- own connection by a cycle whose bookkeeping (FinishCycle) failed after it acted, so that the
+-- wake-ups it could not store are not missed until the next periodic resync.
+INSERT INTO prebuild_dirty_presets (preset_id) VALUES (NULL);

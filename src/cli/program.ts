@@ -135,6 +135,10 @@ export function buildProgram(
   )
     .requiredOption("--once", "run exactly one cycle (required: `run` is the daemon)")
     .option("--json", "print the cycle's summary as JSON (the fields `status --json` uses)")
+    .option(
+      "--full",
+      "read every preset (a full resync) instead of only those changed or due since the last cycle",
+    )
     .action(action((options: Record<string, unknown>) => heavy.reconcile(options, RECONCILE)));
 
   sub("plan", "Print what the next cycle would do for every preset, writing nothing", PLAN)

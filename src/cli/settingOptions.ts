@@ -27,6 +27,7 @@ export const EXECUTOR_SETTINGS = [
   "provisionerStaleAfter",
   "jobHangTimeout",
   "provisionerTags",
+  "fullResyncInterval",
 ] as const satisfies readonly SettingKey[];
 export const DAEMON_SETTINGS = [
   "reconciliationInterval",

@@ -17,6 +17,8 @@ export interface Config {
   readonly databaseUrl: string | null;
   /** Milliseconds between cycles. */
   readonly reconciliationInterval: number;
+  /** Milliseconds between full resyncs; 0: every cycle is one (issue #16). */
+  readonly fullResyncInterval: number;
   readonly backoffInterval: number;
   readonly backoffLookback: number;
   readonly failureHardLimit: number;
@@ -102,6 +104,7 @@ export function loadConfig(env: Env, flags: FlagValues = {}, options: LoadOption
   return {
     databaseUrl: read("databaseUrl", env, flags) ?? null,
     reconciliationInterval: readWithDefault("reconciliationInterval", env, flags),
+    fullResyncInterval: readWithDefault("fullResyncInterval", env, flags),
     backoffInterval: readWithDefault("backoffInterval", env, flags),
     backoffLookback: readWithDefault("backoffLookback", env, flags),
     failureHardLimit: readWithDefault("failureHardLimit", env, flags),

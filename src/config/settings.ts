@@ -28,6 +28,11 @@ function positiveDuration(raw: string): Parsed<number> {
   return ms !== null && ms > 0 ? ok(ms) : bad;
 }
 
+function nonNegativeDuration(raw: string): Parsed<number> {
+  const ms = parseDuration(raw);
+  return ms !== null && ms >= 0 ? ok(ms) : bad;
+}
+
 /** PostgreSQL keeps statement_timeout and lock_timeout in an int of milliseconds. */
 const MAX_POSTGRES_TIMEOUT_MS = 2_147_483_647;
 
@@ -124,6 +129,15 @@ export const settings = {
     defaultText: "1m",
     accepted: 'a positive duration like "30s"',
     parse: positiveDuration,
+  },
+  fullResyncInterval: {
+    env: "PREBUILDS_FULL_RESYNC_INTERVAL",
+    flag: "--full-resync-interval",
+    description:
+      "time between full resyncs, cycles that read every preset; the cycles between read only the presets something changed or whose time came (0: every cycle is a full resync)",
+    defaultText: "10m",
+    accepted: 'a duration like "10m" (0 makes every cycle a full resync)',
+    parse: nonNegativeDuration,
   },
   backoffInterval: {
     env: "PREBUILDS_RECONCILIATION_BACKOFF_INTERVAL",

@@ -4,6 +4,7 @@
 import type { Config } from "../config/config.ts";
 import { AbortedError } from "../db/transaction.ts";
 import type { ActionEvent } from "../execute/outcome.ts";
+import { newCycleMemory } from "../reconciler/cycleKind.ts";
 import { reconcileOnce } from "../reconciler/reconcileOnce.ts";
 import type { CycleReport } from "../reconciler/report.ts";
 import type { CycleFactory } from "./daemon.ts";
@@ -29,6 +30,9 @@ export function reconcileCycleFactory(config: Config, hooks: CycleHooks = {}): C
       },
     };
     const options = reconcilerOptions(config);
+    // Across this daemon's cycles (issue #16): its first cycle with the lock, and any cycle after
+    // a failed one, is a full resync.
+    const memory = newCycleMemory();
     return async (signal) => {
       const started = performance.now();
       // Issue #11: a cycle that blocks must be visible while it blocks, not only when it ends.
@@ -41,7 +45,7 @@ export function reconcileCycleFactory(config: Config, hooks: CycleHooks = {}): C
       overrun.unref();
       try {
         const report = await reconcileOnce(
-          { pool: database.pool, logger, options, observer },
+          { pool: database.pool, logger, options, observer, memory },
           { signal },
         );
         const outcome = !report.lockAcquired

@@ -14,6 +14,7 @@ export function reconcilerOptions(config: Config): Partial<ReconcilerOptions> {
     jobHangTimeout: config.jobHangTimeout,
     replaceStopped: config.replaceStopped,
     rolloutMaxWait: config.rolloutMaxWait,
+    fullResyncInterval: config.fullResyncInterval,
     // Over each version's own provisioner tags (queries/prebuilds.sql), issue #12.
     jobTags: { ...DEFAULT_JOB_TAGS, ...config.provisionerTags },
   };

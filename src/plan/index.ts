@@ -27,10 +27,12 @@ export {
   matchesCron,
   parseHourlySchedule,
   presetDesiredAt,
+  ScheduleCache,
 } from "./desiredInstances.ts";
 export {
   nextDecisionChange,
   SCHEDULE_LOOKAHEAD_HOURS,
+  type WakeOptions,
 } from "./nextDecisionChange.ts";
 export { type PlannedPreset, planAll } from "./planAll.ts";
 export { planPreset } from "./planPreset.ts";

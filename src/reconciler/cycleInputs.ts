@@ -1,13 +1,18 @@
-// The one step that reads what a cycle decides from: open the read-only REPEATABLE READ
-// transaction, (for the cycle) take the advisory lock, read the pause setting, snapshot, plan.
-// Shared by the cycle (reconcileOnce.ts), the dry run (planNextCycle.ts) and the metrics sampler
-// (src/daemon/stateSampler.ts), so all three see the same inputs the same way.
+// The one step that reads what a cycle decides from: open the REPEATABLE READ transaction, (for
+// the cycle) take the advisory lock, read the pause setting, (for the cycle) read its scope
+// (cycleScope.ts: incremental or full, issue #16), snapshot, plan. Shared by the cycle
+// (reconcileOnce.ts), the dry run (planNextCycle.ts) and the metrics sampler
+// (src/daemon/stateSampler.ts), so all three see the same inputs the same way; the dry run and the
+// sampler always read everything (`plan` shows the full picture).
 import type { Database } from "../db/pool.ts";
+import type { FinishCycleRow } from "../db/sql/change_tracking_sql.ts";
 import { withTransaction } from "../db/transaction.ts";
 import { withSpan } from "../observe/tracing.ts";
 import { type PlannedPreset, planAll } from "../plan/index.ts";
 import { type PrebuildsSettings, readPrebuildsSettings } from "../snapshot/prebuildsSettings.ts";
 import { type Snapshot, takeSnapshot } from "../snapshot/takeSnapshot.ts";
+import { type Bookkeeping, recordBookkeeping } from "./cycleBookkeeping.ts";
+import { type CycleScope, readCycleScope, type ScopeRequest } from "./cycleScope.ts";
 import { tryAcquireReconciliationLock } from "./lock.ts";
 import type { ReconcilerOptions } from "./options.ts";
 
@@ -26,6 +31,9 @@ export interface InputsRequest {
   readonly at?: Date;
   /** Read inactive presets with nothing to do too (`plan` lists every preset). */
   readonly everyPreset?: boolean;
+  /** The cycle (with `lock`): read only what its scope names (an incremental cycle) and keep the
+   *  transaction writable for its bookkeeping. Absent: read every preset, read-only. */
+  readonly scope?: ScopeRequest;
   /** Aborting rolls the read transaction back (and ends whatever `use` is doing with it). */
   readonly signal?: AbortSignal | undefined;
   /** The read transaction's session ended or errored while open: with `lock`, the lock is gone. */
@@ -46,6 +54,12 @@ export type CycleInputs =
       readonly planned: readonly PlannedPreset[];
       /** Bad data found by the snapshot and the planner, one sentence each naming its row. */
       readonly warnings: readonly string[];
+      /** With `scope`: what was read (full or incremental), and the step that ends the cycle's
+       *  bookkeeping in this same transaction (cycleBookkeeping.ts). */
+      readonly cycle?: {
+        readonly scope: CycleScope;
+        readonly bookkeep: (bookkeeping: Bookkeeping) => Promise<FinishCycleRow>;
+      };
     };
 
 /**
@@ -62,7 +76,8 @@ export function withCycleInputs<A>(
     db,
     {
       isolation: "repeatable read",
-      readOnly: true,
+      // The cycle's bookkeeping (FinishCycle) writes in this transaction; nothing else does.
+      readOnly: request.scope === undefined,
       signal: request.signal,
       onSessionLost: request.onSessionLost,
     },
@@ -75,13 +90,19 @@ export function withCycleInputs<A>(
         return use({ kind: "paused", settings });
       }
       const { options } = request;
+      const planAt = request.at ?? options.planAt?.();
+      const scope =
+        request.scope === undefined
+          ? undefined
+          : await readCycleScope(client, request.scope, planAt);
       const snapshot = await withSpan("prebuilds.snapshot", {}, async (setAttributes) => {
         const s = await takeSnapshot(client, {
-          at: request.at ?? options.planAt?.(),
+          at: planAt,
           backoffLookback: options.backoffLookback,
           failureHardLimit: options.failureHardLimit,
           everyPreset: request.everyPreset ?? false,
           replaceStopped: options.replaceStopped,
+          presetIds: scope?.presetIds,
         });
         setAttributes({
           "prebuilds.presets": s.presets.length,
@@ -100,7 +121,15 @@ export function withCycleInputs<A>(
         rolloutMaxWait: options.rolloutMaxWait,
       });
       const warnings = [...snapshot.problems, ...planned.flatMap((p) => p.plan.warnings)];
-      return use({ kind: "read", settings, at, snapshot, planned, warnings });
+      const cycle =
+        scope === undefined
+          ? undefined
+          : {
+              scope,
+              bookkeep: (bookkeeping: Bookkeeping) =>
+                recordBookkeeping(client, scope, at, bookkeeping),
+            };
+      return use({ kind: "read", settings, at, snapshot, planned, warnings, cycle });
     },
   );
 }

@@ -43,6 +43,10 @@ export interface ReconcilerOptions {
   /** Plan for this instant instead of the database's clock (tests and `plan --at` only; the
    *  daemon never sets it). Writes are still stamped by the database. */
   readonly planAt: (() => Date) | undefined;
+  /** Milliseconds between full resyncs (issue #16): a cycle at least this long after the last
+   *  full resync of any replica reads every preset; others read only the presets marked dirty or
+   *  due. 0 makes every cycle a full resync. 10 min. */
+  readonly fullResyncInterval: number;
   /** Cycles kept in prebuild_reconciliation_runs (older ones are pruned). 1000. */
   readonly keepRuns: number;
   /** Record each cycle in prebuild_reconciliation_runs (for `status`). true. */
@@ -67,6 +71,7 @@ export const DEFAULT_RECONCILER_OPTIONS: ReconcilerOptions = {
   jobTags: DEFAULT_JOB_TAGS,
   now: () => new Date(),
   planAt: undefined,
+  fullResyncInterval: 600_000,
   keepRuns: 1000,
   recordRuns: true,
 };

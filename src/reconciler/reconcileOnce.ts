@@ -1,10 +1,14 @@
 // One reconciliation cycle (reference §2.1) as a handful of named steps:
 //   beginCycle      the cycle's clock, statement counter and abort signal (shutdown or lost lock)
-//   readAndAct      withCycleInputs (lock, pause, snapshot, plan; cycleInputs.ts) then, while the
-//                   lock transaction stays open, executePlan (executePlan.ts) and
-//                   recoverHungJobsStep (one statement: jobs without a heartbeat, issue #12)
+//   readAndAct      withCycleInputs (lock, pause, scope, snapshot, plan; cycleInputs.ts) then,
+//                   while the lock transaction stays open, executePlan (executePlan.ts),
+//                   recoverHungJobsStep (one statement: jobs without a heartbeat, issue #12) and
+//                   bookkeep (one statement: consume the marks read, re-mark failed presets, store
+//                   wake-ups; cycleBookkeeping.ts, issue #16)
 //   finishCycle     the report, its log line and its row in prebuild_reconciliation_runs
 //   failCycle       a cycle that could not run: logged at error level with its cause, recorded
+// A cycle is incremental (only the presets marked dirty or due, and the rest of their templates)
+// or a full resync (every preset): cycleKind.ts says when, docs/architecture.md why.
 // Writes use other pooled connections, each in a short transaction. Aborting (shutdown) or losing
 // the lock session stops new writes, cancels the ones in flight, rolls back every open
 // transaction and only then releases the lock. Concurrency model: plain Promises and one
@@ -17,7 +21,15 @@ import { type JobNotifier, pgJobNotifier } from "../execute/notifier.ts";
 import type { ActionEvent } from "../execute/outcome.ts";
 import type { Logger } from "../observe/logger.ts";
 import { withSpan } from "../observe/tracing.ts";
+import {
+  type Bookkeeping,
+  presetsToRetry,
+  requestFullResync,
+  wakeUpsOf,
+} from "./cycleBookkeeping.ts";
 import { type CycleInputs, withCycleInputs } from "./cycleInputs.ts";
+import type { CycleMemory } from "./cycleKind.ts";
+import type { CycleScope } from "./cycleScope.ts";
 import { executePlan, needsWork } from "./executePlan.ts";
 import { LockLostError } from "./lockLoss.ts";
 import { NO_OBSERVER, type ReconcilerObserver } from "./observer.ts";
@@ -42,6 +54,17 @@ export interface ReconcilerDeps {
   readonly notifier?: JobNotifier;
   /** Sees the text of every statement the cycle sends (they are also counted in the report). */
   readonly onStatement?: (text: string) => void;
+  /** The process's memory across cycles (the daemon's loop keeps one): its first cycle with the
+   *  lock, and the one after a failure, are full resyncs. Absent: a one-shot cycle. */
+  readonly memory?: CycleMemory;
+}
+
+/** One cycle's request. */
+export interface CycleRun {
+  /** Aborting ends the cycle (shutdown): writes in flight are canceled, transactions rolled back. */
+  readonly signal?: AbortSignal;
+  /** Read every preset whatever the marks say (`reconcile --once --full`). */
+  readonly full?: boolean;
 }
 
 const REPLICA = `${hostname()}:${process.pid}`;
@@ -51,6 +74,9 @@ type CycleResult =
   | { readonly kind: "paused" }
   | {
       readonly kind: "completed";
+      readonly scope: CycleScope;
+      /** The bookkeeping failed (logged): the next cycle must be a full resync. */
+      readonly bookkeepingFailed: boolean;
       readonly presetsTotal: number;
       readonly presetsReconciled: number;
       readonly events: readonly ActionEvent[];
@@ -69,6 +95,8 @@ interface Cycle {
   readonly signal: AbortSignal;
   /** The caller's signal alone (shutdown): bounds recording the cycle, even after a lost lock. */
   readonly shutdown: AbortSignal | undefined;
+  readonly forceFull: boolean;
+  readonly memory: CycleMemory | undefined;
   readonly loseLock: (cause: Error) => void;
   readonly lockLost: () => LockLostError | undefined;
   readonly statements: () => number;
@@ -77,7 +105,8 @@ interface Cycle {
   readonly end: () => void;
 }
 
-function beginCycle(deps: ReconcilerDeps, outer: AbortSignal | undefined): Cycle {
+function beginCycle(deps: ReconcilerDeps, run: CycleRun): Cycle {
+  const outer = run.signal;
   const options = resolveOptions(deps.options, poolMaxSize(deps.pool));
   let statements = 0;
   const db: Database = {
@@ -101,6 +130,8 @@ function beginCycle(deps: ReconcilerDeps, outer: AbortSignal | undefined): Cycle
     notifier: deps.notifier ?? pgJobNotifier(db),
     signal: controller.signal,
     shutdown: outer,
+    forceFull: run.full ?? false,
+    memory: deps.memory,
     loseLock: (cause) => {
       if (controller.signal.aborted) return;
       lost = new LockLostError(cause);
@@ -159,12 +190,23 @@ function readAndAct(
     stopWhenPaused: true,
     signal: cycle.signal,
     onSessionLost: cycle.loseLock,
+    scope: {
+      fullResyncInterval: options.fullResyncInterval,
+      forceFull: cycle.forceFull,
+      memory: cycle.memory,
+    },
   };
   return withCycleInputs(cycle.db, request, async (inputs): Promise<CycleResult> => {
+    if (cycle.memory !== undefined) cycle.memory.heldLock = inputs.kind !== "lock_not_acquired";
     observeInputs(cycle, inputs);
     if (inputs.kind !== "read") return inputs;
+    if (inputs.cycle === undefined)
+      throw new Error("unreachable: a cycle's read without its scope");
+    const { scope, bookkeep } = inputs.cycle;
     const work = inputs.planned.filter(needsWork);
     setAttributes({
+      "prebuilds.cycle_kind": scope.kind,
+      "prebuilds.presets_marked": scope.presetsMarked,
       "prebuilds.presets_total": inputs.planned.length,
       "prebuilds.presets_with_work": work.length,
       "prebuilds.concurrency": options.concurrency,
@@ -183,14 +225,48 @@ function readAndAct(
     await recoverHungJobsStep(cycle.db, options.jobHangTimeout, cycle.logger, (job) =>
       notify(cycle.logger, cycle.observer.onHungJobRecovered, job),
     );
+    const bookkept = await bookkeepStep(cycle, bookkeep, {
+      retryPresetIds: presetsToRetry(work, events),
+      wakeUps: wakeUpsOf(inputs.planned, inputs.at, options),
+    });
     return {
       kind: "completed",
+      scope,
+      bookkeepingFailed: !bookkept,
       presetsTotal: inputs.planned.length,
       presetsReconciled: inputs.planned.filter((p) => !p.skipped).length,
       events,
       warnings: inputs.warnings,
     };
   });
+}
+
+/**
+ * The cycle's bookkeeping (cycleBookkeeping.ts), last in the lock transaction. Its failure (a
+ * read-only database, a serialization failure against another replica's bookkeeping) does not
+ * fail a cycle that already acted: the marks it read stay (its transaction rolls back), and so
+ * that the wake-ups it could not store are not missed, the next cycle is a full resync (this
+ * process's memory, and a NULL mark for any replica, best effort). Returns false on failure.
+ */
+async function bookkeepStep(
+  cycle: Cycle,
+  bookkeep: (bookkeeping: Bookkeeping) => Promise<unknown>,
+  bookkeeping: Bookkeeping,
+): Promise<boolean> {
+  try {
+    await bookkeep(bookkeeping);
+    return true;
+  } catch (error) {
+    if (error instanceof AbortedError || cycle.signal.aborted) throw error;
+    cycle.logger.error(
+      { err: error },
+      "could not record the cycle's bookkeeping (dirty marks, wake-ups); the next cycle is a full resync",
+    );
+    await requestFullResync(cycle.db, cycle.signal).catch((markError: unknown) =>
+      cycle.logger.warn({ err: markError }, "could not ask other replicas for a full resync"),
+    );
+    return false;
+  }
 }
 
 /**
@@ -204,6 +280,7 @@ async function failCycle(cycle: Cycle, error: unknown): Promise<unknown> {
     return error instanceof AbortedError ? error : new AbortedError(cycle.signal.reason);
   }
   const failure = lost ?? error;
+  if (cycle.memory !== undefined) cycle.memory.lastCycleFailed = true;
   cycle.logger.error({ err: failure }, "reconciliation cycle failed; the next cycle retries");
   notify(cycle.logger, cycle.observer.onCycleError, failure);
   if (cycle.options.recordRuns) {
@@ -234,6 +311,9 @@ function cycleReport(cycle: Cycle, result: CycleResult, finishedAt: Date): Cycle
     durationMs: performance.now() - cycle.clockStart,
     lockAcquired: result.kind !== "lock_not_acquired",
     paused: result.kind === "paused",
+    kind: completed?.scope.kind ?? null,
+    fullResyncReason: completed?.scope.reason ?? null,
+    presetsMarked: completed?.scope.presetsMarked ?? 0,
     presetsTotal: completed?.presetsTotal ?? 0,
     presetsReconciled: completed?.presetsReconciled ?? 0,
     actions: summary?.actions ?? emptyActionCounts(),
@@ -256,9 +336,13 @@ async function finishCycle(cycle: Cycle, result: CycleResult): Promise<CycleRepo
   const report = cycleReport(cycle, result, options.now());
   const totals = outcomeTotals(report.actions);
   if (result.kind === "completed") {
+    if (cycle.memory !== undefined) cycle.memory.lastCycleFailed = result.bookkeepingFailed;
     const acted = totals.success + totals.failure + totals.skipped > 0;
     (acted ? logger.info.bind(logger) : logger.debug.bind(logger))(
       {
+        kind: report.kind,
+        ...(report.fullResyncReason === null ? {} : { fullResyncReason: report.fullResyncReason }),
+        presetsMarked: report.presetsMarked,
         durationMs: Math.round(report.durationMs),
         presetsTotal: report.presetsTotal,
         presetsReconciled: report.presetsReconciled,
@@ -278,6 +362,7 @@ async function finishCycle(cycle: Cycle, result: CycleResult): Promise<CycleRepo
         startedAt: report.startedAt,
         finishedAt: report.finishedAt,
         outcome: report.paused ? "paused" : "completed",
+        kind: report.kind,
         replica: REPLICA,
         ...runCounts(report),
         keepRuns: options.keepRuns,
@@ -302,9 +387,9 @@ async function finishCycle(cycle: Cycle, result: CycleResult): Promise<CycleRepo
  */
 export async function reconcileOnce(
   deps: ReconcilerDeps,
-  run: { readonly signal?: AbortSignal } = {},
+  run: CycleRun = {},
 ): Promise<CycleReport> {
-  const cycle = beginCycle(deps, run.signal);
+  const cycle = beginCycle(deps, run);
   let result: CycleResult;
   try {
     result = await withSpan("prebuilds.reconcile", {}, async (setAttributes) => {

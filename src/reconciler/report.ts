@@ -6,6 +6,7 @@ import {
   NO_EFFECTS,
 } from "../execute/outcome.ts";
 import { ACTION_OUTCOMES, ACTION_TAGS, type Action, type ActionOutcome } from "../plan/action.ts";
+import type { CycleKind, FullResyncReason } from "./cycleKind.ts";
 
 type ActionType = Action["_tag"];
 
@@ -19,7 +20,16 @@ export interface CycleReport {
   readonly lockAcquired: boolean;
   /** true: reconciliation is paused; nothing was done after reading the setting. */
   readonly paused: boolean;
-  /** Presets that want prebuilds (every version of every template). */
+  /** What the cycle read (issue #16): every preset ("full") or only the presets marked dirty or
+   *  due and the rest of their templates ("incremental"); null when it read nothing. */
+  readonly kind: CycleKind | null;
+  /** Why a full resync was one; null otherwise. */
+  readonly fullResyncReason: FullResyncReason | null;
+  /** Presets marked dirty or due when the cycle read (before widening to their templates). */
+  readonly presetsMarked: number;
+  /** Presets read and planned: on a full resync those that want prebuilds and can have work (every
+   *  active one, and inactive ones with something to clean up); incremental, the marked ones'
+   *  templates. */
   readonly presetsTotal: number;
   /** Presets given a worker slot (not skipped as inactive with nothing to do). */
   readonly presetsReconciled: number;

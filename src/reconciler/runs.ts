@@ -15,6 +15,8 @@ export interface ReconciliationRunRecord {
   readonly startedAt: Date;
   readonly finishedAt: Date;
   readonly outcome: ReconciliationRunOutcome;
+  /** "full" or "incremental"; null (or absent) when the cycle read nothing (paused, failed). */
+  readonly kind?: "full" | "incremental" | null;
   readonly replica: string;
   readonly presetsTotal?: number;
   readonly presetsReconciled?: number;
@@ -52,6 +54,7 @@ export async function recordReconciliationRun(
       jobsCanceled: run.jobsCanceled ?? 0,
       statements: run.statements ?? 0,
       error: run.error ?? null,
+      kind: run.kind ?? null,
       keepRuns: Math.max(1, Math.floor(run.keepRuns)),
     }),
   );

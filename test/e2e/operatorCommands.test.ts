@@ -141,6 +141,17 @@ describe("prebuildsd (built binary)", () => {
     };
     expect(plan.presets.flatMap((p) => p.actions)).toEqual([]);
     expect(plan.presets.reduce((n, p) => n + p.state.starting, 0)).toBe(7);
+    // The first cycle read everything (the migration asked for a full resync); the next reads
+    // only what the creates marked; --full reads everything again (issue #16).
+    expect(result.stdout).toContain("; full resync (a change that concerns every preset)");
+    const next = JSON.parse((await cli(["reconcile", "--once", "--json"], env)).stdout);
+    expect(next).toMatchObject({ outcome: "completed", kind: "incremental", presetsMarked: 2 });
+    const full = JSON.parse((await cli(["reconcile", "--once", "--full", "--json"], env)).stdout);
+    expect(full).toMatchObject({
+      kind: "full",
+      fullResyncReason: "requested",
+      prebuildsCreated: 0,
+    });
   });
 
   it("after pause, a cycle creates and cancels nothing; status says paused; resume undoes it", async () => {

@@ -18,6 +18,14 @@ type CycleOutcome = "completed" | "paused" | "not_leader";
 /** `reconcile --once --json`: the run row's fields, plus what only this process knows. */
 export interface CycleSummary extends RunCounts {
   readonly outcome: CycleOutcome;
+  /** "full" (every preset read) or "incremental" (only those changed or due); null when the
+   *  cycle read nothing (paused, another replica's lock). Issue #16. */
+  readonly kind: "full" | "incremental" | null;
+  /** Why a full cycle was one (requested, lock_gained, previous_cycle_failed, everything_marked,
+   *  interval); null otherwise. */
+  readonly fullResyncReason: string | null;
+  /** Presets marked dirty or due that the cycle read (before widening to their templates). */
+  readonly presetsMarked: number;
   readonly startedAt: string;
   readonly finishedAt: string;
   readonly durationMs: number;
@@ -42,6 +50,9 @@ export function summarizeCycle(report: CycleReport): CycleSummary {
   ) as Record<ActionName, Record<ActionOutcome, number>>;
   return {
     outcome: cycleOutcome(report),
+    kind: report.kind,
+    fullResyncReason: report.fullResyncReason,
+    presetsMarked: report.presetsMarked,
     startedAt: report.startedAt.toISOString(),
     finishedAt: report.finishedAt.toISOString(),
     durationMs: Math.round(report.durationMs),

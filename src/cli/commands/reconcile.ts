@@ -1,5 +1,6 @@
 // `prebuildsd reconcile --once`: one cycle against the database, then a summary. Exit 0 even when
-// some actions failed (they are reported); exit 1 when the cycle itself could not run.
+// some actions failed (they are reported); exit 1 when the cycle itself could not run. The cycle is
+// incremental unless a full resync is due; `--full` forces one (issue #16).
 import type { SettingKey } from "../../config/settings.ts";
 import { reconcilerOptions } from "../../daemon/reconcilerOptions.ts";
 import { printLine } from "../../observe/output.ts";
@@ -9,6 +10,22 @@ import { commandContext } from "../commandContext.ts";
 import { EXIT_OK } from "../exitCodes.ts";
 import { withDatabase } from "../withDatabase.ts";
 import { actionTable, describeEffects, summarizeCycle } from "./cycleSummary.ts";
+
+const RESYNC_REASONS = {
+  requested: "--full",
+  lock_gained: "first cycle with the lock",
+  previous_cycle_failed: "the previous cycle failed",
+  everything_marked: "a change that concerns every preset",
+  interval: "PREBUILDS_FULL_RESYNC_INTERVAL elapsed",
+} as const;
+
+/** "full resync (--full)" or "incremental (3 preset(s) changed or due)". */
+function describeKind(report: CycleReport): string {
+  if (report.kind === "full") {
+    return `full resync${report.fullResyncReason === null ? "" : ` (${RESYNC_REASONS[report.fullResyncReason]})`}`;
+  }
+  return `incremental (${report.presetsMarked} preset(s) changed or due)`;
+}
 
 export function describeCycle(report: CycleReport): string {
   const took = `${(report.durationMs / 1000).toFixed(3)}s`;
@@ -20,7 +37,7 @@ export function describeCycle(report: CycleReport): string {
   }
   const summary = summarizeCycle(report);
   const lines = [
-    `cycle completed in ${took}: ${report.presetsReconciled} of ${report.presetsTotal} preset(s) reconciled, ${report.statements} SQL statements`,
+    `cycle completed in ${took}: ${report.presetsReconciled} of ${report.presetsTotal} preset(s) reconciled, ${report.statements} SQL statements; ${describeKind(report)}`,
     ...actionTable(summary),
     `  ${describeEffects(summary)}${summary.lostRaces > 0 ? `; ${summary.lostRaces} delete(s) found the prebuild claimed or changed` : ""}`,
   ];
@@ -39,7 +56,10 @@ export async function reconcileOnceCommand(
 ): Promise<number> {
   const context = commandContext(options, keys);
   const report = await withDatabase(context, (pool) =>
-    reconcileOnce({ pool, logger: context.logger, options: reconcilerOptions(context.config) }),
+    reconcileOnce(
+      { pool, logger: context.logger, options: reconcilerOptions(context.config) },
+      { full: options.full === true },
+    ),
   );
   printLine(options.json ? JSON.stringify(summarizeCycle(report), null, 2) : describeCycle(report));
   return EXIT_OK;

@@ -141,7 +141,7 @@ function describeCycle(run: GetLastReconciliationRunRow, now: Date): string[] {
   );
   const took = ((run.finishedAt.getTime() - run.startedAt.getTime()) / 1000).toFixed(3);
   const lines = [
-    `last cycle:   ${run.outcome} at ${run.finishedAt.toISOString()} (${ago} ago) in ${took}s${run.replica ? ` by ${run.replica}` : ""}`,
+    `last cycle:   ${run.outcome}${run.kind ? ` (${run.kind})` : ""} at ${run.finishedAt.toISOString()} (${ago} ago) in ${took}s${run.replica ? ` by ${run.replica}` : ""}`,
   ];
   if (run.outcome === "completed") {
     lines.push(

@@ -6,26 +6,52 @@ interface Client {
 
 export const getCycleWorkQuery = `-- name: GetCycleWork :one
 
+WITH clock AS (
+  SELECT COALESCE($1::timestamptz, statement_timestamp()) AS now
+),
+marked AS (
+  SELECT d.preset_id FROM prebuild_dirty_presets d WHERE d.preset_id IS NOT NULL
+  UNION
+  SELECT w.preset_id FROM prebuild_preset_wakeups w, clock c WHERE w.due_at <= c.now
+),
+widened AS (
+  SELECT m.preset_id FROM marked m
+  UNION
+  SELECT sibling.id
+  FROM marked m
+  JOIN template_version_presets tvp ON tvp.id = m.preset_id
+  JOIN template_versions tv ON tv.id = tvp.template_version_id
+  JOIN template_versions stv ON stv.template_id = tv.template_id
+  JOIN template_version_presets sibling
+    ON sibling.template_version_id = stv.id AND sibling.desired_instances IS NOT NULL
+)
 SELECT
+  (SELECT c.now FROM clock c)::timestamptz AS now,
   COALESCE(
     (SELECT s.last_full_resync_at FROM prebuild_reconciler_state s LIMIT 1),
     'epoch'::timestamptz
   )::timestamptz AS last_full_resync_at,
   EXISTS (SELECT 1 FROM prebuild_dirty_presets d WHERE d.preset_id IS NULL)::boolean
     AS everything_dirty,
-  ARRAY(
-    SELECT d.preset_id FROM prebuild_dirty_presets d WHERE d.preset_id IS NOT NULL
-    UNION
-    SELECT w.preset_id FROM prebuild_preset_wakeups w WHERE w.due_at <= $1::timestamptz
-  )::uuid[] AS preset_ids`;
+  COALESCE((
+    SELECT r.outcome = 'failed'
+    FROM prebuild_reconciliation_runs r
+    ORDER BY r.id DESC
+    LIMIT 1
+  ), false)::boolean AS last_run_failed,
+  (SELECT count(*) FROM marked)::integer AS marked_presets,
+  ARRAY(SELECT w.preset_id FROM widened w)::uuid[] AS preset_ids`;
 
 export interface GetCycleWorkArgs {
-    now: Date;
+    now: Date | null;
 }
 
 export interface GetCycleWorkRow {
+    now: Date;
     lastFullResyncAt: Date;
     everythingDirty: boolean;
+    lastRunFailed: boolean;
+    markedPresets: number;
     presetIds: string[];
 }
 
@@ -43,9 +69,12 @@ export async function getCycleWork(client: Client, args: GetCycleWorkArgs): Prom
         return null;
     }
     return {
-        lastFullResyncAt: row[0],
-        everythingDirty: row[1],
-        presetIds: row[2]
+        now: row[0],
+        lastFullResyncAt: row[1],
+        everythingDirty: row[2],
+        lastRunFailed: row[3],
+        markedPresets: row[4],
+        presetIds: row[5]
     };
 }
 
@@ -122,5 +151,16 @@ export async function finishCycle(client: Client, args: FinishCycleArgs): Promis
         forgotten: row[3],
         resynced: row[4]
     };
+}
+
+export const markEverythingDirtyQuery = `-- name: MarkEverythingDirty :exec
+INSERT INTO prebuild_dirty_presets (preset_id) VALUES (NULL)`;
+
+export async function markEverythingDirty(client: Client): Promise<void> {
+    await client.query({
+        text: markEverythingDirtyQuery,
+        values: [],
+        rowMode: "array"
+    });
 }
 

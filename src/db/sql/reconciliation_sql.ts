@@ -10,14 +10,14 @@ WITH inserted AS (
   INSERT INTO prebuild_reconciliation_runs (
     started_at, finished_at, outcome, replica, presets_total, presets_reconciled,
     actions_succeeded, actions_failed, actions_skipped, prebuilds_created, prebuilds_deleted,
-    jobs_canceled, statements, error
+    jobs_canceled, statements, error, kind
   )
   VALUES (
     $2::timestamptz, $3::timestamptz, $4::text, $5::text,
     $6::integer, $7::integer, $8::integer,
     $9::integer, $10::integer, $11::integer,
     $12::integer, $13::integer, $14::integer,
-    $15::text
+    $15::text, $16::text
   )
   RETURNING id
 )
@@ -40,12 +40,13 @@ export interface InsertReconciliationRunArgs {
     jobsCanceled: number;
     statements: number;
     error: string | null;
+    kind: string | null;
 }
 
 export async function insertReconciliationRun(client: Client, args: InsertReconciliationRunArgs): Promise<void> {
     await client.query({
         text: insertReconciliationRunQuery,
-        values: [args.keepRuns, args.startedAt, args.finishedAt, args.outcome, args.replica, args.presetsTotal, args.presetsReconciled, args.actionsSucceeded, args.actionsFailed, args.actionsSkipped, args.prebuildsCreated, args.prebuildsDeleted, args.jobsCanceled, args.statements, args.error],
+        values: [args.keepRuns, args.startedAt, args.finishedAt, args.outcome, args.replica, args.presetsTotal, args.presetsReconciled, args.actionsSucceeded, args.actionsFailed, args.actionsSkipped, args.prebuildsCreated, args.prebuildsDeleted, args.jobsCanceled, args.statements, args.error, args.kind],
         rowMode: "array"
     });
 }
@@ -54,7 +55,7 @@ export const getLastReconciliationRunQuery = `-- name: GetLastReconciliationRun 
 SELECT
   id, started_at, finished_at, outcome, replica, presets_total, presets_reconciled,
   actions_succeeded, actions_failed, actions_skipped, prebuilds_created, prebuilds_deleted,
-  jobs_canceled, statements, error
+  jobs_canceled, statements, error, kind
 FROM prebuild_reconciliation_runs
 ORDER BY finished_at DESC, id DESC
 LIMIT 1`;
@@ -75,6 +76,7 @@ export interface GetLastReconciliationRunRow {
     jobsCanceled: number;
     statements: number;
     error: string | null;
+    kind: string | null;
 }
 
 export async function getLastReconciliationRun(client: Client): Promise<GetLastReconciliationRunRow | null> {
@@ -105,7 +107,8 @@ export async function getLastReconciliationRun(client: Client): Promise<GetLastR
         prebuildsDeleted: row[11],
         jobsCanceled: row[12],
         statements: row[13],
-        error: row[14]
+        error: row[14],
+        kind: row[15]
     };
 }
 

@@ -302,8 +302,11 @@ describe("TestCancelPendingPrebuilds", () => {
       makeDeps(db.pool, { options: { planAt: () => NOW, cancelPendingEnabled: false } }),
       8,
     );
-    for (const r of reports)
+    // Skipped whenever the preset is read: by the first cycle, and by the next one (its delete
+    // marked the preset); incremental cycles after that do not read it (issue #16).
+    for (const r of reports.slice(0, 2))
       expect(r.actions.CancelPending).toEqual({ success: 0, failure: 0, skipped: 1 });
+    for (const r of reports) expect(r.actions.CancelPending.success).toBe(0);
     const w = await byId(db.pool, t, pending.workspaceId);
     expect(w.builds).toHaveLength(1);
     expect(latestBuild(w).jobStatus).toBe("pending");

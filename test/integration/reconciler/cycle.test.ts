@@ -67,8 +67,10 @@ describe("the reconciliation cycle", () => {
     await antagonists.verify();
   });
 
-  it("sends the same number of statements per no-op cycle for 10 and for 100 presets", async () => {
-    const statementsFor = async (presets: number): Promise<number> => {
+  it("sends the same number of statements per no-op cycle for 10 and for 100 presets, full or incremental", async () => {
+    const statementsFor = async (
+      presets: number,
+    ): Promise<{ full: number; marked: number; idle: number }> => {
       const { db, seed } = await fresh();
       for (let i = 0; i < presets; i++) {
         const t = await seed.template();
@@ -80,20 +82,40 @@ describe("the reconciliation cycle", () => {
       const [first] = await runCycles(deps, 1);
       expect(first?.effects.created).toBe(presets);
       await new Seed(db.pool).finishJobs(await pendingJobIds(db), "succeeded");
-      const noop = await runCycles(deps, 3);
-      for (const r of noop) expect(outcomeCount(r)).toBe(0);
-      const counts = new Set(noop.map((r) => r.statements));
-      expect(counts.size).toBe(1);
+      // The completions marked every preset: an incremental cycle reads them all, then nothing.
+      const [marked, ...idle] = await runCycles(deps, 3);
+      const full = await runCycles(makeDeps(db.pool, { options: { fullResyncInterval: 0 } }), 2);
+      if (marked === undefined) throw new Error("no cycle ran");
+      const all = [marked, ...idle, ...full];
+      expect(all.map(outcomeCount)).toEqual([0, 0, 0, 0, 0]);
+      expect(all.map((r) => r.kind)).toEqual([
+        "incremental",
+        "incremental",
+        "incremental",
+        "full",
+        "full",
+      ]);
+      expect(marked.presetsMarked).toBe(presets);
+      expect(new Set(idle.map((r) => r.statements)).size).toBe(1);
+      expect(new Set(full.map((r) => r.statements)).size).toBe(1);
       await db.drop();
-      return noop[0]?.statements ?? -1;
+      return {
+        full: full[0]?.statements ?? -1,
+        marked: marked.statements,
+        idle: idle[0]?.statements ?? -1,
+      };
     };
     const ten = await statementsFor(10);
     const hundred = await statementsFor(100);
-    expect(hundred).toBe(ten);
-    // BEGIN, lock, settings, the database's clock, the prebuild jobs in flight (issue #13's cap,
-    // global, so every cycle reads it), 6 snapshot reads, the pool controls (issue #15), the
-    // hung-job recovery (issue #12), COMMIT.
-    expect(ten).toBe(14);
+    expect(hundred).toEqual(ten);
+    // BEGIN, lock, settings, the cycle's work (issue #16), the database's clock, the prebuild jobs
+    // in flight (issue #13's cap, global, so every cycle reads it), 6 snapshot reads, the pool
+    // controls (issue #15), the hung-job recovery (issue #12), the cycle's bookkeeping (#16),
+    // COMMIT.
+    expect(ten.full).toBe(16);
+    expect(ten.marked).toBe(16);
+    // Nothing marked nor due: no snapshot read after the clock and the jobs in flight.
+    expect(ten.idle).toBe(9);
   });
 
   it("an aborted cycle rolls back the write in flight, writes nothing half-done and releases the lock", async () => {

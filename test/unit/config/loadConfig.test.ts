@@ -21,6 +21,7 @@ describe("loadConfig", () => {
     expect(config).toMatchObject({
       databaseUrl: null,
       reconciliationInterval: 60_000,
+      fullResyncInterval: 600_000,
       backoffInterval: 60_000,
       backoffLookback: 3_600_000,
       failureHardLimit: 3,
@@ -51,6 +52,7 @@ describe("loadConfig", () => {
     const config = loadConfig({
       DATABASE_URL: "postgres://u:p@db:5432/x",
       PREBUILDS_RECONCILIATION_INTERVAL: "1h30m",
+      PREBUILDS_FULL_RESYNC_INTERVAL: "30m",
       PREBUILDS_RECONCILIATION_BACKOFF_INTERVAL: "15s",
       PREBUILDS_RECONCILIATION_BACKOFF_LOOKBACK_PERIOD: "2h",
       PREBUILDS_FAILURE_HARD_LIMIT: "0",
@@ -75,6 +77,7 @@ describe("loadConfig", () => {
     expect(config).toEqual({
       databaseUrl: "postgres://u:p@db:5432/x",
       reconciliationInterval: 5_400_000,
+      fullResyncInterval: 1_800_000,
       backoffInterval: 15_000,
       backoffLookback: 7_200_000,
       failureHardLimit: 0,
@@ -105,6 +108,10 @@ describe("loadConfig", () => {
     );
     expect(config.reconciliationInterval).toBe(10_000);
     expect(config.httpAddress).toEqual({ host: "::1", port: 0 });
+  });
+
+  it("accepts a full resync interval of 0: every cycle is a full resync", () => {
+    expect(loadConfig({ ...HOME, PREBUILDS_FULL_RESYNC_INTERVAL: "0" }).fullResyncInterval).toBe(0);
   });
 
   it("treats an empty environment variable as unset", () => {
@@ -172,6 +179,16 @@ describe("loadConfig", () => {
       'PREBUILDS_LOG_LEVEL must be one of debug, info, warn, error, silent (got "verbose")',
     ],
     ["PREBUILDS_LOG_FORMAT", "xml", 'PREBUILDS_LOG_FORMAT must be json or pretty (got "xml")'],
+    [
+      "PREBUILDS_FULL_RESYNC_INTERVAL",
+      "-10m",
+      'PREBUILDS_FULL_RESYNC_INTERVAL must be a duration like "10m" (0 makes every cycle a full resync) (got "-10m")',
+    ],
+    [
+      "PREBUILDS_FULL_RESYNC_INTERVAL",
+      "hourly",
+      'PREBUILDS_FULL_RESYNC_INTERVAL must be a duration like "10m" (0 makes every cycle a full resync) (got "hourly")',
+    ],
     [
       "PREBUILDS_JOB_HANG_TIMEOUT",
       "0",
