@@ -16,7 +16,7 @@
 import { hostname } from "node:os";
 import type pg from "pg";
 import { type Database, poolMaxSize } from "../db/pool.ts";
-import { AbortedError } from "../db/transaction.ts";
+import { AbortedError, sqlState } from "../db/transaction.ts";
 import { type JobNotifier, pgJobNotifier } from "../execute/notifier.ts";
 import type { ActionEvent } from "../execute/outcome.ts";
 import type { Logger } from "../observe/logger.ts";
@@ -242,9 +242,9 @@ function readAndAct(
 }
 
 /**
- * The cycle's bookkeeping (cycleBookkeeping.ts), last in the lock transaction. Its failure (a
- * read-only database, a serialization failure against another replica's bookkeeping) does not
- * fail a cycle that already acted: the marks it read stay (its transaction rolls back), and so
+ * The cycle's bookkeeping (cycleBookkeeping.ts), last in the lock transaction. The server refusing
+ * it (a read-only database, a serialization failure against another replica's bookkeeping) does
+ * not fail a cycle that already acted (a lost connection does, like any other statement's): the marks it read stay (its transaction rolls back), and so
  * that the wake-ups it could not store are not missed, the next cycle is a full resync (this
  * process's memory, and a NULL mark for any replica, best effort). Returns false on failure.
  */
@@ -257,7 +257,18 @@ async function bookkeepStep(
     await bookkeep(bookkeeping);
     return true;
   } catch (error) {
-    if (error instanceof AbortedError || cycle.signal.aborted) throw error;
+    // Only a statement the server refused: a lost connection (no SQLSTATE, class 08, 57) fails the
+    // cycle as any other statement's would.
+    const code = sqlState(error);
+    if (
+      error instanceof AbortedError ||
+      cycle.signal.aborted ||
+      code === undefined ||
+      code.startsWith("08") ||
+      code.startsWith("57")
+    ) {
+      throw error;
+    }
     cycle.logger.error(
       { err: error },
       "could not record the cycle's bookkeeping (dirty marks, wake-ups); the next cycle is a full resync",

@@ -168,14 +168,15 @@ type Event =
   | { readonly kind: "invalidate"; readonly preset: number }
   | { readonly kind: "desired"; readonly preset: number; readonly desired: number }
   | { readonly kind: "agentReady"; readonly preset: number; readonly nth: number }
-  | { readonly kind: "clock"; readonly minutes: number }
-  /** The next cycle's builds of the preset fail to insert (an action failure, retried after). */
-  | { readonly kind: "breakWrites"; readonly preset: number };
+  | { readonly kind: "clock"; readonly minutes: number };
 
-/** An event, and whether another session commits it while the incremental cycle runs. */
+/** An event; whether another session commits it while the incremental cycle runs; whether the
+ *  builds of its template fail to insert during the cycles that follow it (action failures, to be
+ *  retried by the next cycle). */
 interface Step {
   readonly event: Event;
   readonly concurrent: boolean;
+  readonly breakWrites: boolean;
 }
 
 const PRESETS = 6;
@@ -200,13 +201,7 @@ const eventArb: fc.Arbitrary<Event> = fc.oneof(
       nth: fc.nat(3),
     }),
   },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      kind: fc.constant("breakWrites" as const),
-      preset: fc.nat(PRESETS - 1),
-    }),
-  },
+
   {
     weight: 2,
     arbitrary: fc.record({ kind: fc.constant("claim" as const), preset: fc.nat(PRESETS - 1) }),
@@ -248,13 +243,16 @@ const eventArb: fc.Arbitrary<Event> = fc.oneof(
   },
 );
 
-const stepArb: fc.Arbitrary<Step> = fc.record({ event: eventArb, concurrent: fc.boolean() });
+const stepArb: fc.Arbitrary<Step> = fc.record({
+  event: eventArb,
+  concurrent: fc.boolean(),
+  breakWrites: fc.nat(3).map((n) => n === 0),
+});
 
 /** The template an event writes to (null: the clock, nothing written). */
 function templateOf(fleet: Fleet, event: Event): number | null {
   switch (event.kind) {
     case "clock":
-    case "breakWrites":
       return null;
     case "promote":
     case "deprecate":
@@ -264,23 +262,32 @@ function templateOf(fleet: Fleet, event: Event): number | null {
   }
 }
 
+/** Until `mendWrites`: every build of the template fails to insert (the cycle's actions fail). */
+async function breakWrites(pool: pg.Pool, fleet: Fleet, template: number): Promise<void> {
+  const versions = fleet.templates[template]?.versions ?? [];
+  await pool.query(
+    `CREATE FUNCTION test_break_writes() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+       IF NEW.template_version_id IN ('${versions.join("', '")}') THEN
+         RAISE EXCEPTION 'injected: builds of this template fail';
+       END IF;
+       RETURN NEW;
+     END $$;
+     CREATE TRIGGER test_break_writes BEFORE INSERT ON workspace_builds
+       FOR EACH ROW EXECUTE FUNCTION test_break_writes();`,
+  );
+}
+
+async function mendWrites(pool: pg.Pool): Promise<void> {
+  await pool.query(
+    "DROP TRIGGER test_break_writes ON workspace_builds; DROP FUNCTION test_break_writes();",
+  );
+}
+
 /** Applies `event` to one database (the clock is shared and moved by the caller). */
 async function apply(pool: pg.Pool, fleet: Fleet, event: Event): Promise<void> {
   switch (event.kind) {
     case "clock":
-      return;
-    case "breakWrites":
-      await pool.query(
-        `CREATE OR REPLACE FUNCTION test_break_writes() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN
-           IF NEW.template_version_preset_id = '${fleet.presets[event.preset]}' THEN
-             RAISE EXCEPTION 'injected: builds of this preset fail this cycle';
-           END IF;
-           RETURN NEW;
-         END $$;
-         CREATE TRIGGER test_break_writes BEFORE INSERT ON workspace_builds
-           FOR EACH ROW EXECUTE FUNCTION test_break_writes();`,
-      );
       return;
     case "agentReady":
       await pool.query(
@@ -397,6 +404,8 @@ describe("incremental cycles, as a property", () => {
     let incrementalCycles = 0;
     let incrementalCyclesThatRead = 0;
     let concurrentWrites = 0;
+    let writesBroken = 0;
+    let failedActions = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(stepArb, { minLength: 4, maxLength: 14 }), async (steps) => {
         const { inc, full, seeded: fleet, drop } = await twins(seedFleet);
@@ -423,8 +432,14 @@ describe("incremental cycles, as a property", () => {
             });
           };
           await compare(0, [await reconcileOnce(incDeps), await reconcileOnce(fullDeps)]);
-          for (const [i, { event, concurrent }] of steps.entries()) {
+          for (const [i, { event, concurrent, breakWrites: broken }] of steps.entries()) {
             if (event.kind === "clock") clock = new Date(clock.getTime() + event.minutes * MINUTE);
+            const brokenTemplate = broken ? templateOf(fleet, event) : null;
+            if (brokenTemplate !== null) {
+              await breakWrites(inc.pool, fleet, brokenTemplate);
+              await breakWrites(full.pool, fleet, brokenTemplate);
+              writesBroken++;
+            }
             let report: CycleReport;
             let applied = true;
             if (concurrent && templateOf(fleet, event) !== null) {
@@ -462,12 +477,12 @@ describe("incremental cycles, as a property", () => {
               report = await reconcileOnce(incDeps);
               await compare(i + 1, [report, await reconcileOnce(fullDeps)]);
             }
-            if (event.kind === "breakWrites") {
-              for (const pool of [inc.pool, full.pool]) {
-                await pool.query("DROP TRIGGER test_break_writes ON workspace_builds");
-              }
+            if (brokenTemplate !== null) {
+              await mendWrites(inc.pool);
+              await mendWrites(full.pool);
             }
             incrementalCycles++;
+            failedActions += report.failures;
             if (report.presetsTotal > 0) incrementalCyclesThatRead++;
           }
         } finally {
@@ -479,10 +494,11 @@ describe("incremental cycles, as a property", () => {
     // The runs exercised what they claim to: incremental cycles that read something, and
     // concurrent writes.
     process.stdout.write(
-      `incremental property: ${incrementalCycles} incremental cycles (${incrementalCyclesThatRead} read presets), ${concurrentWrites} concurrent writes\n`,
+      `incremental property: ${incrementalCycles} incremental cycles (${incrementalCyclesThatRead} read presets, ${failedActions} failed actions in ${writesBroken} cycles with broken writes), ${concurrentWrites} concurrent writes\n`,
     );
     expect(incrementalCyclesThatRead).toBeGreaterThan(0);
     expect(incrementalCyclesThatRead).toBeLessThan(incrementalCycles);
     expect(concurrentWrites).toBeGreaterThan(0);
+    expect(failedActions).toBeGreaterThan(0);
   }, 120_000);
 });
