@@ -32,12 +32,17 @@ export interface Bookkeeping {
 }
 
 /**
- * The presets of `work` to visit again next cycle: those with a failed action, a lost race (the
- * write that won marks the preset too, but a retry costs one visit), or no event at all (their
- * execution threw before reporting). A write that succeeded marks its preset by itself (the
- * triggers), and a deliberate skip (hard limit, cancel disabled) would be skipped again.
+ * The presets to visit again next cycle whatever else happens:
+ * - those of `work` with a failed action, a lost race (the write that won marks the preset too,
+ *   but a retry costs one visit), or no event at all (their execution threw before reporting): a
+ *   write that failed marks nothing by itself;
+ * - those whose creates the in-flight cap held back (`plan.capped`, issue #13): their decision
+ *   depends on other presets' jobs finishing, which marks only those presets.
+ * A write that succeeded marks its preset by itself (the triggers), and a deliberate skip (hard
+ * limit, cancel disabled) would be skipped again.
  */
 export function presetsToRetry(
+  planned: readonly PlannedPreset[],
   work: readonly PlannedPreset[],
   events: readonly ActionEvent[],
 ): string[] {
@@ -49,6 +54,7 @@ export function presetsToRetry(
     if (event.outcome === "failure" || event.effects.lostRaces > 0) retry.add(id);
   }
   for (const p of work) if (!reported.has(p.preset.presetId)) retry.add(p.preset.presetId);
+  for (const p of planned) if (p.plan.capped !== undefined) retry.add(p.preset.presetId);
   return [...retry];
 }
 

@@ -226,7 +226,7 @@ function readAndAct(
       notify(cycle.logger, cycle.observer.onHungJobRecovered, job),
     );
     const bookkept = await bookkeepStep(cycle, bookkeep, {
-      retryPresetIds: presetsToRetry(work, events),
+      retryPresetIds: presetsToRetry(inputs.planned, work, events),
       wakeUps: wakeUpsOf(inputs.planned, inputs.at, options),
     });
     return {
