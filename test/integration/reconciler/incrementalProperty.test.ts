@@ -340,6 +340,7 @@ async function apply(pool: pg.Pool, fleet: Fleet, event: Event): Promise<void> {
       // A user asks for the preset; when it has no ready prebuild, for the next one that has.
       for (let k = 0; k < PRESETS; k++) {
         const claimed = await claimPrebuiltWorkspace(pool, {
+          allowPreviousVersion: false,
           newUserId: fleet.user,
           newName: `claimed-${randomUUID().slice(0, 8)}`,
           now: null,
