@@ -294,45 +294,63 @@ async function apply(pool: pg.Pool, fleet: Fleet, event: Event): Promise<void> {
     case "clock":
       return;
     case "agentReady":
+      // Every not-ready agent of the nth batch of the preset's builds (see "complete").
       await pool.query(
-        `UPDATE workspace_agents SET lifecycle_state = 'ready' WHERE id = (
-           SELECT wa.id FROM workspace_agents wa
+        `WITH batches AS (
+           SELECT DISTINCT wb.created_at, wb.transition
+           FROM workspace_agents wa
            JOIN workspace_resources wr ON wr.id = wa.resource_id
            JOIN workspace_builds wb ON wb.job_id = wr.job_id
            WHERE wb.template_version_preset_id = $1 AND wa.lifecycle_state <> 'ready'
-           ORDER BY wb.created_at, wb.build_number
-           OFFSET $2 % GREATEST(1, (
-             SELECT count(*) FROM workspace_agents a2
-             JOIN workspace_resources r2 ON r2.id = a2.resource_id
-             JOIN workspace_builds b2 ON b2.job_id = r2.job_id
-             WHERE b2.template_version_preset_id = $1 AND a2.lifecycle_state <> 'ready'
-           )) LIMIT 1)`,
+         ),
+         batch AS (
+           SELECT * FROM batches ORDER BY created_at, transition
+           OFFSET $2 % GREATEST(1, (SELECT count(*) FROM batches)) LIMIT 1
+         )
+         UPDATE workspace_agents SET lifecycle_state = 'ready' WHERE id IN (
+           SELECT wa.id FROM workspace_agents wa
+           JOIN workspace_resources wr ON wr.id = wa.resource_id
+           JOIN workspace_builds wb ON wb.job_id = wr.job_id
+           JOIN batch b ON b.created_at = wb.created_at AND b.transition = wb.transition
+           WHERE wb.template_version_preset_id = $1 AND wa.lifecycle_state <> 'ready')`,
         [fleet.presets[event.preset], event.nth],
       );
       return;
     case "complete": {
-      // The nth in-flight job of the preset's builds, oldest first (ties are interchangeable:
-      // prebuilds created by one statement differ in nothing compared).
+      // The nth batch of the preset's in-flight jobs, oldest first: the builds one statement
+      // created share their created_at, and the product ranks builds by created_at (backoff, hard
+      // limit, oldest-first deletes) with ties in no particular order, so a batch always moves
+      // together; then its members never differ in anything the cycles or the comparison see.
       const jobs = await pool.query<{ id: string; transition: string; workspace_id: string }>(
-        `SELECT pj.id, wb.transition, wb.workspace_id
-         FROM provisioner_jobs pj JOIN workspace_builds wb ON wb.job_id = pj.id
-         WHERE wb.template_version_preset_id = $1 AND pj.job_status IN ('pending', 'running')
-         ORDER BY wb.created_at, wb.build_number, wb.transition`,
-        [fleet.presets[event.preset]],
+        `WITH inflight AS (
+           SELECT pj.id, wb.transition, wb.workspace_id, wb.created_at
+           FROM provisioner_jobs pj JOIN workspace_builds wb ON wb.job_id = pj.id
+           WHERE wb.template_version_preset_id = $1 AND pj.job_status IN ('pending', 'running')
+         ),
+         batches AS (SELECT DISTINCT created_at, transition FROM inflight),
+         batch AS (
+           SELECT * FROM batches ORDER BY created_at, transition
+           OFFSET $2 % GREATEST(1, (SELECT count(*) FROM batches)) LIMIT 1
+         )
+         SELECT i.id, i.transition, i.workspace_id
+         FROM inflight i JOIN batch b ON b.created_at = i.created_at AND b.transition = i.transition`,
+        [fleet.presets[event.preset], event.nth],
       );
-      const job = jobs.rows[event.nth % Math.max(1, jobs.rows.length)];
-      if (job === undefined) return;
-      await pool.query(
-        `UPDATE provisioner_jobs SET started_at = now(), completed_at = now(), updated_at = now(),
-           worker_id = gen_random_uuid(), error = CASE WHEN $2 THEN NULL ELSE 'injected failure' END
-         WHERE id = $1`,
-        [job.id, event.ok],
-      );
-      if (event.ok && job.transition === "start") {
-        await seedAgents(pool, job.id, [{ lifecycle: event.ready ? "ready" : "starting" }]);
-      }
-      if (event.ok && job.transition === "delete") {
-        await pool.query("UPDATE workspaces SET deleted = true WHERE id = $1", [job.workspace_id]);
+      for (const job of jobs.rows) {
+        await pool.query(
+          `UPDATE provisioner_jobs SET started_at = now(), completed_at = now(), updated_at = now(),
+             worker_id = gen_random_uuid(), error = CASE WHEN $2 THEN NULL ELSE 'injected failure' END
+           WHERE id = $1`,
+          [job.id, event.ok],
+        );
+        if (event.ok && job.transition === "start") {
+          await seedAgents(pool, job.id, [{ lifecycle: event.ready ? "ready" : "starting" }]);
+        }
+        if (event.ok && job.transition === "delete") {
+          await pool.query("UPDATE workspaces SET deleted = true WHERE id = $1", [
+            job.workspace_id,
+          ]);
+        }
       }
       return;
     }
