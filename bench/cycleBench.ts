@@ -1,6 +1,8 @@
 // The no-op cycle of one fleet (every active pool already full): snapshot, plan, execute and whole
 // cycle times from the reconciler's own spans, SQL round trips (the reconciler's count and an
 // independent one), process RSS, and the read floor measured on the same database in between.
+// These are full resyncs (every preset read). Then the incremental cycles of issue #16 on the same
+// fleet: with nothing changed, and with 10 presets changed before each cycle.
 import pg from "pg";
 import { createPool } from "../src/db/pool.ts";
 import { silentLogger } from "../src/observe/logger.ts";
@@ -41,6 +43,15 @@ export interface CycleFigures {
   /** Peak RSS and heap of this benchmark process (harness and floor reads included). */
   readonly harnessRssMbMax: number;
   readonly harnessHeapUsedMbMax: number;
+  /** Incremental cycles with nothing marked or due (issue #16). */
+  readonly incrementalNoopMs: Summary;
+  readonly incrementalNoopStatements: readonly number[];
+  /** Incremental cycles after 10 random active presets were changed (each marks its template). */
+  readonly changedPresets: number;
+  readonly incrementalChangedMs: Summary;
+  readonly incrementalChangedStatements: readonly number[];
+  /** Presets each of those cycles read (the changed presets' templates, every version). */
+  readonly incrementalChangedPresetsRead: readonly number[];
   /** A child process that only reconciles this fleet: the reconciler's own memory. */
   readonly reconcilerMemory: RssProbeResult;
   /** The same with TUNED_V8_FLAGS (a small young generation). */
@@ -117,6 +128,7 @@ export async function benchNoopCycle(
   const sampler = setInterval(sampleMemory, 25);
 
   const measuringStarted = { at: 0 };
+  let incremental: IncrementalFigures | undefined;
   try {
     for (let i = 0; i < options.warmups + options.cycles; i++) {
       const measured = i >= options.warmups;
@@ -139,22 +151,25 @@ export async function benchNoopCycle(
       counter.reset();
       let plannedAt = 0;
       const sent: { at: number; name: string }[] = [];
-      const report = await reconcileOnce({
-        pool,
-        logger: silentLogger,
-        options: { now: () => new Date() },
-        onStatement: (text) => {
-          sent.push({
-            at: performance.now(),
-            name: /-- name: (\w+)/.exec(text)?.[1] ?? text.slice(0, 24),
-          });
-        },
-        observer: {
-          onPlanned: () => {
-            plannedAt = performance.now();
+      const report = await reconcileOnce(
+        {
+          pool,
+          logger: silentLogger,
+          options: { now: () => new Date() },
+          onStatement: (text) => {
+            sent.push({
+              at: performance.now(),
+              name: /-- name: (\w+)/.exec(text)?.[1] ?? text.slice(0, 24),
+            });
+          },
+          observer: {
+            onPlanned: () => {
+              plannedAt = performance.now();
+            },
           },
         },
-      });
+        { full: true },
+      );
       const spans = timer.take();
       sampleMemory();
       const cycle = spanDuration(spans, "prebuilds.reconcile");
@@ -202,6 +217,7 @@ export async function benchNoopCycle(
           `${report.statements} statements`,
       );
     }
+    incremental = await benchIncremental(pool, options);
     log(`  memory probe: ${options.rssCycles} cycles in a reconciler-only child process`);
   } finally {
     clearInterval(sampler);
@@ -245,7 +261,98 @@ export async function benchNoopCycle(
     actionsTaken,
     harnessRssMbMax: mb(rssMax),
     harnessHeapUsedMbMax: mb(heapMax),
+    ...(incremental ?? emptyIncremental()),
     reconcilerMemory,
     reconcilerMemoryTuned: { ...reconcilerMemoryTuned, v8Flags: TUNED_V8_FLAGS },
+  };
+}
+
+type IncrementalFigures = Pick<
+  CycleFigures,
+  | "incrementalNoopMs"
+  | "incrementalNoopStatements"
+  | "changedPresets"
+  | "incrementalChangedMs"
+  | "incrementalChangedStatements"
+  | "incrementalChangedPresetsRead"
+>;
+
+function emptyIncremental(): IncrementalFigures {
+  return {
+    incrementalNoopMs: summarize([]),
+    incrementalNoopStatements: [],
+    changedPresets: 0,
+    incrementalChangedMs: summarize([]),
+    incrementalChangedStatements: [],
+    incrementalChangedPresetsRead: [],
+  };
+}
+
+/** How many presets change before each "changed" incremental cycle. */
+const CHANGED_PRESETS = 10;
+
+/**
+ * Incremental cycles (issue #16) on the fleet the full cycles left with every pool full: first
+ * with nothing marked (after one cycle that consumes what the full cycles left), then each after
+ * CHANGED_PRESETS random active presets were "changed" (an UPDATE that rewrites desired_instances
+ * with its own value: the trigger marks the preset, nothing else changes).
+ */
+async function benchIncremental(
+  pool: pg.Pool,
+  options: CycleBenchOptions,
+): Promise<IncrementalFigures> {
+  const { log } = options;
+  const cycle = () =>
+    reconcileOnce({ pool, logger: silentLogger, options: { now: () => new Date() } });
+  const settle = await cycle();
+  if (settle.kind !== "incremental")
+    throw new Error(`expected an incremental cycle, got ${settle.kind}`);
+  const noopMs: number[] = [];
+  const noopStatements: number[] = [];
+  // No-op incremental cycles are short: measure more of them.
+  for (let i = 0; i < options.cycles * 3; i++) {
+    const report = await cycle();
+    if (report.kind !== "incremental" || report.presetsTotal !== 0) {
+      throw new Error(
+        `a no-op incremental cycle read ${report.presetsTotal} presets (${report.kind})`,
+      );
+    }
+    noopMs.push(report.durationMs);
+    noopStatements.push(report.statements);
+  }
+  const changedMs: number[] = [];
+  const changedStatements: number[] = [];
+  const presetsRead: number[] = [];
+  for (let i = 0; i < options.cycles * 3; i++) {
+    await pool.query(
+      `UPDATE template_version_presets SET desired_instances = desired_instances
+       WHERE id IN (
+         SELECT tvp.id FROM template_version_presets tvp
+         JOIN templates t ON t.active_version_id = tvp.template_version_id
+         ORDER BY random() LIMIT $1
+       )`,
+      [CHANGED_PRESETS],
+    );
+    const report = await cycle();
+    if (report.kind !== "incremental")
+      throw new Error(`expected an incremental cycle, got ${report.kind}`);
+    changedMs.push(report.durationMs);
+    changedStatements.push(report.statements);
+    presetsRead.push(report.presetsTotal);
+  }
+  const noop = summarize(noopMs);
+  const changed = summarize(changedMs);
+  log(
+    `  incremental: no-op ${noop.median.toFixed(1)} ms median (${noopStatements[0]} statements); ` +
+      `${CHANGED_PRESETS} presets changed ${changed.median.toFixed(1)} ms median ` +
+      `(${presetsRead[0]} presets read, ${changedStatements[0]} statements)`,
+  );
+  return {
+    incrementalNoopMs: noop,
+    incrementalNoopStatements: noopStatements,
+    changedPresets: CHANGED_PRESETS,
+    incrementalChangedMs: changed,
+    incrementalChangedStatements: changedStatements,
+    incrementalChangedPresetsRead: presetsRead,
   };
 }

@@ -4,6 +4,7 @@ import { cpus, loadavg, release, totalmem } from "node:os";
 import type { CreateFigures } from "./createBench.ts";
 import type { CycleFigures } from "./cycleBench.ts";
 import type { FloodFigures } from "./flood.ts";
+import type { TriggerFigures } from "./triggerBench.ts";
 import type { WorkerFigures } from "./workerBench.ts";
 
 export interface Machine {
@@ -38,6 +39,8 @@ export interface BenchResults {
   readonly flood: FloodFigures | null;
   /** The job side (issue #12); null when not run. */
   readonly worker: WorkerFigures | null;
+  /** What change tracking costs writers (issue #16); null when not run. */
+  readonly tracking: TriggerFigures | null;
 }
 
 export function describeMachine(loadAtStart: number): Machine {
@@ -58,17 +61,37 @@ export function checkTargets(
   fleets: readonly CycleFigures[],
   creation: CreateFigures | null,
   flood: BenchResults["flood"],
+  tracking: TriggerFigures | null = null,
 ): TargetCheck[] {
   const checks: TargetCheck[] = [];
   const large = fleets.find((f) => f.fleet === "L");
+  const small = fleets.find((f) => f.fleet === "S");
   if (large) {
     checks.push({
-      target: "no-op cycle at L ≤ 3× its floor",
+      target: "full resync (no-op) at L ≤ 3× its floor",
       met: large.cycleToFloor <= 3,
       figure: `${ms(large.cycleMs.median)} ms vs floor ${ms(large.floorMs.median)} ms = ${large.cycleToFloor.toFixed(1)}×`,
     });
     checks.push({
-      target: "no-op cycle at L ≤ 300 ms median",
+      target: "no-op incremental cycle at L ≤ 30 ms median",
+      met: large.incrementalNoopMs.median <= 30,
+      figure: `${ms(large.incrementalNoopMs.median)} ms`,
+    });
+    if (small) {
+      const ratio = large.incrementalNoopMs.median / small.incrementalNoopMs.median;
+      checks.push({
+        target: "no-op incremental cycle at L within 2× of S",
+        met: ratio <= 2,
+        figure: `${ms(large.incrementalNoopMs.median)} ms vs ${ms(small.incrementalNoopMs.median)} ms = ${ratio.toFixed(2)}×`,
+      });
+    }
+    checks.push({
+      target: `incremental cycle with ${large.changedPresets} presets changed at L ≤ 60 ms median`,
+      met: large.incrementalChangedMs.median <= 60,
+      figure: `${ms(large.incrementalChangedMs.median)} ms (${Math.max(...large.incrementalChangedPresetsRead)} presets read at most)`,
+    });
+    checks.push({
+      target: "full resync (no-op) at L ≤ 300 ms median",
       met: large.cycleMs.median <= 300,
       figure: `${ms(large.cycleMs.median)} ms`,
     });
@@ -89,6 +112,18 @@ export function checkTargets(
       met: distinct.size === 1,
       figure: perFleet.join(", "),
     });
+  }
+  if (tracking) {
+    for (const [what, figures] of [
+      [`creating ${tracking.prebuildsCreated} prebuilds`, tracking.create],
+      [`a provisioner completing ${tracking.jobsCompleted} jobs`, tracking.complete],
+    ] as const) {
+      checks.push({
+        target: `change tracking: ${what} ≤ 15% slower`,
+        met: figures.overhead <= 0.15,
+        figure: `${ms(figures.withTracking.median)} ms with the triggers vs ${ms(figures.withoutTracking.median)} ms without = ${(figures.overhead * 100).toFixed(1)}%`,
+      });
+    }
   }
   if (creation) {
     checks.push({
@@ -128,7 +163,7 @@ export function formatResults(results: BenchResults): string {
     "",
   );
   if (results.fleets.length > 0) {
-    out.push("No-op cycle (pools full), milliseconds, median / p95:");
+    out.push("No-op full resync (pools full), milliseconds, median / p95:");
     const pair = (s: { median: number; p95: number }) => `${ms(s.median)} / ${ms(s.p95)}`;
     out.push(
       table(
@@ -163,6 +198,28 @@ export function formatResults(results: BenchResults): string {
       ),
       "round trips: statements the cycle sends, as the reconciler counts them (+ those it does not count, e.g. recording the run, seen on the pool's connections).",
       `RSS: peak of a process that only reconciles (default V8 flags); tuned: the same with ${results.fleets[0]?.reconcilerMemoryTuned.v8Flags.join(" ")}.`,
+      "",
+      "Incremental cycles (issue #16), milliseconds, median / p95:",
+      table(
+        [
+          "fleet",
+          "no-op",
+          "round trips",
+          "presets changed",
+          "changed",
+          "presets read",
+          "round trips",
+        ],
+        results.fleets.map((f) => [
+          f.fleet,
+          pair(f.incrementalNoopMs),
+          String(Math.max(0, ...f.incrementalNoopStatements)),
+          String(f.changedPresets),
+          pair(f.incrementalChangedMs),
+          String(Math.max(0, ...f.incrementalChangedPresetsRead)),
+          String(Math.max(0, ...f.incrementalChangedStatements)),
+        ]),
+      ),
       "",
       "Where the snapshot goes (median ms per query, decoding included) and the floor's queries:",
       table(
@@ -236,6 +293,26 @@ export function formatResults(results: BenchResults): string {
             ...runs.map((r) => r.oldProvisionerSeconds.delete.toFixed(1)),
           ],
           ["cycles (median ms)", ...runs.map((r) => `${r.cycles} (${ms(r.cycleMsMedian)})`)],
+        ],
+      ),
+      "",
+    );
+  }
+  if (results.tracking) {
+    const t = results.tracking;
+    const row = (name: string, f: TriggerFigures["create"]) => [
+      name,
+      ms(f.withTracking.median),
+      ms(f.withoutTracking.median),
+      `${(f.overhead * 100).toFixed(1)}%`,
+    ];
+    out.push(
+      `Change tracking's cost to writers (${t.repetitions} repetitions each, median ms):`,
+      table(
+        ["", "with triggers", "without", "overhead"],
+        [
+          row(`create cycle, ${t.prebuildsCreated} prebuilds`, t.create),
+          row(`provisioner completing ${t.jobsCompleted} jobs`, t.complete),
         ],
       ),
       "",

@@ -31,7 +31,11 @@ async function main(): Promise<void> {
   const pool = createPool({ connectionString: url, applicationName: "prebuildsd-bench-rss" });
   try {
     for (let i = 0; i < cycles; i++) {
-      await reconcileOnce({ pool, logger: silentLogger, options: { recordRuns: false } });
+      // Full resyncs: the most a cycle holds in memory (issue #16's incremental cycles read less).
+      await reconcileOnce(
+        { pool, logger: silentLogger, options: { recordRuns: false } },
+        { full: true },
+      );
       sample();
     }
   } finally {

@@ -19,6 +19,7 @@ import { benchFlood, DEFAULT_FLOOD } from "./flood.ts";
 import { floodChartSvg } from "./floodChart.ts";
 import { type BenchResults, checkTargets, describeMachine, formatResults } from "./report.ts";
 import { SpanTimer } from "./spanTimer.ts";
+import { benchTriggerOverhead, type TriggerFigures } from "./triggerBench.ts";
 import {
   benchWorker,
   DEFAULT_WORKER_BENCH,
@@ -27,7 +28,7 @@ import {
   workerTargets,
 } from "./workerBench.ts";
 
-const USAGE = `usage: npm run bench -- [worker|cancellation] [--fleet S|M|L]... [--skip-flood] [--skip-create] [--cycles N] [--keep]
+const USAGE = `usage: npm run bench -- [worker|cancellation] [--fleet S|M|L]... [--skip-flood] [--skip-create] [--skip-tracking] [--cycles N] [--keep]
   worker         run only the job side's scenario (cancel latency via NOTIFY and heartbeat,
                  acquire throughput with 4 workers on 10,000 pending jobs)
   cancellation   run only the flood scenario per cancel policy, with the in-flight cap off and on,
@@ -35,6 +36,7 @@ const USAGE = `usage: npm run bench -- [worker|cancellation] [--fleet S|M|L]... 
   --fleet        a fleet to measure (repeat or comma-separate; default S, M and L)
   --skip-flood   skip the queue-flood promotion scenario
   --skip-create  skip the 10,000-prebuild creation cycle
+  --skip-tracking  skip change tracking's cost to writers (create and complete, with and without)
   --cycles       measured no-op cycles per fleet (default 9; L stops early past its time budget)
   --keep         keep the fleets' databases (prebuildsd_bench_fleet_*) for EXPLAIN ANALYZE`;
 
@@ -42,6 +44,7 @@ interface Flags {
   readonly fleets: readonly FleetName[];
   readonly flood: boolean;
   readonly create: boolean;
+  readonly tracking: boolean;
   readonly cycles: number;
   readonly keep: boolean;
   /** Only the worker scenario (`npm run bench -- worker`). */
@@ -58,6 +61,7 @@ function parseFlags(argv: readonly string[]): Flags {
       fleet: { type: "string", multiple: true },
       "skip-flood": { type: "boolean", default: false },
       "skip-create": { type: "boolean", default: false },
+      "skip-tracking": { type: "boolean", default: false },
       cycles: { type: "string", default: "9" },
       keep: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
@@ -90,6 +94,7 @@ function parseFlags(argv: readonly string[]): Flags {
     fleets: workerOnly ? [] : ([...new Set(names)] as FleetName[]),
     flood: !workerOnly && !values["skip-flood"],
     create: !workerOnly && !values["skip-create"],
+    tracking: !workerOnly && !cancellationOnly && !values["skip-tracking"],
     workerOnly: workerOnly && !cancellationOnly,
     cancellationOnly,
     cycles,
@@ -131,6 +136,7 @@ async function main(): Promise<void> {
   let creation: CreateFigures | null = null;
   let flood: BenchResults["flood"] = null;
   let worker: WorkerFigures | null = null;
+  let tracking: TriggerFigures | null = null;
   try {
     for (const name of flags.fleets) {
       fleets.push(
@@ -147,6 +153,8 @@ async function main(): Promise<void> {
     }
     if (flags.create)
       creation = await benchCreation(server, timer, { repetitions: 3, poolSize: 10, log });
+    if (flags.tracking)
+      tracking = await benchTriggerOverhead(server, { repetitions: 3, jobs: 1000, log });
     if (flags.flood) flood = await benchFlood(server, { ...DEFAULT_FLOOD, log });
     worker = await benchWorker(server, { ...DEFAULT_WORKER_BENCH, log });
   } finally {
@@ -159,11 +167,15 @@ async function main(): Promise<void> {
     durationS: Math.round((performance.now() - started) / 1000),
     machine: describeMachine(loadAtStart),
     server: { source: server.source, version: server.version, settings: server.settings },
-    targets: [...checkTargets(fleets, creation, flood), ...(worker ? workerTargets(worker) : [])],
+    targets: [
+      ...checkTargets(fleets, creation, flood, tracking),
+      ...(worker ? workerTargets(worker) : []),
+    ],
     fleets,
     creation,
     flood,
     worker,
+    tracking,
   };
   const dir = join(projectRoot, "bench", "results");
   await mkdir(dir, { recursive: true });
