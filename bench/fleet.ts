@@ -447,6 +447,12 @@ export async function generateFleet(
       await client.query(step.sql.replaceAll("$1::timestamptz", nowLiteral));
       options.onStep?.(step.label, performance.now() - started);
     }
+    // The change-tracking triggers marked every preset the generation wrote to (issue #16). A
+    // fleet in steady state holds a handful of marks (each cycle consumes them): keep one NULL
+    // mark (the next cycle is a full resync), so that the statistics VACUUM ANALYZE takes below
+    // describe a small table, as autovacuum's would on a running deployment.
+    await client.query("DELETE FROM prebuild_dirty_presets");
+    await client.query("INSERT INTO prebuild_dirty_presets (preset_id) VALUES (NULL)");
     await client.query("COMMIT");
   } catch (error) {
     await client.query("ROLLBACK");
