@@ -121,7 +121,9 @@ function order(a: StatusPagePreset, b: StatusPagePreset): number {
 async function readStatusPageData(
   db: Database,
   config: Pick<Config, "backoffLookback" | "failureHardLimit" | "backoffInterval"> &
-    Partial<Pick<Config, "maxInflightJobs" | "replaceStopped" | "rolloutMaxWait">>,
+    Partial<
+      Pick<Config, "maxInflightJobs" | "replaceStopped" | "rolloutMaxWait" | "cancelPending">
+    >,
   _now: Date, // unused: planned at the database clock (issue #11); kept for callers
   signal?: AbortSignal,
 ): Promise<StatusPageData> {
@@ -142,6 +144,7 @@ async function readStatusPageData(
         backoffInterval: config.backoffInterval,
         maxInflightJobs: config.maxInflightJobs ?? null,
         rolloutMaxWait: config.rolloutMaxWait,
+        cancelPendingEnabled: config.cancelPending,
       }).filter((p) => !p.skipped || p.plan.active);
       const missing = await readMissingParameters(
         client,
@@ -185,7 +188,9 @@ export interface StatusPageSource {
 export function statusPageSource(
   db: Database,
   config: Pick<Config, "backoffLookback" | "failureHardLimit" | "backoffInterval"> &
-    Partial<Pick<Config, "maxInflightJobs" | "replaceStopped" | "rolloutMaxWait">>,
+    Partial<
+      Pick<Config, "maxInflightJobs" | "replaceStopped" | "rolloutMaxWait" | "cancelPending">
+    >,
   options: StatusPageSourceOptions,
 ): StatusPageSource {
   const cache = cachedValue({

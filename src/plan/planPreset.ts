@@ -25,6 +25,9 @@ export interface PlanOptions {
   /** A surge rollout's bound, in milliseconds (PREBUILDS_ROLLOUT_MAX_WAIT, issue #15); absent:
    *  30 minutes. */
   readonly rolloutMaxWait?: number | undefined;
+  /** PREBUILDS_CANCEL_PENDING; false: the executor skips every CancelPending, so its reason says
+   *  so (as a Create's says it will be skipped for a hard-limited preset). Absent: true. */
+  readonly cancelPendingEnabled?: boolean;
 }
 
 export interface PresetPlan {
@@ -121,10 +124,10 @@ function backoffGate(
   };
 }
 
-function planInactive(snapshot: PresetSnapshot, now: Date): Action[] {
+function planInactive(snapshot: PresetSnapshot, now: Date, options: PlanOptions): Action[] {
   const actions: Action[] = [];
   const why = inactivityReason(snapshot.preset);
-  const cancel = planCancel(snapshot, why);
+  const cancel = planCancel(snapshot, why, options.cancelPendingEnabled !== false);
   if (cancel !== null) actions.push(cancel);
   const surge = snapshot.surge ?? null;
   if (surge !== null && now.getTime() < surge.deadline.getTime()) {
@@ -190,7 +193,11 @@ function planSurge(snapshot: PresetSnapshot, surge: SurgeHold, why: string): Act
 }
 
 /** The CancelPending of an inactive preset under its template's cancel policy (issue #13). */
-function planCancel(snapshot: PresetSnapshot, why: string): CancelPendingAction | null {
+function planCancel(
+  snapshot: PresetSnapshot,
+  why: string,
+  enabled: boolean,
+): CancelPendingAction | null {
   const policy = snapshot.preset.cancelPolicy ?? DEFAULT_CANCEL_POLICY;
   // Deliberate difference: this covers deleted and deprecated templates whose version is still
   // the active one too (the reference's pending query only keys on "version ≠ active version").
@@ -223,7 +230,9 @@ function planCancel(snapshot: PresetSnapshot, why: string): CancelPendingAction 
     pendingCount: toCancel,
     runningCount: toAsk,
     orphanCount: orphans,
-    reason: `preset is inactive (${why})${stale} → ${steps.join(", ")} (cancel policy "${policy}")`,
+    reason:
+      `preset is inactive (${why})${stale} → ${steps.join(", ")} (cancel policy "${policy}")` +
+      (enabled ? "" : " (PREBUILDS_CANCEL_PENDING=false: this will be skipped)"),
   };
 }
 
@@ -319,7 +328,9 @@ export function planPreset(
   if (backoff !== null) {
     return { state, desired, actions: [backoff], warnings, active, ...controls };
   }
-  const actions = active ? planActive(snapshot, state, desired, rule) : planInactive(snapshot, now);
+  const actions = active
+    ? planActive(snapshot, state, desired, rule)
+    : planInactive(snapshot, now, options);
   const stopped = deleteStopped(snapshot);
   // Before a Create, so the reasons read in order; after CancelPending and the other deletes.
   if (stopped !== null) {

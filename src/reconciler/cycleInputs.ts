@@ -22,7 +22,12 @@ export interface InputsRequest {
     "backoffInterval" | "backoffLookback" | "failureHardLimit"
   > &
     Partial<Pick<ReconcilerOptions, "maxInflightJobs">> &
-    Partial<Pick<ReconcilerOptions, "planAt" | "replaceStopped" | "rolloutMaxWait">>;
+    Partial<
+      Pick<
+        ReconcilerOptions,
+        "planAt" | "replaceStopped" | "rolloutMaxWait" | "cancelPendingEnabled"
+      >
+    >;
   /** Take the reconciliation lock first (the cycle); a lost race reads nothing more. */
   readonly lock?: boolean;
   /** Stop after the settings when reconciliation is paused (the cycle reads no snapshot then). */
@@ -119,6 +124,7 @@ export function withCycleInputs<A>(
         backoffInterval: options.backoffInterval,
         maxInflightJobs: options.maxInflightJobs ?? null,
         rolloutMaxWait: options.rolloutMaxWait,
+        cancelPendingEnabled: options.cancelPendingEnabled,
       });
       const warnings = [...snapshot.problems, ...planned.flatMap((p) => p.plan.warnings)];
       const cycle =

@@ -133,3 +133,23 @@ describe("cancel policy", () => {
     expect(canSkip(planFor("running", {}).snapshot)).toBe(true);
   });
 });
+
+describe("PREBUILDS_CANCEL_PENDING=false", () => {
+  it("still plans the CancelPending (the executor skips it), and its reason says it will be skipped", () => {
+    const preset = presetRow({ ...OLD });
+    const global = globalSnapshot({
+      presets: [preset],
+      pendingNonActive: [
+        { presetId: preset.presetId, count: 3, runningCount: 0, canceledCount: 0 },
+      ],
+    });
+    const snapshot = filterByPreset(indexSnapshot(global), preset, NOW);
+    const off = cancelOf(
+      planPreset(snapshot, NOW, { ...OPTIONS, cancelPendingEnabled: false }).actions,
+    );
+    const on = cancelOf(planPreset(snapshot, NOW, OPTIONS).actions);
+    expect(off?.pendingCount).toBe(3);
+    expect(off?.reason).toMatch(/\(PREBUILDS_CANCEL_PENDING=false: this will be skipped\)$/);
+    expect(on?.reason).not.toMatch(/PREBUILDS_CANCEL_PENDING/);
+  });
+});
