@@ -27,7 +27,11 @@ SELECT statement_timestamp()::timestamptz AS now;
 -- that is 27,000 of 30,000 rows not read, decoded nor planned. Passing the ids costs no round trip;
 -- an EXISTS per preset probed every historical build of every old preset (0.5 s at fleet L).
 -- @every_preset reads them all anyway: `plan` lists every preset, those needing nothing included.
--- @only_presets reads just the presets in @preset_ids, active or not (an incremental cycle).
+-- @only_presets reads just the presets in @preset_ids (an incremental cycle's scope), and of those
+-- the same ones a full read keeps: active presets, and inactive ones in @keep_preset_ids (a running
+-- or stopped prebuild or a stale first build, read earlier in the transaction). An old version
+-- with nothing left is what the full read skips too (issue #16: a changed template's ten old
+-- versions no longer cost a changed preset's cycle).
 -- Unordered: sorting the text columns spilled to disk at 30,000 rows; `plan` sorts for display.
 SELECT
   t.id AS template_id,
@@ -71,7 +75,14 @@ WHERE tvp.desired_instances IS NOT NULL
       NOT @only_presets::boolean
       AND ((tv.id = t.active_version_id AND NOT t.deleted) OR @every_preset::boolean)
     )
-    OR tvp.id = ANY(@preset_ids::uuid[])
+    OR (
+      tvp.id = ANY(@preset_ids::uuid[])
+      AND (
+        NOT @only_presets::boolean
+        OR (tv.id = t.active_version_id AND NOT t.deleted)
+        OR tvp.id = ANY(@keep_preset_ids::uuid[])
+      )
+    )
   );
 
 -- name: GetActivePresetPrebuildSchedules :many

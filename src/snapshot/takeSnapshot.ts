@@ -96,16 +96,17 @@ export async function takeSnapshot(client: SqlClient, options: SnapshotOptions):
     .map((r) => toPendingCount(r, clock))
     .filter(present);
   const stopped = options.replaceStopped ? await readStoppedPrebuilds(client, subset, clock) : [];
+  // Inactive presets worth reading: something of theirs is running, stopped or pending. A full
+  // read adds them to the active ones; a subset read keeps only these and its active presets.
   const keepPresetIds = new Set<string>();
-  if (!only) {
-    for (const r of running) if (r.presetId !== null) keepPresetIds.add(r.presetId);
-    for (const p of pendingNonActive) keepPresetIds.add(p.presetId);
-    for (const r of stopped) if (r.presetId !== null) keepPresetIds.add(r.presetId);
-  }
+  for (const r of running) if (r.presetId !== null) keepPresetIds.add(r.presetId);
+  for (const p of pendingNonActive) keepPresetIds.add(p.presetId);
+  for (const r of stopped) if (r.presetId !== null) keepPresetIds.add(r.presetId);
   const presetRows = await getTemplatePresetsWithPrebuilds(client, {
     onlyPresets: only,
     everyPreset: options.everyPreset ?? false,
     presetIds: only ? subset.presetIds : [...keepPresetIds],
+    keepPresetIds: only ? [...keepPresetIds] : [],
   });
   const presets = presetRows.map((r) => toPresetRow(r, clock));
   // No preset has anything to do: nothing else can matter (the reference stops here too).

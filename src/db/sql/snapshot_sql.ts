@@ -73,13 +73,21 @@ WHERE tvp.desired_instances IS NOT NULL
       NOT $1::boolean
       AND ((tv.id = t.active_version_id AND NOT t.deleted) OR $2::boolean)
     )
-    OR tvp.id = ANY($3::uuid[])
+    OR (
+      tvp.id = ANY($3::uuid[])
+      AND (
+        NOT $1::boolean
+        OR (tv.id = t.active_version_id AND NOT t.deleted)
+        OR tvp.id = ANY($4::uuid[])
+      )
+    )
   )`;
 
 export interface GetTemplatePresetsWithPrebuildsArgs {
     onlyPresets: boolean;
     everyPreset: boolean;
     presetIds: string[];
+    keepPresetIds: string[];
 }
 
 export interface GetTemplatePresetsWithPrebuildsRow {
@@ -107,7 +115,7 @@ export interface GetTemplatePresetsWithPrebuildsRow {
 export async function getTemplatePresetsWithPrebuilds(client: Client, args: GetTemplatePresetsWithPrebuildsArgs): Promise<GetTemplatePresetsWithPrebuildsRow[]> {
     const result = await client.query({
         text: getTemplatePresetsWithPrebuildsQuery,
-        values: [args.onlyPresets, args.everyPreset, args.presetIds],
+        values: [args.onlyPresets, args.everyPreset, args.presetIds, args.keepPresetIds],
         rowMode: "array"
     });
     return result.rows.map(row => {

@@ -42,7 +42,7 @@ async function pendingJobs(seed: Seed, presetId: string): Promise<string[]> {
 }
 
 describe("incremental cycles", () => {
-  it("read nothing when nothing changed, then only the changed preset's template, old versions included", async () => {
+  it("read nothing when nothing changed, then only the changed preset's template: its active presets, and old versions with something left", async () => {
     const { db, seed } = await fresh();
     const a = await seed.template({ name: "a" });
     const aOld = await seed.preset(a.versionId, { desired: 1, name: "a-old" });
@@ -57,10 +57,11 @@ describe("incremental cycles", () => {
     expect(first.kind).toBe("full");
     expect(first.fullResyncReason).toBe("everything_marked"); // the migration's NULL mark
     expect(first.effects.created).toBe(2);
-    // The creates marked both active presets: the next cycle reads both templates whole.
+    // The creates marked both active presets: the next cycle reads both templates, skipping what
+    // a full read skips too (an old version with nothing running or pending).
     const second = await reconcileOnce(deps);
     expect(second.kind).toBe("incremental");
-    expect(log.cycles[1]).toEqual([aOld, aActive, bActive].sort());
+    expect(log.cycles[1]).toEqual([aActive, bActive].sort());
     expect(log.cycles[1]).not.toContain(aNoPrebuilds);
     // Nothing written since: nothing read.
     const idle = await reconcileOnce(deps);
@@ -71,8 +72,14 @@ describe("incremental cycles", () => {
     ]);
     const changed = await reconcileOnce(deps);
     expect(changed.presetsMarked).toBe(1);
-    expect(log.cycles[3]).toEqual([aOld, aActive].sort());
+    expect(log.cycles[3]).toEqual([aActive]);
     expect(changed.effects.created).toBe(0);
+    // An old version with a prebuild still running is read (and its prebuild deleted), b is not.
+    await seed.prebuild(a, { versionId: a.versionId, presetId: aOld });
+    const leftover = await reconcileOnce(deps);
+    expect(leftover.kind).toBe("incremental");
+    expect(log.cycles[4]).toEqual([aOld, aActive].sort());
+    expect(leftover.effects.deleted).toBe(1);
   });
 
   it("a promotion is acted on by the next incremental cycle: old prebuilds deleted, new ones created", async () => {
