@@ -173,6 +173,20 @@ describe("change tracking triggers", () => {
     });
   }
 
+  it("does not mark a job's heartbeat (updated_at alone), then marks its completion", async () => {
+    const p = await seedPrebuild(db.pool, { template: t, presetId: preset, state: "pending" });
+    const job = p.builds[0]?.jobId ?? "";
+    await db.pool.query(
+      "UPDATE provisioner_jobs SET started_at = now(), worker_id = gen_random_uuid() WHERE id = $1",
+      [job],
+    );
+    await clearMarks();
+    await db.pool.query("UPDATE provisioner_jobs SET updated_at = now() WHERE id = $1", [job]);
+    expect(await marks()).toEqual([]);
+    await db.pool.query("UPDATE provisioner_jobs SET completed_at = now() WHERE id = $1", [job]);
+    expect(await marks()).toEqual([preset]);
+  });
+
   it("does not mark a workspace's activity (last_used_at) nor another organization's writes", async () => {
     await clearMarks();
     await db.pool.query("UPDATE workspaces SET last_used_at = now(), updated_at = now()");
