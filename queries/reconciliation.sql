@@ -20,11 +20,3 @@ WITH inserted AS (
 DELETE FROM prebuild_reconciliation_runs r
 WHERE r.id <= (SELECT i.id FROM inserted i) - @keep_runs::integer;
 
--- name: GetLastReconciliationRun :one
-SELECT
-  id, started_at, finished_at, outcome, replica, presets_total, presets_reconciled,
-  actions_succeeded, actions_failed, actions_skipped, prebuilds_created, prebuilds_deleted,
-  jobs_canceled, statements, error, kind
-FROM prebuild_reconciliation_runs
-ORDER BY finished_at DESC, id DESC
-LIMIT 1;

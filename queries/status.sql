@@ -2,11 +2,12 @@
 -- period however often the page is fetched (src/http/cachedValue.ts).
 
 -- name: ListRecentReconciliationRuns :many
--- The newest cycles recorded by any replica (the table keeps a bounded number of rows).
+-- The newest cycles recorded by any replica (the table keeps a bounded number of rows); with
+-- @max_runs 1, the last cycle (`status`, reconciler/runs.ts).
 SELECT
   id, started_at, finished_at, outcome, replica, presets_total, presets_reconciled,
   actions_succeeded, actions_failed, actions_skipped, prebuilds_created, prebuilds_deleted,
-  jobs_canceled, statements, error
+  jobs_canceled, statements, error, kind
 FROM prebuild_reconciliation_runs
 ORDER BY finished_at DESC, id DESC
 LIMIT @max_runs::integer;

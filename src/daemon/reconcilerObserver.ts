@@ -10,7 +10,7 @@ export function reconcilerObserver(metrics: PrebuildMetrics): ReconcilerObserver
       metrics.recordAction(ACTION_NAMES[event.action._tag], event.outcome);
       if (event.action._tag === "CancelPending" && event.effects.canceledJobs > 0) {
         metrics.jobsCanceled.inc(
-          { template_name: event.preset.templateName, policy: event.action.policy },
+          { template: event.preset.templateName, policy: event.action.policy },
           event.effects.canceledJobs,
         );
       }

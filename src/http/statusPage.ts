@@ -3,6 +3,7 @@
 // cycles. Server-rendered HTML with a meta refresh: no script, no front-end build. Pure: data in,
 // HTML out. Every value from the database goes through `escapeHtml`, and the page is served with a
 // CSP that forbids scripts, so a hostile template or preset name stays text.
+import type { RunCounts } from "../reconciler/report.ts";
 import type { CachedRead } from "./cachedValue.ts";
 
 type PresetHealth = "healthy" | "hard_limited" | "validation_failed";
@@ -33,19 +34,12 @@ export interface StatusPagePreset {
   readonly warnings: readonly string[];
 }
 
-interface StatusPageCycle {
+/** A recorded cycle as the page shows it (prebuild_reconciliation_runs' counts). */
+interface StatusPageCycle extends Omit<RunCounts, "statements"> {
   readonly startedAt: Date;
   readonly finishedAt: Date;
   readonly outcome: string;
   readonly replica: string;
-  readonly presetsReconciled: number;
-  readonly presetsTotal: number;
-  readonly actionsSucceeded: number;
-  readonly actionsFailed: number;
-  readonly actionsSkipped: number;
-  readonly prebuildsCreated: number;
-  readonly prebuildsDeleted: number;
-  readonly jobsCanceled: number;
   readonly error: string | null;
 }
 

@@ -225,7 +225,7 @@ export class PrebuildMetrics {
   private readonly inflightCap: Gauge;
   /** Prebuild jobs this replica's cycles canceled (or asked to cancel), by template and cancel
    *  policy (issue #13). A series appears with a template's first cancellation. */
-  readonly jobsCanceled: Counter<"template_name" | "policy">;
+  readonly jobsCanceled: Counter<"template" | "policy">;
 
   /**
    * `reconciliationIntervalMs`: the configured PREBUILDS_RECONCILIATION_INTERVAL, exported so
@@ -430,7 +430,7 @@ export class PrebuildMetrics {
     this.jobsCanceled = new Counter({
       name: "prebuildsd_jobs_canceled_total",
       help: "Prebuild jobs this replica's cycles canceled (pending) or asked to cancel (running), by template and the template's cancel policy (pending, running).",
-      labelNames: ["template_name", "policy"],
+      labelNames: ["template", "policy"],
       registers,
     });
     this.hungJobsRecovered = new Counter({

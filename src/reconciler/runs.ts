@@ -2,11 +2,11 @@
 // database (any replica, or an operator's laptop) rather than from one process's memory.
 import type pg from "pg";
 import { autocommit } from "../db/pool.ts";
+import { insertReconciliationRun } from "../db/sql/reconciliation_sql.ts";
 import {
-  type GetLastReconciliationRunRow,
-  getLastReconciliationRun,
-  insertReconciliationRun,
-} from "../db/sql/reconciliation_sql.ts";
+  type ListRecentReconciliationRunsRow,
+  listRecentReconciliationRuns,
+} from "../db/sql/status_sql.ts";
 import { withSingleStatement } from "../db/transaction.ts";
 
 type ReconciliationRunOutcome = "completed" | "paused" | "failed";
@@ -60,9 +60,10 @@ export async function recordReconciliationRun(
   );
 }
 
-export type ReconciliationRun = GetLastReconciliationRunRow;
+export type ReconciliationRun = ListRecentReconciliationRunsRow;
 
 /** The newest recorded cycle (any outcome), or null before the first. */
-export function lastReconciliationRun(pool: pg.Pool): Promise<ReconciliationRun | null> {
-  return getLastReconciliationRun(autocommit({ pool }));
+export async function lastReconciliationRun(pool: pg.Pool): Promise<ReconciliationRun | null> {
+  const [run] = await listRecentReconciliationRuns(autocommit({ pool }), { maxRuns: 1 });
+  return run ?? null;
 }

@@ -142,10 +142,19 @@ export function toScheduleRow(row: GetActivePresetPrebuildSchedulesRow): Schedul
   };
 }
 
-export function toRunningPrebuild(
-  row: GetRunningPrebuiltWorkspacesRow,
-  clock: DecodeClock,
-): RunningPrebuild {
+/** The columns every prebuild read shares (running and stopped prebuilds). */
+type PrebuildColumns = Pick<
+  GetRunningPrebuiltWorkspacesRow,
+  | "workspaceId"
+  | "workspaceName"
+  | "templateId"
+  | "templateVersionId"
+  | "currentPresetId"
+  | "createdAt"
+>;
+
+/** A prebuild's identity, preset and age, decoded; shared by running and stopped prebuilds. */
+export function toPrebuildIdentity(row: PrebuildColumns, clock: DecodeClock) {
   return {
     workspaceId: row.workspaceId,
     name: row.workspaceName ?? "",
@@ -154,13 +163,19 @@ export function toRunningPrebuild(
     // Typed non-null by the generator (the column is a cast expression), but null when no start
     // build of the workspace had a preset.
     presetId: row.currentPresetId ?? null,
-    ready: row.ready === true,
     createdAt: notAfterClock(
       row.createdAt,
       clock,
       `prebuild "${row.workspaceName ?? ""}" (${row.workspaceId}): created_at`,
     ),
   };
+}
+
+export function toRunningPrebuild(
+  row: GetRunningPrebuiltWorkspacesRow,
+  clock: DecodeClock,
+): RunningPrebuild {
+  return { ...toPrebuildIdentity(row, clock), ready: row.ready === true };
 }
 
 export function toInProgressCount(

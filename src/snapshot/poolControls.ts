@@ -19,7 +19,7 @@ import {
   type RolloutRow,
   type StoppedPrebuild,
 } from "../plan/index.ts";
-import { type DecodeClock, notAfterClock } from "./decode.ts";
+import { type DecodeClock, toPrebuildIdentity } from "./decode.ts";
 
 type Json = Record<string, unknown>;
 
@@ -119,18 +119,8 @@ export async function readPoolControls(
 
 function toStoppedPrebuild(row: GetStoppedPrebuildsRow, clock: DecodeClock): StoppedPrebuild {
   return {
-    workspaceId: row.workspaceId,
-    name: row.workspaceName ?? "",
-    templateId: row.templateId,
-    templateVersionId: row.templateVersionId,
-    // Typed non-null by the generator (a cast expression), but null when no build had a preset.
-    presetId: row.currentPresetId ?? null,
+    ...toPrebuildIdentity(row, clock),
     stopStatus: row.stopStatus === "failed" ? "failed" : "succeeded",
-    createdAt: notAfterClock(
-      row.createdAt,
-      clock,
-      `prebuild "${row.workspaceName ?? ""}" (${row.workspaceId}): created_at`,
-    ),
   };
 }
 

@@ -6,15 +6,12 @@ import { autocommit } from "../../db/pool.ts";
 import { listNonDefaultCancelPolicies } from "../../db/sql/cancellation_sql.ts";
 import { listDesiredOverrides, listPauses, listRollouts } from "../../db/sql/controls_sql.ts";
 import {
-  type GetLastReconciliationRunRow,
-  getLastReconciliationRun,
-} from "../../db/sql/reconciliation_sql.ts";
-import {
   countActivePresetsByStatus,
   listUnhealthyActivePresets,
 } from "../../db/sql/templates_sql.ts";
 import { rolloutProgress } from "../../plan/index.ts";
 import { type PlanNextCycleDeps, planNextCycle } from "../../reconciler/planNextCycle.ts";
+import { lastReconciliationRun, type ReconciliationRun } from "../../reconciler/runs.ts";
 import { readPrebuildsSettings } from "../../snapshot/prebuildsSettings.ts";
 import { describeEffects } from "./cycleSummary.ts";
 import type { JsonRollout } from "./planOutput.ts";
@@ -30,7 +27,7 @@ export interface Status {
     readonly preset: string;
     readonly status: string;
   }[];
-  readonly lastCycle: GetLastReconciliationRunRow | null;
+  readonly lastCycle: ReconciliationRun | null;
   /** Live templates whose cancel policy is not the default "pending" (issue #13). */
   readonly cancelPolicies: readonly { readonly template: string; readonly policy: string }[];
   /** `pause --template/--preset` in force (issue #15); preset "" = the whole template. */
@@ -67,7 +64,7 @@ export async function readStatus(
     readPrebuildsSettings(autocommit({ pool })).then((s) => s.reconciliationPaused),
     countActivePresetsByStatus(pool),
     listUnhealthyActivePresets(pool),
-    getLastReconciliationRun(pool),
+    lastReconciliationRun(pool),
     listNonDefaultCancelPolicies(pool),
     listPauses(pool),
     listDesiredOverrides(pool),
@@ -135,7 +132,7 @@ function recovery(p: Status["unhealthyPresets"][number]): string {
   return "";
 }
 
-function describeCycle(run: GetLastReconciliationRunRow, now: Date): string[] {
+function describeCycle(run: ReconciliationRun, now: Date): string[] {
   const ago = formatDuration(
     Math.max(0, Math.round((now.getTime() - run.finishedAt.getTime()) / 1000) * 1000),
   );

@@ -9,7 +9,7 @@ export const listRecentReconciliationRunsQuery = `-- name: ListRecentReconciliat
 SELECT
   id, started_at, finished_at, outcome, replica, presets_total, presets_reconciled,
   actions_succeeded, actions_failed, actions_skipped, prebuilds_created, prebuilds_deleted,
-  jobs_canceled, statements, error
+  jobs_canceled, statements, error, kind
 FROM prebuild_reconciliation_runs
 ORDER BY finished_at DESC, id DESC
 LIMIT $1::integer`;
@@ -34,6 +34,7 @@ export interface ListRecentReconciliationRunsRow {
     jobsCanceled: number;
     statements: number;
     error: string | null;
+    kind: string | null;
 }
 
 export async function listRecentReconciliationRuns(client: Client, args: ListRecentReconciliationRunsArgs): Promise<ListRecentReconciliationRunsRow[]> {
@@ -58,7 +59,8 @@ export async function listRecentReconciliationRuns(client: Client, args: ListRec
             prebuildsDeleted: row[11],
             jobsCanceled: row[12],
             statements: row[13],
-            error: row[14]
+            error: row[14],
+            kind: row[15]
         };
     });
 }

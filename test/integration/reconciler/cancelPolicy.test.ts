@@ -175,17 +175,17 @@ describe("cancel policy", () => {
     const [first] = await runCycles(makeDeps(db.pool, { options, observer }), 1);
     // 2 pending (t's and the other template's) canceled, 1 running asked to cancel.
     expect(first?.effects.canceledJobs).toBe(3);
-    // prebuildsd_jobs_canceled_total{template_name,policy}, from the cycle's own events.
+    // prebuildsd_jobs_canceled_total{template,policy}, from the cycle's own events.
     const names = await seed.sql("SELECT id, name FROM templates WHERE id = ANY($1::uuid[])", [
       [w.t.templateId, w.other.templateId],
     ]);
     const nameOf = (id: string) => names.rows.find((r) => r.id === id)?.name;
     const text = await metrics.text();
     expect(text).toContain(
-      `prebuildsd_jobs_canceled_total{template_name="${nameOf(w.t.templateId)}",policy="running"} 2`,
+      `prebuildsd_jobs_canceled_total{template="${nameOf(w.t.templateId)}",policy="running"} 2`,
     );
     expect(text).toContain(
-      `prebuildsd_jobs_canceled_total{template_name="${nameOf(w.other.templateId)}",policy="pending"} 1`,
+      `prebuildsd_jobs_canceled_total{template="${nameOf(w.other.templateId)}",policy="pending"} 1`,
     );
     expect(await shape(db.pool, w.t, w.pending)).toBe("start:canceled,delete:succeeded deleted");
     expect(await shape(db.pool, w.t, w.running)).toBe("start:canceling");
