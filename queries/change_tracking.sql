@@ -5,10 +5,12 @@
 -- name: GetCycleWork :one
 -- What the next cycle must read. `now`: sqlc.narg(now) (a test's or `plan --at`'s clock), else the
 -- database's. marked_presets: the presets marked dirty plus those whose wake-up is due at `now`.
--- preset_ids: those, widened to every preset (wanting prebuilds) of every version of their
--- templates. Decisions are taken per template, not per preset: a surge rollout pairs a
--- template's old and new versions (issue #15), so a template is always read whole (at fleet L,
--- 50 presets a template; through template_versions_template_id_idx and the presets' index).
+-- preset_ids: those, widened by the one decision that crosses presets: a surge rollout (issue
+-- #15) holds the previous version's preset back by its active partner of the same name, so a
+-- marked preset of a `surge` template brings the same-name presets of the template's active and
+-- previous versions. Nothing else a preset's plan reads belongs to another preset (planAll), so
+-- other templates are not widened: 10 changed presets read 10 presets, not their 10 templates'
+-- 500 (fleet L; through the presets' primary key, the rollout policy and the versions' index).
 -- everything_dirty: a NULL mark asks for a full resync (settings; the migration itself).
 -- last_full_resync_at: when the last full resync ran (any replica; the epoch when never).
 -- last_run_failed: the newest recorded cycle (any replica) failed.
@@ -23,13 +25,17 @@ marked AS (
 widened AS (
   SELECT m.preset_id FROM marked m
   UNION
-  SELECT sibling.id
+  SELECT partner.id
   FROM marked m
   JOIN template_version_presets tvp ON tvp.id = m.preset_id
   JOIN template_versions tv ON tv.id = tvp.template_version_id
-  JOIN template_versions stv ON stv.template_id = tv.template_id
-  JOIN template_version_presets sibling
-    ON sibling.template_version_id = stv.id AND sibling.desired_instances IS NOT NULL
+  JOIN prebuild_rollout_policies rp ON rp.template_id = tv.template_id AND rp.strategy = 'surge'
+  JOIN templates t ON t.id = tv.template_id
+  LEFT JOIN prebuild_template_promotions pr ON pr.template_id = t.id
+  JOIN template_version_presets partner
+    ON partner.template_version_id IN (t.active_version_id, pr.previous_version_id)
+    AND partner.name = tvp.name
+    AND partner.desired_instances IS NOT NULL
 )
 SELECT
   (SELECT c.now FROM clock c)::timestamptz AS now,

@@ -1,6 +1,6 @@
 // The first step of a cycle's read (issue #16): what it must read. One statement (GetCycleWork) in
-// the lock transaction's snapshot gives the presets marked dirty or due, widened to whole
-// templates, and the facts that decide between an incremental cycle and a full resync.
+// the lock transaction's snapshot gives the presets marked dirty or due, widened to their surge
+// rollout partners, and the facts that decide between an incremental cycle and a full resync.
 import type { SqlClient } from "../db/pool.ts";
 import { getCycleWork } from "../db/sql/change_tracking_sql.ts";
 import {
@@ -23,12 +23,12 @@ export interface CycleScope {
   readonly kind: CycleKind;
   /** Why it is a full resync; null for an incremental cycle. */
   readonly reason: FullResyncReason | null;
-  /** Presets marked dirty or due (before widening to their templates). */
+  /** Presets marked dirty or due (before widening to surge partners). */
   readonly presetsMarked: number;
   /**
-   * Incremental: the marked and due presets and every other preset wanting prebuilds of their
-   * templates (decisions are per template: a surge rollout pairs its old and new versions, #15).
-   * Full: undefined (every preset).
+   * Incremental: the marked and due presets and, in a `surge` template, the same-name presets of
+   * its active and previous versions (a surge rollout pairs them, issue #15; no other decision
+   * crosses presets). Full: undefined (every preset).
    */
   readonly presetIds: readonly string[] | undefined;
 }

@@ -25,7 +25,7 @@ export interface CycleReport {
   readonly kind: CycleKind | null;
   /** Why a full resync was one; null otherwise. */
   readonly fullResyncReason: FullResyncReason | null;
-  /** Presets marked dirty or due when the cycle read (before widening to their templates). */
+  /** Presets marked dirty or due when the cycle read (before widening to surge partners). */
   readonly presetsMarked: number;
   /** Presets read and planned: on a full resync those that want prebuilds and can have work (every
    *  active one, and inactive ones with something to clean up); incremental, the marked ones'

@@ -24,7 +24,7 @@ export interface CycleSummary extends RunCounts {
   /** Why a full cycle was one (requested, lock_gained, previous_cycle_failed, everything_marked,
    *  interval); null otherwise. */
   readonly fullResyncReason: string | null;
-  /** Presets marked dirty or due that the cycle read (before widening to their templates). */
+  /** Presets marked dirty or due that the cycle read (before widening to surge partners). */
   readonly presetsMarked: number;
   readonly startedAt: string;
   readonly finishedAt: string;

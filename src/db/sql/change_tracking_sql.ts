@@ -17,13 +17,17 @@ marked AS (
 widened AS (
   SELECT m.preset_id FROM marked m
   UNION
-  SELECT sibling.id
+  SELECT partner.id
   FROM marked m
   JOIN template_version_presets tvp ON tvp.id = m.preset_id
   JOIN template_versions tv ON tv.id = tvp.template_version_id
-  JOIN template_versions stv ON stv.template_id = tv.template_id
-  JOIN template_version_presets sibling
-    ON sibling.template_version_id = stv.id AND sibling.desired_instances IS NOT NULL
+  JOIN prebuild_rollout_policies rp ON rp.template_id = tv.template_id AND rp.strategy = 'surge'
+  JOIN templates t ON t.id = tv.template_id
+  LEFT JOIN prebuild_template_promotions pr ON pr.template_id = t.id
+  JOIN template_version_presets partner
+    ON partner.template_version_id IN (t.active_version_id, pr.previous_version_id)
+    AND partner.name = tvp.name
+    AND partner.desired_instances IS NOT NULL
 )
 SELECT
   (SELECT c.now FROM clock c)::timestamptz AS now,

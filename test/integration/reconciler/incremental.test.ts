@@ -1,5 +1,5 @@
 // Incremental cycles (issue #16): a cycle reads only the presets marked dirty or due, widened to
-// their templates; full resyncs come when asked, when due, after a failure, after gaining the lock
+// their surge rollout partners; full resyncs come when asked, when due, after a failure, after gaining the lock
 // and on a NULL mark; the bookkeeping keeps marks committed meanwhile and re-marks failed presets.
 import { describe, expect, it } from "vitest";
 import { newCycleMemory } from "../../../src/reconciler/cycleKind.ts";
@@ -42,12 +42,13 @@ async function pendingJobs(seed: Seed, presetId: string): Promise<string[]> {
 }
 
 describe("incremental cycles", () => {
-  it("read nothing when nothing changed, then only the changed preset's template: its active presets, and old versions with something left", async () => {
+  it("read nothing when nothing changed, then only the changed presets: active ones, and old versions with something left", async () => {
     const { db, seed } = await fresh();
     const a = await seed.template({ name: "a" });
     const aOld = await seed.preset(a.versionId, { desired: 1, name: "a-old" });
     const aNew = await seed.version(a, { activate: true });
     const aActive = await seed.preset(aNew, { desired: 1, name: "a-active" });
+    const aSibling = await seed.preset(aNew, { desired: 1, name: "a-sibling" });
     const aNoPrebuilds = await seed.preset(aNew, { desired: null, name: "a-none" });
     const b = await seed.template({ name: "b" });
     const bActive = await seed.preset(b.versionId, { desired: 1, name: "b-active" });
@@ -56,30 +57,86 @@ describe("incremental cycles", () => {
     const first = await reconcileOnce(deps);
     expect(first.kind).toBe("full");
     expect(first.fullResyncReason).toBe("everything_marked"); // the migration's NULL mark
-    expect(first.effects.created).toBe(2);
-    // The creates marked both active presets: the next cycle reads both templates, skipping what
-    // a full read skips too (an old version with nothing running or pending).
+    expect(first.effects.created).toBe(3);
+    // The creates marked the active presets: the next cycle reads them, skipping what a full read
+    // skips too (an old version with nothing running or pending, a preset wanting no prebuilds).
     const second = await reconcileOnce(deps);
     expect(second.kind).toBe("incremental");
-    expect(log.cycles[1]).toEqual([aActive, bActive].sort());
+    expect(log.cycles[1]).toEqual([aActive, aSibling, bActive].sort());
     expect(log.cycles[1]).not.toContain(aNoPrebuilds);
     // Nothing written since: nothing read.
     const idle = await reconcileOnce(deps);
     expect(idle).toMatchObject({ kind: "incremental", presetsMarked: 0, presetsTotal: 0 });
-    // The old version's preset alone changes: its template is read, b is not.
+    // One active preset changes: it alone is read, not its template's other presets (a replace
+    // template pairs none of them), nor b.
     await seed.sql("UPDATE template_version_presets SET desired_instances = 2 WHERE id = $1", [
-      aOld,
+      aActive,
     ]);
     const changed = await reconcileOnce(deps);
     expect(changed.presetsMarked).toBe(1);
     expect(log.cycles[3]).toEqual([aActive]);
-    expect(changed.effects.created).toBe(0);
-    // An old version with a prebuild still running is read (and its prebuild deleted), b is not.
+    expect(changed.effects.created).toBe(1);
+    // That create marked aActive again (a cycle's own writes mark, like anyone's).
+    const settled = await reconcileOnce(deps);
+    expect(log.cycles[4]).toEqual([aActive]);
+    expect(settled.effects.created).toBe(0);
+    // The old version's preset changes with nothing left on it: a full read skips it, so does this.
+    await seed.sql("UPDATE template_version_presets SET desired_instances = 2 WHERE id = $1", [
+      aOld,
+    ]);
+    const oldChanged = await reconcileOnce(deps);
+    expect(oldChanged.presetsMarked).toBe(1);
+    expect(log.cycles[5]).toEqual([]);
+    // An old version with a prebuild still running is read (and its prebuild deleted), alone.
     await seed.prebuild(a, { versionId: a.versionId, presetId: aOld });
     const leftover = await reconcileOnce(deps);
     expect(leftover.kind).toBe("incremental");
-    expect(log.cycles[4]).toEqual([aOld, aActive].sort());
+    expect(log.cycles[6]).toEqual([aOld]);
     expect(leftover.effects.deleted).toBe(1);
+  });
+
+  it("a surge template's changed preset brings its partner of the same name on the previous or active version, and the partner's readiness retires the old prebuild", async () => {
+    const { db, seed } = await fresh();
+    const s = await seed.template({ name: "s" });
+    const sOld = await seed.preset(s.versionId, { desired: 1, name: "p" });
+    const sOldOther = await seed.preset(s.versionId, { desired: 1, name: "q-old" });
+    await seed.prebuild(s, { versionId: s.versionId, presetId: sOld });
+    await seed.prebuild(s, { versionId: s.versionId, presetId: sOldOther });
+    await seed.sql(
+      "INSERT INTO prebuild_rollout_policies (template_id, strategy) VALUES ($1, 'surge')",
+      [s.templateId],
+    );
+    const v2 = await seed.version(s);
+    const sNew = await seed.preset(v2, { desired: 1, name: "p" });
+    const sNewOther = await seed.preset(v2, { desired: 1, name: "q-new" });
+    await seed.promote(s.templateId, v2);
+    const log = plannedLog();
+    const deps = makeDeps(db.pool, { observer: { onPlanned: log.onPlanned } });
+    // Full (the policy's NULL mark): both new presets created for; the old "p" is held (its
+    // partner has nothing eligible), the old "q-old" has no partner and goes.
+    const first = await reconcileOnce(deps);
+    expect(first.kind).toBe("full");
+    expect(first.effects).toMatchObject({ created: 2, deleted: 1 });
+    // The creates marked the new presets: "p" brings the old "p" (held, still running), "q-new"
+    // brings nothing (no "q-new" on the previous version).
+    const second = await reconcileOnce(deps);
+    expect(second.kind).toBe("incremental");
+    expect(log.cycles[1]).toEqual([sOld, sNew, sNewOther].sort());
+    expect(second.effects).toMatchObject({ created: 0, deleted: 0 });
+    // The new "p" becomes eligible: only it is marked, and its partner is read and retired.
+    const jobs = await seed.sql(
+      `SELECT wb.job_id FROM workspace_builds wb WHERE wb.template_version_preset_id = $1`,
+      [sNew],
+    );
+    await seed.finishJobs(
+      jobs.rows.map((r: { job_id: string }) => r.job_id),
+      "succeeded",
+    );
+    expect(await marks(seed)).toEqual([sNew]);
+    const ready = await reconcileOnce(deps);
+    expect(ready.kind).toBe("incremental");
+    expect(log.cycles[2]).toEqual([sOld, sNew].sort());
+    expect(ready.effects.deleted).toBe(1);
   });
 
   it("a promotion is acted on by the next incremental cycle: old prebuilds deleted, new ones created", async () => {

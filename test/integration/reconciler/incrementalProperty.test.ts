@@ -21,8 +21,10 @@ import { reconcileOnce } from "../../../src/reconciler/reconcileOnce.ts";
 import type { CycleReport } from "../../../src/reconciler/report.ts";
 import {
   promoteVersion,
+  type SeededTemplate,
   seedAgents,
   seedOrganization,
+  seedPrebuild,
   seedPreset,
   seedSchedule,
   seedTemplate,
@@ -96,6 +98,9 @@ async function twins<S>(seed: (pool: pg.Pool) => Promise<S>): Promise<{
 // ---------------------------------------------------------------------------------------------
 // The fleet: three templates, two versions each, presets on both versions; one preset with an
 // every-other-hour schedule (UTC) and a TTL, one template that never changes (an antagonist).
+// Template t1 rolls out with `surge` (issue #15) and is seeded mid-rollout: promoted from v1 (one
+// ready prebuild) to v2, whose preset has v1's preset's name, so an incremental cycle must read a
+// changed preset's partner (and promotions back and forth start new rollouts).
 
 interface Fleet {
   readonly templates: readonly { readonly id: string; readonly versions: readonly string[] }[];
@@ -109,6 +114,7 @@ async function seedFleet(pool: pg.Pool): Promise<Fleet> {
   const organizationId = (await seedOrganization(pool)).id;
   const user = (await seedUser(pool)).id;
   const templates: { id: string; versions: string[] }[] = [];
+  const seededTemplates: SeededTemplate[] = [];
   const presets: string[] = [];
   const presetTemplate: number[] = [];
   const shapes = [
@@ -128,6 +134,7 @@ async function seedFleet(pool: pg.Pool): Promise<Fleet> {
       name: `t${ti}`,
     });
     templates.push({ id: t.templateId, versions: [...t.versionIds] });
+    seededTemplates.push(t);
     const [first, second] = t.versionIds;
     if (first === undefined || second === undefined) throw new Error("seedTemplate: 2 versions");
     for (const [vi, desired] of [
@@ -138,7 +145,7 @@ async function seedFleet(pool: pg.Pool): Promise<Fleet> {
       const id = await seedPreset(pool, {
         versionId: vi === 0 ? first : second,
         desiredInstances: desired,
-        name: `p${presets.length}`,
+        name: ti === SURGE_TEMPLATE ? "surge-pair" : `p${presets.length}`,
         ...(scheduled && { schedulingTimezone: "UTC", invalidateAfterSecs: 1800 }),
       });
       if (scheduled)
@@ -147,6 +154,16 @@ async function seedFleet(pool: pg.Pool): Promise<Fleet> {
       presetTemplate.push(ti);
     }
   }
+  const surge = seededTemplates[SURGE_TEMPLATE];
+  const surgeOld = presets[presetTemplate.indexOf(SURGE_TEMPLATE)];
+  if (surge === undefined || surgeOld === undefined)
+    throw new Error("seedFleet: no surge template");
+  await pool.query(
+    "INSERT INTO prebuild_rollout_policies (template_id, strategy) VALUES ($1, 'surge')",
+    [surge.templateId],
+  );
+  await seedPrebuild(pool, { template: surge, presetId: surgeOld });
+  await promoteVersion(pool, surge.templateId, surge.versionIds[1] ?? "");
   return { templates, presets, presetTemplate, user };
 }
 
@@ -181,6 +198,8 @@ interface Step {
 
 const PRESETS = 6;
 const TEMPLATES = 3;
+/** The template rolling out with surge: presets 4 (v1) and 5 (v2) share a name. */
+const SURGE_TEMPLATE = 1;
 
 const eventArb: fc.Arbitrary<Event> = fc.oneof(
   {
@@ -405,7 +424,7 @@ async function apply(pool: pg.Pool, fleet: Fleet, event: Event): Promise<void> {
 
 async function state(pool: pg.Pool): Promise<{ prebuilds: string[]; presets: string[] }> {
   const prebuilds = await pool.query<{ row: string }>(
-    `SELECT concat_ws(' ', tvp.name,
+    `SELECT concat_ws(' ', tvp.name || '@' || tvp.template_version_id,
        CASE WHEN w.owner_id = $1 THEN 'unclaimed' ELSE 'claimed' END,
        CASE WHEN w.deleted THEN 'deleted' END, CASE WHEN w.deleting_at IS NOT NULL THEN 'deleting' END,
        '#' || lb.build_number, lb.transition, pj.job_status) AS row
@@ -421,7 +440,7 @@ async function state(pool: pg.Pool): Promise<{ prebuilds: string[]; presets: str
     [PREBUILDS],
   );
   const presets = await pool.query<{ row: string }>(
-    `SELECT concat_ws(' ', name, prebuild_status, desired_instances) AS row
+    `SELECT concat_ws(' ', name || '@' || template_version_id, prebuild_status, desired_instances) AS row
      FROM template_version_presets ORDER BY 1`,
   );
   return { prebuilds: prebuilds.rows.map((r) => r.row), presets: presets.rows.map((r) => r.row) };
@@ -445,6 +464,8 @@ describe("incremental cycles, as a property", () => {
             planAt: () => clock,
             backoffInterval: 10 * MINUTE,
             backoffLookback: 2 * HOUR,
+            // The surge rollout's bound: some runs' clock advances cross it (its wake-up).
+            rolloutMaxWait: HOUR,
           };
           // No periodic resync on `inc`: every cycle after the first (the migration's NULL mark)
           // is incremental. `full` resyncs every cycle.
