@@ -125,6 +125,25 @@ describe("change tracking triggers", () => {
       marked: () => [preset],
     },
     {
+      name: "a delete build's job completing (its build names no preset: the workspace's are used)",
+      write: () =>
+        db.pool.query(
+          `UPDATE provisioner_jobs SET started_at = now(), completed_at = now(), worker_id = gen_random_uuid()
+           WHERE id = (SELECT job_id FROM workspace_builds WHERE workspace_id = $1 AND build_number = 2)`,
+          [workspaceId],
+        ),
+      marked: () => [preset],
+    },
+    {
+      name: "an agent deleted",
+      write: () =>
+        db.pool.query(
+          "DELETE FROM workspace_agents WHERE resource_id IN (SELECT id FROM workspace_resources WHERE job_id = $1)",
+          [jobId],
+        ),
+      marked: () => [preset],
+    },
+    {
       name: "a promotion (every preset of the template)",
       write: () => promoteVersion(db.pool, t.templateId, t.versionIds[0] ?? ""),
       marked: () => [preset, other].sort(),
@@ -185,6 +204,29 @@ describe("change tracking triggers", () => {
     expect(await marks()).toEqual([]);
     await db.pool.query("UPDATE provisioner_jobs SET completed_at = now() WHERE id = $1", [job]);
     expect(await marks()).toEqual([preset]);
+  });
+
+  it("does not mark an agent's change the planner cannot see (its name), then marks its readiness", async () => {
+    const p = await seedPrebuild(db.pool, { template: t, presetId: preset, ready: false });
+    await clearMarks();
+    const agentsOf = "resource_id IN (SELECT id FROM workspace_resources WHERE job_id = $1)";
+    const job = p.builds[0]?.jobId ?? "";
+    await db.pool.query(`UPDATE workspace_agents SET name = 'renamed' WHERE ${agentsOf}`, [job]);
+    expect(await marks()).toEqual([]);
+    await db.pool.query(`UPDATE workspace_agents SET lifecycle_state = 'ready' WHERE ${agentsOf}`, [
+      job,
+    ]);
+    expect(await marks()).toEqual([preset]);
+  });
+
+  it("a job whose build and workspace name no preset marks nothing (never a NULL mark, which would ask for a full resync)", async () => {
+    const p = await seedPrebuild(db.pool, { template: t, presetId: null, state: "pending" });
+    await clearMarks();
+    await db.pool.query(
+      "UPDATE provisioner_jobs SET started_at = now(), completed_at = now(), worker_id = gen_random_uuid() WHERE id = $1",
+      [p.builds[0]?.jobId],
+    );
+    expect(await marks()).toEqual([]);
   });
 
   it("does not mark a workspace's activity (last_used_at) nor another organization's writes", async () => {
