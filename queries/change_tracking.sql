@@ -64,12 +64,12 @@ SELECT
 -- wake-ups and the state row, so no other writer races these rows.
 WITH consumed AS (
   DELETE FROM prebuild_dirty_presets
-  RETURNING id
+  RETURNING preset_id
 ),
 remarked AS (
   INSERT INTO prebuild_dirty_presets (preset_id)
   SELECT r.preset_id FROM unnest(@retry_preset_ids::uuid[]) AS r (preset_id)
-  RETURNING id
+  RETURNING preset_id
 ),
 forgotten AS (
   DELETE FROM prebuild_preset_wakeups w

@@ -85,12 +85,12 @@ export async function getCycleWork(client: Client, args: GetCycleWorkArgs): Prom
 export const finishCycleQuery = `-- name: FinishCycle :one
 WITH consumed AS (
   DELETE FROM prebuild_dirty_presets
-  RETURNING id
+  RETURNING preset_id
 ),
 remarked AS (
   INSERT INTO prebuild_dirty_presets (preset_id)
   SELECT r.preset_id FROM unnest($1::uuid[]) AS r (preset_id)
-  RETURNING id
+  RETURNING preset_id
 ),
 forgotten AS (
   DELETE FROM prebuild_preset_wakeups w
