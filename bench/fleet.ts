@@ -54,6 +54,16 @@ export const FLEETS = {
     runningPerActivePreset: 10,
     historicalBuilds: 300_000,
   },
+  /** Issue #16's largest: only when asked (`--fleet XL`), its generation alone takes minutes. */
+  XL: {
+    name: "XL",
+    templates: 2_000,
+    versionsPerTemplate: 10,
+    presetsPerVersion: 5,
+    desiredInstances: 10,
+    runningPerActivePreset: 10,
+    historicalBuilds: 1_000_000,
+  },
 } as const satisfies Record<string, FleetSpec>;
 
 export type FleetName = keyof typeof FLEETS;

@@ -104,6 +104,18 @@ export function checkTargets(
         `(harness process: ${large.harnessRssMbMax} MB)`,
     });
   }
+  const huge = fleets.find((f) => f.fleet === "XL");
+  if (huge) {
+    checks.push({
+      target: "RSS ≤ 500 MB at XL (reconciler-only process; issue #16 asks XL's figures reported)",
+      met: huge.reconcilerMemory.rssMbMax <= 500,
+      figure:
+        `${huge.reconcilerMemory.rssMbMax} MB with default V8 flags; full resync ` +
+        `${ms(huge.cycleMs.median)} ms (floor ${ms(huge.floorMs.median)} ms), incremental no-op ` +
+        `${ms(huge.incrementalNoopMs.median)} ms, ${huge.changedPresets} presets changed ` +
+        `${ms(huge.incrementalChangedMs.median)} ms`,
+    });
+  }
   if (fleets.length > 1) {
     const perFleet = fleets.map((f) => `${f.fleet}: ${Math.max(...f.statementsReported)}`);
     const distinct = new Set(fleets.map((f) => Math.max(...f.statementsReported)));

@@ -2,7 +2,7 @@
 // prebuilds against its floor, and the queue-flood promotion scenario. Runs against DATABASE_URL,
 // else an embedded PostgreSQL. Prints a table and writes bench/results/latest.json and flood.svg.
 //
-//   npm run bench -- [--fleet S|M|L]... [--skip-flood] [--skip-create] [--cycles N] [--keep]
+//   npm run bench -- [--fleet S|M|L|XL]... [--skip-flood] [--skip-create] [--cycles N] [--keep]
 //   npm run bench -- worker      only the job side's figures (cancel latency, acquire throughput)
 //   npm run bench -- cancellation  only issue #13's table (cancel policies × cap, free deletes)
 import { mkdir, writeFile } from "node:fs/promises";
@@ -28,12 +28,12 @@ import {
   workerTargets,
 } from "./workerBench.ts";
 
-const USAGE = `usage: npm run bench -- [worker|cancellation] [--fleet S|M|L]... [--skip-flood] [--skip-create] [--skip-tracking] [--cycles N] [--keep]
+const USAGE = `usage: npm run bench -- [worker|cancellation] [--fleet S|M|L|XL]... [--skip-flood] [--skip-create] [--skip-tracking] [--cycles N] [--keep]
   worker         run only the job side's scenario (cancel latency via NOTIFY and heartbeat,
                  acquire throughput with 4 workers on 10,000 pending jobs)
   cancellation   run only the flood scenario per cancel policy, with the in-flight cap off and on,
                  and with free deletes off (before) and on (issue #13); one table
-  --fleet        a fleet to measure (repeat or comma-separate; default S, M and L)
+  --fleet        a fleet to measure (repeat or comma-separate; default S, M and L; XL only when named)
   --skip-flood   skip the queue-flood promotion scenario
   --skip-create  skip the 10,000-prebuild creation cycle
   --skip-tracking  skip change tracking's cost to writers (create and complete, with and without)
@@ -75,7 +75,9 @@ function parseFlags(argv: readonly string[]): Flags {
     .flatMap((f) => f.split(","))
     .map((f) => f.trim().toUpperCase());
   for (const name of names) {
-    if (!(name in FLEETS)) throw new UsageError(`--fleet must be S, M or L (got "${name}")`);
+    if (!(name in FLEETS)) {
+      throw new UsageError(`--fleet must be S, M, L or XL (got "${name}")`);
+    }
   }
   for (const p of positionals) {
     if (p !== "worker" && p !== "cancellation") {
@@ -143,8 +145,8 @@ async function main(): Promise<void> {
         await benchNoopCycle(server, FLEETS[name], timer, {
           cycles: flags.cycles,
           warmups: 1,
-          // L's cycles take seconds each while its queries are slow; the run must stay short.
-          budgetMs: name === "L" ? 45_000 : 30_000,
+          // L's and XL's cycles take seconds each while its queries are slow; the run must stay short.
+          budgetMs: name === "XL" ? 90_000 : name === "L" ? 45_000 : 30_000,
           rssCycles: 3,
           log,
           keepDatabase: flags.keep,
