@@ -8,6 +8,7 @@ import { createPool } from "../src/db/pool.ts";
 import { silentLogger } from "../src/observe/logger.ts";
 import { reconcileOnce } from "../src/reconciler/index.ts";
 import type { BenchServer } from "./benchServer.ts";
+import { benchClaims, type ClaimFigures } from "./claimBench.ts";
 import { expectedCounts, type FleetSpec, generateFleet } from "./fleet.ts";
 import { readSnapshotFloor } from "./floor.ts";
 import { type Summary, summarize } from "./percentiles.ts";
@@ -56,6 +57,8 @@ export interface CycleFigures {
   readonly reconcilerMemory: RssProbeResult;
   /** The same with TUNED_V8_FLAGS (a small young generation). */
   readonly reconcilerMemoryTuned: RssProbeResult & { readonly v8Flags: readonly string[] };
+  /** 10 concurrent claimers through the shipped claim query, after the cycles (issue #16). */
+  readonly claims: ClaimFigures;
 }
 
 export interface CycleBenchOptions {
@@ -226,9 +229,16 @@ export async function benchNoopCycle(
   }
   let reconcilerMemory: RssProbeResult;
   let reconcilerMemoryTuned: RssProbeResult;
+  let claims: ClaimFigures;
   try {
     reconcilerMemory = await probeRss(db.url, options.rssCycles);
     reconcilerMemoryTuned = await probeRss(db.url, options.rssCycles, TUNED_V8_FLAGS);
+    claims = await benchClaims(db.url, { claimers: 10, claimsPerClaimer: 30 });
+    log(
+      `  claims: ${claims.claims} by ${claims.claimers} concurrent claimers, p50 ` +
+        `${claims.latencyMs.median.toFixed(2)} ms, p99 ${claims.p99Ms.toFixed(2)} ms, ` +
+        `${claims.misses} found no prebuild`,
+    );
   } finally {
     if (!options.keepDatabase) await db.drop();
     else log(`  kept database ${db.name} for inspection`);
@@ -264,6 +274,7 @@ export async function benchNoopCycle(
     ...(incremental ?? emptyIncremental()),
     reconcilerMemory,
     reconcilerMemoryTuned: { ...reconcilerMemoryTuned, v8Flags: TUNED_V8_FLAGS },
+    claims,
   };
 }
 

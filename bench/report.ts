@@ -104,6 +104,21 @@ export function checkTargets(
         `(harness process: ${large.harnessRssMbMax} MB)`,
     });
   }
+  if (large) {
+    checks.push({
+      target: "claim latency at L, 10 concurrent claimers, p99 ≤ 10 ms",
+      met: large.claims.p99Ms <= 10,
+      figure: `p99 ${ms(large.claims.p99Ms)} ms, p50 ${ms(large.claims.latencyMs.median)} ms (${large.claims.claims} claims, ${large.claims.misses} found none)`,
+    });
+    if (small) {
+      const ratio = large.claims.p99Ms / small.claims.p99Ms;
+      checks.push({
+        target: "claim p99 at L within 2× of S",
+        met: ratio <= 2,
+        figure: `${ms(large.claims.p99Ms)} ms vs ${ms(small.claims.p99Ms)} ms = ${ratio.toFixed(2)}×`,
+      });
+    }
+  }
   const huge = fleets.find((f) => f.fleet === "XL");
   if (huge) {
     checks.push({
