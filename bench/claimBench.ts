@@ -5,6 +5,7 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { claimPrebuiltWorkspace } from "../src/db/sql/queue_sql.ts";
+import { PREBUILDS_SYSTEM_USER_ID } from "../src/prebuildsUser.ts";
 import { percentile, type Summary, summarize } from "./percentiles.ts";
 
 export interface ClaimFigures {
@@ -36,8 +37,8 @@ export async function benchClaims(url: string, options: ClaimBenchOptions): Prom
     );
     presets = active.rows.map((r) => r.id);
     const people = await setup.query<{ id: string }>(
-      "SELECT id FROM users WHERE id <> 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid LIMIT $1",
-      [options.claimers],
+      "SELECT id FROM users WHERE id <> $1 LIMIT $2",
+      [PREBUILDS_SYSTEM_USER_ID, options.claimers],
     );
     users = people.rows.map((r) => r.id);
   } finally {

@@ -47,11 +47,11 @@ export interface CycleFigures {
   /** Incremental cycles with nothing marked or due (issue #16). */
   readonly incrementalNoopMs: Summary;
   readonly incrementalNoopStatements: readonly number[];
-  /** Incremental cycles after 10 random active presets were changed (each marks its template). */
+  /** Incremental cycles after 10 random active presets were changed (each marks itself; a replace template widens no further). */
   readonly changedPresets: number;
   readonly incrementalChangedMs: Summary;
   readonly incrementalChangedStatements: readonly number[];
-  /** Presets each of those cycles read (the changed presets' templates, every version). */
+  /** Presets each of those cycles read (the changed presets and their surge partners, if any). */
   readonly incrementalChangedPresetsRead: readonly number[];
   /** A child process that only reconciles this fleet: the reconciler's own memory. */
   readonly reconcilerMemory: RssProbeResult;

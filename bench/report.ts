@@ -103,8 +103,6 @@ export function checkTargets(
         `${large.reconcilerMemoryTuned.rssMbMax} MB with ${large.reconcilerMemoryTuned.v8Flags.join(" ")} ` +
         `(harness process: ${large.harnessRssMbMax} MB)`,
     });
-  }
-  if (large) {
     checks.push({
       target: "claim latency at L, 10 concurrent claimers, p99 ≤ 10 ms",
       met: large.claims.p99Ms <= 10,

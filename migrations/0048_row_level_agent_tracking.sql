@@ -38,29 +38,14 @@ END
 $$;
 
 -- workspace_agents: readiness of the build whose resource the agent is in (the old resource's
--- build too when an agent moves).
+-- build too when an agent moves). NEW is NULL on DELETE and OLD on INSERT.
 CREATE FUNCTION prebuild_track_workspace_agent() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
-  IF TG_OP <> 'DELETE' THEN
-    INSERT INTO prebuild_dirty_presets (preset_id)
-    SELECT p.preset_id
-    FROM workspace_resources wr CROSS JOIN LATERAL prebuild_presets_of_job(wr.job_id) p
-    WHERE wr.id = NEW.resource_id;
-  END IF;
-  IF TG_OP = 'DELETE' THEN
-    INSERT INTO prebuild_dirty_presets (preset_id)
-    SELECT p.preset_id
-    FROM workspace_resources wr CROSS JOIN LATERAL prebuild_presets_of_job(wr.job_id) p
-    WHERE wr.id = OLD.resource_id;
-  ELSIF TG_OP = 'UPDATE' THEN
-    IF OLD.resource_id IS DISTINCT FROM NEW.resource_id THEN
-      INSERT INTO prebuild_dirty_presets (preset_id)
-      SELECT p.preset_id
-      FROM workspace_resources wr CROSS JOIN LATERAL prebuild_presets_of_job(wr.job_id) p
-      WHERE wr.id = OLD.resource_id;
-    END IF;
-  END IF;
+  INSERT INTO prebuild_dirty_presets (preset_id)
+  SELECT p.preset_id
+  FROM workspace_resources wr CROSS JOIN LATERAL prebuild_presets_of_job(wr.job_id) p
+  WHERE wr.id IN (NEW.resource_id, OLD.resource_id);
   RETURN NULL;
 END
 $$;

@@ -35,7 +35,6 @@ widened AS (
   JOIN template_version_presets partner
     ON partner.template_version_id IN (t.active_version_id, pr.previous_version_id)
     AND partner.name = tvp.name
-    AND partner.desired_instances IS NOT NULL
 )
 SELECT
   (SELECT c.now FROM clock c)::timestamptz AS now,

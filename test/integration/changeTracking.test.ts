@@ -219,6 +219,33 @@ describe("change tracking triggers", () => {
     expect(await marks()).toEqual([preset]);
   });
 
+  it("a job whose build names a preset marks that preset only, once, not the workspace's other builds' presets", async () => {
+    const p = await seedPrebuild(db.pool, { template: t, presetId: other });
+    const job = await db.pool.query<{ id: string }>(
+      `WITH j AS (INSERT INTO provisioner_jobs (organization_id, initiator_id, type)
+                  VALUES ($2, $3, 'workspace_build') RETURNING id)
+       INSERT INTO workspace_builds (workspace_id, template_version_id, build_number, transition,
+                                     initiator_id, job_id, template_version_preset_id)
+       SELECT $1, $4, 2, 'start', $3, j.id, $5 FROM j RETURNING job_id AS id`,
+      [
+        p.workspaceId,
+        t.organizationId,
+        "c42fdf75-3097-471c-8c33-fb52454d81c0",
+        t.activeVersionId,
+        preset,
+      ],
+    );
+    await clearMarks();
+    await db.pool.query(
+      "UPDATE provisioner_jobs SET started_at = now(), worker_id = gen_random_uuid() WHERE id = $1",
+      [job.rows[0]?.id],
+    );
+    expect(await marks()).toEqual([preset]);
+    // One mark row per write: the workspace's other builds are not even looked up.
+    const rows = await db.pool.query("SELECT 1 FROM prebuild_dirty_presets");
+    expect(rows.rowCount).toBe(1);
+  });
+
   it("a job whose build and workspace name no preset marks nothing (never a NULL mark, which would ask for a full resync)", async () => {
     const p = await seedPrebuild(db.pool, { template: t, presetId: null, state: "pending" });
     await clearMarks();

@@ -113,7 +113,6 @@ interface Fleet {
 async function seedFleet(pool: pg.Pool): Promise<Fleet> {
   const organizationId = (await seedOrganization(pool)).id;
   const user = (await seedUser(pool)).id;
-  const templates: { id: string; versions: string[] }[] = [];
   const seededTemplates: SeededTemplate[] = [];
   const presets: string[] = [];
   const presetTemplate: number[] = [];
@@ -133,7 +132,6 @@ async function seedFleet(pool: pg.Pool): Promise<Fleet> {
       activeVersion: 0,
       name: `t${ti}`,
     });
-    templates.push({ id: t.templateId, versions: [...t.versionIds] });
     seededTemplates.push(t);
     const [first, second] = t.versionIds;
     if (first === undefined || second === undefined) throw new Error("seedTemplate: 2 versions");
@@ -164,6 +162,7 @@ async function seedFleet(pool: pg.Pool): Promise<Fleet> {
   );
   await seedPrebuild(pool, { template: surge, presetId: surgeOld });
   await promoteVersion(pool, surge.templateId, surge.versionIds[1] ?? "");
+  const templates = seededTemplates.map((s) => ({ id: s.templateId, versions: s.versionIds }));
   return { templates, presets, presetTemplate, user };
 }
 
