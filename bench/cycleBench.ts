@@ -233,11 +233,13 @@ export async function benchNoopCycle(
   try {
     reconcilerMemory = await probeRss(db.url, options.rssCycles);
     reconcilerMemoryTuned = await probeRss(db.url, options.rssCycles, TUNED_V8_FLAGS);
-    claims = await benchClaims(db.url, { claimers: 10, claimsPerClaimer: 30 });
+    claims = await benchClaims(db.url, { claimers: 10, claimsPerClaimer: 50 });
     log(
       `  claims: ${claims.claims} by ${claims.claimers} concurrent claimers, p50 ` +
         `${claims.latencyMs.median.toFixed(2)} ms, p99 ${claims.p99Ms.toFixed(2)} ms, ` +
-        `${claims.misses} found no prebuild`,
+        `${claims.misses} found no prebuild; floor (one-row update, interleaved) p50 ` +
+        `${claims.floorMs.median.toFixed(2)} ms, p99 ${claims.floorP99Ms.toFixed(2)} ms; each ` +
+        `connection's first claim (not counted) median ${claims.coldFirstClaimMs.median.toFixed(1)} ms`,
     );
   } finally {
     if (!options.keepDatabase) await db.drop();

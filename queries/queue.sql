@@ -117,10 +117,14 @@ SET name = excluded.name,
 -- Gives one ready prebuild of the preset to a user (reference §7): its latest build is a
 -- succeeded start on the template's active version, every top-level agent is ready, and the
 -- template is not deleted. Which eligible prebuild is taken is unspecified, as in the reference.
--- Access path (issue #16): the candidates come from workspaces_unclaimed_prebuilds_idx, the
--- unclaimed live prebuilds of the preset's template (its pool, a few dozen rows at any fleet size
--- or age), each checked through its latest build (the unique (workspace_id, build_number) index);
--- walking every prebuild's latest build made a claim grow with the fleet (22 ms at fleet L).
+-- Access path (issue #16): `target` resolves the preset to its template's row once (three primary
+-- key lookups); the candidates come from workspaces_unclaimed_prebuilds_idx, the unclaimed live
+-- prebuilds of that template (its pool, a few dozen rows at any fleet size or age), each checked
+-- through its latest build (the unique (workspace_id, build_number) index). Walking every
+-- prebuild's latest build made a claim grow with the fleet (22 ms at fleet L). `target` is read
+-- through scalar subqueries rather than joined: joining the preset's template rows into the
+-- candidates' join made planning most of a claim's cost (3.0 ms planning per claim at fleet L on
+-- the benchmark's machine, 0.7 ms this way; execution about 1 ms either way).
 -- current preset = the latest build's preset, else the newest older build that names one (the
 -- workspace_prebuilds view's rule). Two departures from the reference's `UPDATE ... WHERE id IN
 -- (subselect ... FOR UPDATE OF p SKIP LOCKED)`, both tested: the row locked is the workspace
@@ -135,12 +139,25 @@ SET name = excluded.name,
 -- now NULL means the database clock (claimPrebuild); a platform may pass its own.
 -- @allow_previous_version: also a prebuild of the version the template's last promotion replaced
 -- (@preset_id is then that version's preset; a surge rollout's claim fallback, issue #15).
-WITH claimable AS MATERIALIZED (
-  SELECT candidate.id
+WITH target AS MATERIALIZED (
+  SELECT
+    t.id AS template_id,
+    t.active_version_id,
+    -- The claim fallback of a surge rollout (issue #15, claimPrebuild's
+    -- fallbackToPreviousVersion): the version the last promotion replaced; NULL matches nothing.
+    CASE WHEN @allow_previous_version::boolean THEN (
+      SELECT pr.previous_version_id
+      FROM prebuild_template_promotions pr
+      WHERE pr.template_id = t.id AND pr.active_version_id = t.active_version_id
+    ) END AS previous_version_id
   FROM template_version_presets tvp
   JOIN template_versions tv ON tv.id = tvp.template_version_id
   JOIN templates t ON t.id = tv.template_id
-  JOIN workspaces candidate ON candidate.template_id = t.id
+  WHERE tvp.id = @preset_id::uuid AND NOT t.deleted
+),
+claimable AS MATERIALIZED (
+  SELECT candidate.id
+  FROM workspaces candidate
   CROSS JOIN LATERAL (
     SELECT wb.template_version_id, wb.transition, wb.job_id, wb.template_version_preset_id
     FROM workspace_builds wb
@@ -149,25 +166,14 @@ WITH claimable AS MATERIALIZED (
     LIMIT 1
   ) lb
   JOIN provisioner_jobs pj ON pj.id = lb.job_id
-  WHERE tvp.id = @preset_id::uuid
-    AND NOT t.deleted
+  WHERE candidate.template_id = (SELECT target.template_id FROM target)
     AND candidate.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
     AND NOT candidate.deleted
     AND candidate.deleting_at IS NULL
     AND lb.transition = 'start'::workspace_transition
     AND pj.job_status = 'succeeded'::provisioner_job_status
-    AND (
-      lb.template_version_id = t.active_version_id
-      -- The claim fallback of a surge rollout (issue #15, claimPrebuild's
-      -- fallbackToPreviousVersion): a prebuild of the version the last promotion replaced.
-      OR (
-        @allow_previous_version::boolean
-        AND lb.template_version_id = (
-          SELECT pr.previous_version_id
-          FROM prebuild_template_promotions pr
-          WHERE pr.template_id = t.id AND pr.active_version_id = t.active_version_id
-        )
-      )
+    AND lb.template_version_id IN (
+      (SELECT target.active_version_id FROM target), (SELECT target.previous_version_id FROM target)
     )
     AND COALESCE(
       lb.template_version_preset_id,

@@ -172,7 +172,10 @@ describe("ClaimPrebuiltWorkspace", () => {
     const client = await db.pool.connect();
     try {
       await client.query("BEGIN");
-      const args = [user, "explained", new Date(), null, null, null, s.preset, false];
+      // At this size (121 prebuilds) a sequential scan is the planner's cheapest path; what is
+      // asked here is which access path the query's shape allows, as at fleet scale.
+      await client.query("SET LOCAL enable_seqscan = off");
+      const args = [user, "explained", new Date(), null, null, null, false, s.preset];
       const { rows } = await client.query(
         `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${claimPrebuiltWorkspaceQuery}`,
         args,

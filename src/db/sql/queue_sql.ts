@@ -251,12 +251,25 @@ export async function upsertProvisionerDaemon(client: Client, args: UpsertProvis
 }
 
 export const claimPrebuiltWorkspaceQuery = `-- name: ClaimPrebuiltWorkspace :one
-WITH claimable AS MATERIALIZED (
-  SELECT candidate.id
+WITH target AS MATERIALIZED (
+  SELECT
+    t.id AS template_id,
+    t.active_version_id,
+    -- The claim fallback of a surge rollout (issue #15, claimPrebuild's
+    -- fallbackToPreviousVersion): the version the last promotion replaced; NULL matches nothing.
+    CASE WHEN $7::boolean THEN (
+      SELECT pr.previous_version_id
+      FROM prebuild_template_promotions pr
+      WHERE pr.template_id = t.id AND pr.active_version_id = t.active_version_id
+    ) END AS previous_version_id
   FROM template_version_presets tvp
   JOIN template_versions tv ON tv.id = tvp.template_version_id
   JOIN templates t ON t.id = tv.template_id
-  JOIN workspaces candidate ON candidate.template_id = t.id
+  WHERE tvp.id = $8::uuid AND NOT t.deleted
+),
+claimable AS MATERIALIZED (
+  SELECT candidate.id
+  FROM workspaces candidate
   CROSS JOIN LATERAL (
     SELECT wb.template_version_id, wb.transition, wb.job_id, wb.template_version_preset_id
     FROM workspace_builds wb
@@ -265,25 +278,14 @@ WITH claimable AS MATERIALIZED (
     LIMIT 1
   ) lb
   JOIN provisioner_jobs pj ON pj.id = lb.job_id
-  WHERE tvp.id = $7::uuid
-    AND NOT t.deleted
+  WHERE candidate.template_id = (SELECT target.template_id FROM target)
     AND candidate.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
     AND NOT candidate.deleted
     AND candidate.deleting_at IS NULL
     AND lb.transition = 'start'::workspace_transition
     AND pj.job_status = 'succeeded'::provisioner_job_status
-    AND (
-      lb.template_version_id = t.active_version_id
-      -- The claim fallback of a surge rollout (issue #15, claimPrebuild's
-      -- fallbackToPreviousVersion): a prebuild of the version the last promotion replaced.
-      OR (
-        $8::boolean
-        AND lb.template_version_id = (
-          SELECT pr.previous_version_id
-          FROM prebuild_template_promotions pr
-          WHERE pr.template_id = t.id AND pr.active_version_id = t.active_version_id
-        )
-      )
+    AND lb.template_version_id IN (
+      (SELECT target.active_version_id FROM target), (SELECT target.previous_version_id FROM target)
     )
     AND COALESCE(
       lb.template_version_preset_id,
@@ -294,7 +296,7 @@ WITH claimable AS MATERIALIZED (
         ORDER BY older.build_number DESC
         LIMIT 1
       )
-    ) = $7::uuid
+    ) = $8::uuid
     AND COALESCE(
       (
         SELECT bool_and(wa.lifecycle_state = 'ready')
@@ -331,8 +333,8 @@ export interface ClaimPrebuiltWorkspaceArgs {
     autostartSchedule: string | null;
     nextStartAt: Date | null;
     ttl: string | null;
-    presetId: string;
     allowPreviousVersion: boolean;
+    presetId: string;
 }
 
 export interface ClaimPrebuiltWorkspaceRow {
@@ -343,7 +345,7 @@ export interface ClaimPrebuiltWorkspaceRow {
 export async function claimPrebuiltWorkspace(client: Client, args: ClaimPrebuiltWorkspaceArgs): Promise<ClaimPrebuiltWorkspaceRow | null> {
     const result = await client.query({
         text: claimPrebuiltWorkspaceQuery,
-        values: [args.newUserId, args.newName, args.now, args.autostartSchedule, args.nextStartAt, args.ttl, args.presetId, args.allowPreviousVersion],
+        values: [args.newUserId, args.newName, args.now, args.autostartSchedule, args.nextStartAt, args.ttl, args.allowPreviousVersion, args.presetId],
         rowMode: "array"
     });
     if (result.rows.length !== 1) {
