@@ -55,6 +55,7 @@ export function describeMachine(loadAtStart: number): Machine {
   };
 }
 
+const percent = (ratio: number) => `${(ratio * 100).toFixed(1)}%`;
 const ms = (x: number) => (Number.isFinite(x) ? (x >= 100 ? x.toFixed(0) : x.toFixed(1)) : "–");
 
 export function checkTargets(
@@ -142,15 +143,29 @@ export function checkTargets(
     });
   }
   if (tracking) {
-    for (const [what, figures] of [
-      [`creating ${tracking.prebuildsCreated} prebuilds`, tracking.create],
-      [`a provisioner completing ${tracking.jobsCompleted} jobs`, tracking.complete],
+    for (const [what, wall, cpu] of [
+      [`creating ${tracking.prebuildsCreated} prebuilds`, tracking.create, tracking.createCpu],
+      [
+        `a provisioner completing ${tracking.jobsCompleted} jobs`,
+        tracking.complete,
+        tracking.completeCpu,
+      ],
     ] as const) {
-      checks.push({
-        target: `change tracking: ${what} ≤ 15% slower`,
-        met: figures.overhead <= 0.15,
-        figure: `${ms(figures.withTracking.median)} ms with the triggers vs ${ms(figures.withoutTracking.median)} ms without = ${(figures.overhead * 100).toFixed(1)}%`,
-      });
+      const wallFigure = `${ms(wall.withTracking.median)} ms with the triggers vs ${ms(wall.withoutTracking.median)} ms without = ${percent(wall.overhead)}`;
+      // Judged on the server's CPU time when it could be read (bench/triggerBench.ts says why).
+      checks.push(
+        cpu === null
+          ? {
+              target: `change tracking: ${what} ≤ 15% slower (wall clock)`,
+              met: wall.overhead <= 0.15,
+              figure: wallFigure,
+            }
+          : {
+              target: `change tracking: ${what} ≤ 15% more server CPU`,
+              met: cpu.overhead <= 0.15,
+              figure: `${ms(cpu.withTracking.median)} ms of CPU with the triggers vs ${ms(cpu.withoutTracking.median)} ms without = ${percent(cpu.overhead)}; wall clock ${wallFigure}`,
+            },
+      );
     }
   }
   if (creation) {
@@ -328,19 +343,19 @@ export function formatResults(results: BenchResults): string {
   }
   if (results.tracking) {
     const t = results.tracking;
-    const row = (name: string, f: TriggerFigures["create"]) => [
-      name,
-      ms(f.withTracking.median),
-      ms(f.withoutTracking.median),
-      `${(f.overhead * 100).toFixed(1)}%`,
-    ];
+    const row = (name: string, f: TriggerFigures["create"] | null) =>
+      f === null
+        ? [name, "–", "–", "–"]
+        : [name, ms(f.withTracking.median), ms(f.withoutTracking.median), percent(f.overhead)];
     out.push(
       `Change tracking's cost to writers (${t.repetitions} repetitions each, median ms):`,
       table(
         ["", "with triggers", "without", "overhead"],
         [
-          row(`create cycle, ${t.prebuildsCreated} prebuilds`, t.create),
-          row(`provisioner completing ${t.jobsCompleted} jobs`, t.complete),
+          row(`create cycle, ${t.prebuildsCreated} prebuilds: wall clock`, t.create),
+          row("  server CPU", t.createCpu),
+          row(`provisioner completing ${t.jobsCompleted} jobs: wall clock`, t.complete),
+          row("  server CPU", t.completeCpu),
         ],
       ),
       "",

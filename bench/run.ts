@@ -156,7 +156,7 @@ async function main(): Promise<void> {
     if (flags.create)
       creation = await benchCreation(server, timer, { repetitions: 3, poolSize: 10, log });
     if (flags.tracking)
-      tracking = await benchTriggerOverhead(server, { repetitions: 3, jobs: 1000, log });
+      tracking = await benchTriggerOverhead(server, { repetitions: 5, jobs: 1000, log });
     if (flags.flood) flood = await benchFlood(server, { ...DEFAULT_FLOOD, log });
     worker = await benchWorker(server, { ...DEFAULT_WORKER_BENCH, log });
   } finally {
