@@ -462,6 +462,7 @@ export async function generateFleet(
     // mark (the next cycle is a full resync), so that the statistics VACUUM ANALYZE takes below
     // describe a small table, as autovacuum's would on a running deployment.
     await client.query("DELETE FROM prebuild_dirty_presets");
+    await client.query("DELETE FROM prebuild_dirty_rows");
     await client.query("INSERT INTO prebuild_dirty_presets (preset_id) VALUES (NULL)");
     await client.query("COMMIT");
   } catch (error) {

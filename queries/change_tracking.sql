@@ -4,7 +4,9 @@
 
 -- name: GetCycleWork :one
 -- What the next cycle must read. `now`: sqlc.narg(now) (a test's or `plan --at`'s clock), else the
--- database's. marked_presets: the presets marked dirty plus those whose wake-up is due at `now`.
+-- database's. marked_presets: the presets marked dirty (directly, or through a marked job,
+-- resource or workspace: prebuild_marked_presets, migration 0049) plus those whose wake-up is due
+-- at `now`.
 -- preset_ids: those, widened by the one decision that crosses presets: a surge rollout (issue
 -- #15) holds the previous version's preset back by its active partner of the same name, so a
 -- marked preset of a `surge` template brings the same-name presets of the template's active and
@@ -18,7 +20,7 @@ WITH clock AS (
   SELECT COALESCE(sqlc.narg(now)::timestamptz, statement_timestamp()) AS now
 ),
 marked AS (
-  SELECT d.preset_id FROM prebuild_dirty_presets d WHERE d.preset_id IS NOT NULL
+  SELECT m.preset_id FROM prebuild_marked_presets m WHERE m.preset_id IS NOT NULL
   UNION
   SELECT w.preset_id FROM prebuild_preset_wakeups w, clock c WHERE w.due_at <= c.now
 ),
@@ -54,9 +56,10 @@ SELECT
   ARRAY(SELECT w.preset_id FROM widened w)::uuid[] AS preset_ids;
 
 -- name: FinishCycle :one
--- The end of a cycle that read and acted, in its lock transaction. Consumes the dirty marks: a
--- DELETE under REPEATABLE READ reaches only the rows this transaction's snapshot sees, so a mark
--- committed after the cycle's snapshot stays for the next cycle. Marks again @retry_preset_ids
+-- The end of a cycle that read and acted, in its lock transaction. Consumes the dirty marks (of
+-- presets and of rows): a DELETE under REPEATABLE READ reaches only the rows this transaction's
+-- snapshot sees, so a mark committed after the cycle's snapshot stays for the next cycle. Marks
+-- again @retry_preset_ids
 -- (presets with a failed action: nothing they would have written marks them). Replaces the
 -- wake-ups of the presets the cycle looked at (@visited_preset_ids, or all of them when @full_resync)
 -- with @due_preset_ids / @due_ats, and stamps a full resync. Only the lock holder writes the
@@ -64,6 +67,10 @@ SELECT
 WITH consumed AS (
   DELETE FROM prebuild_dirty_presets
   RETURNING preset_id
+),
+consumed_rows AS (
+  DELETE FROM prebuild_dirty_rows
+  RETURNING row_id
 ),
 remarked AS (
   INSERT INTO prebuild_dirty_presets (preset_id)
@@ -90,7 +97,7 @@ resynced AS (
   RETURNING singleton
 )
 SELECT
-  (SELECT count(*) FROM consumed)::integer AS consumed,
+  ((SELECT count(*) FROM consumed) + (SELECT count(*) FROM consumed_rows))::integer AS consumed,
   (SELECT count(*) FROM remarked)::integer AS remarked,
   (SELECT count(*) FROM scheduled)::integer AS scheduled,
   (SELECT count(*) FROM forgotten)::integer AS forgotten,

@@ -62,7 +62,7 @@ async function controlState(): Promise<string> {
     (SELECT json_agg(f ORDER BY f.preset_id) FROM prebuild_failure_resets f) AS resets,
     (SELECT json_agg(r ORDER BY r.template_id) FROM prebuild_rollout_policies r) AS rollouts,
     (SELECT json_agg(s ORDER BY s.key) FROM site_configs s) AS settings,
-    (SELECT count(*) FROM prebuild_dirty_presets) AS dirty`);
+    (SELECT count(*) FROM prebuild_marked_presets) AS dirty`);
   return JSON.stringify(r.rows[0]);
 }
 

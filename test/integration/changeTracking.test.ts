@@ -28,13 +28,13 @@ afterAll(async () => {
 });
 
 async function clearMarks(): Promise<void> {
-  await db.pool.query("DELETE FROM prebuild_dirty_presets");
+  await db.pool.query("DELETE FROM prebuild_dirty_presets; DELETE FROM prebuild_dirty_rows");
 }
 
 /** The distinct presets marked since the last clearMarks ("*" for a NULL mark: everything). */
 async function marks(): Promise<string[]> {
   const { rows } = await db.pool.query<{ p: string }>(
-    "SELECT DISTINCT coalesce(preset_id::text, '*') AS p FROM prebuild_dirty_presets ORDER BY 1",
+    "SELECT DISTINCT coalesce(preset_id::text, '*') AS p FROM prebuild_marked_presets ORDER BY 1",
   );
   return rows.map((r) => r.p);
 }
@@ -219,6 +219,19 @@ describe("change tracking triggers", () => {
     expect(await marks()).toEqual([preset]);
   });
 
+  it("an agent moved to another build's resource marks both builds' presets", async () => {
+    const from = await seedPrebuild(db.pool, { template: t, presetId: preset });
+    const to = await seedPrebuild(db.pool, { template: t, presetId: other });
+    const resourceOf = "SELECT id FROM workspace_resources WHERE job_id = $1";
+    await clearMarks();
+    await db.pool.query(
+      `UPDATE workspace_agents SET resource_id = (${resourceOf.replace("$1", "$2")})
+       WHERE resource_id IN (${resourceOf})`,
+      [from.builds[0]?.jobId, to.builds[0]?.jobId],
+    );
+    expect(await marks()).toEqual([preset, other].sort());
+  });
+
   it("a job whose build names a preset marks that preset only, once, not the workspace's other builds' presets", async () => {
     const p = await seedPrebuild(db.pool, { template: t, presetId: other });
     const job = await db.pool.query<{ id: string }>(
@@ -242,7 +255,7 @@ describe("change tracking triggers", () => {
     );
     expect(await marks()).toEqual([preset]);
     // One mark row per write: the workspace's other builds are not even looked up.
-    const rows = await db.pool.query("SELECT 1 FROM prebuild_dirty_presets");
+    const rows = await db.pool.query("SELECT 1 FROM prebuild_marked_presets");
     expect(rows.rowCount).toBe(1);
   });
 

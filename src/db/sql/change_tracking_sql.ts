@@ -10,7 +10,7 @@ WITH clock AS (
   SELECT COALESCE($1::timestamptz, statement_timestamp()) AS now
 ),
 marked AS (
-  SELECT d.preset_id FROM prebuild_dirty_presets d WHERE d.preset_id IS NOT NULL
+  SELECT m.preset_id FROM prebuild_marked_presets m WHERE m.preset_id IS NOT NULL
   UNION
   SELECT w.preset_id FROM prebuild_preset_wakeups w, clock c WHERE w.due_at <= c.now
 ),
@@ -86,6 +86,10 @@ WITH consumed AS (
   DELETE FROM prebuild_dirty_presets
   RETURNING preset_id
 ),
+consumed_rows AS (
+  DELETE FROM prebuild_dirty_rows
+  RETURNING row_id
+),
 remarked AS (
   INSERT INTO prebuild_dirty_presets (preset_id)
   SELECT r.preset_id FROM unnest($1::uuid[]) AS r (preset_id)
@@ -111,7 +115,7 @@ resynced AS (
   RETURNING singleton
 )
 SELECT
-  (SELECT count(*) FROM consumed)::integer AS consumed,
+  ((SELECT count(*) FROM consumed) + (SELECT count(*) FROM consumed_rows))::integer AS consumed,
   (SELECT count(*) FROM remarked)::integer AS remarked,
   (SELECT count(*) FROM scheduled)::integer AS scheduled,
   (SELECT count(*) FROM forgotten)::integer AS forgotten,

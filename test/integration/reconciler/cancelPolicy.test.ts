@@ -224,11 +224,11 @@ describe("cancel policy", () => {
     const w = await seedWorld(seed, "retain");
     await runCycles(makeDeps(db.pool, { options }), 1);
     expect(await shape(db.pool, w.t, w.pending)).toBe("start:pending");
-    await seed.sql("DELETE FROM prebuild_dirty_presets");
+    await seed.sql("DELETE FROM prebuild_dirty_presets; DELETE FROM prebuild_dirty_rows");
     const change = await setCancelPolicy(db.pool, w.t.templateId, "running");
     expect(change).toMatchObject({ previous: "retain", policy: "running" });
     const dirty = await seed.sql(
-      "SELECT count(*)::int AS n FROM prebuild_dirty_presets WHERE preset_id = $1 OR preset_id IS NULL",
+      "SELECT count(*)::int AS n FROM prebuild_marked_presets WHERE preset_id = $1 OR preset_id IS NULL",
       [w.oldPreset],
     );
     expect(dirty.rows[0].n).toBeGreaterThan(0);

@@ -27,7 +27,7 @@ function plannedLog(): {
 
 async function marks(seed: Seed): Promise<string[]> {
   const r = await seed.sql(
-    "SELECT DISTINCT coalesce(preset_id::text, '*') AS p FROM prebuild_dirty_presets ORDER BY 1",
+    "SELECT DISTINCT coalesce(preset_id::text, '*') AS p FROM prebuild_marked_presets ORDER BY 1",
   );
   return r.rows.map((x: { p: string }) => x.p);
 }

@@ -364,7 +364,7 @@ describe("bad input changes nothing", () => {
       (SELECT count(*) FROM prebuild_pauses) AS pauses,
       (SELECT count(*) FROM prebuild_desired_overrides) AS overrides,
       (SELECT count(*) FROM prebuild_failure_resets) AS resets,
-      (SELECT count(*) FROM prebuild_dirty_presets) AS dirty,
+      (SELECT count(*) FROM prebuild_marked_presets) AS dirty,
       (SELECT count(*) FROM site_configs) AS settings`);
     return JSON.stringify(r.rows[0]);
   }
@@ -432,19 +432,19 @@ describe("change tracking", () => {
       ["reset", () => resetHardLimit(db.pool, "alpha", undefined)],
     ];
     for (const [name, write] of writes) {
-      await seed.sql("DELETE FROM prebuild_dirty_presets");
+      await seed.sql("DELETE FROM prebuild_dirty_presets; DELETE FROM prebuild_dirty_rows");
       await write();
       // An upsert fires both the INSERT and the UPDATE statement triggers: one or two marks.
       expect({ name, marked: (await fullResyncMarks()) >= 1 }).toEqual({ name, marked: true });
     }
-    await seed.sql("DELETE FROM prebuild_dirty_presets");
+    await seed.sql("DELETE FROM prebuild_dirty_presets; DELETE FROM prebuild_dirty_rows");
     const v2 = await seed.version(t);
     const v2Preset = await seed.preset(v2, { name: "small", desired: 1 });
-    await seed.sql("DELETE FROM prebuild_dirty_presets");
+    await seed.sql("DELETE FROM prebuild_dirty_presets; DELETE FROM prebuild_dirty_rows");
     await seed.promote(t.templateId, v2);
     expect(await fullResyncMarks()).toBe(0);
     const marked = await seed.sql(
-      "SELECT DISTINCT preset_id FROM prebuild_dirty_presets ORDER BY 1",
+      "SELECT DISTINCT preset_id FROM prebuild_marked_presets ORDER BY 1",
     );
     expect(marked.rows.map((r: { preset_id: string }) => r.preset_id).sort()).toEqual(
       [preset, v2Preset].sort(),
