@@ -1,12 +1,13 @@
-// What change tracking (issue #16, migration 0042's triggers) costs the writers, side by side in
+// What change tracking (issue #16, migrations 0042–0049's triggers) costs the writers, side by side in
 // one run: the 10,000-prebuild create cycle, then a provisioner completing 1,000 of those jobs the
 // way a platform's does (acquire, agents, complete: the shipped queue queries), once on a clone of
 // the fleet with the triggers and once on a clone with them disabled (ALTER TABLE … DISABLE
 // TRIGGER). Repetitions alternate which variant goes first, so cache warmth and background noise
-// fall on both. Each phase is measured twice: wall-clock, and the CPU time the PostgreSQL server
-// spent on it (bench/serverCpu.ts, when the server runs on this machine). The triggers' cost is
-// server CPU; on a shared 2-vCPU virtual machine the wall-clock figures of identical runs swing by
-// ±40% (13 to 33 s for the same create cycle in one run), so the targets are judged on the CPU.
+// fall on both; the provisioners of the two clones take turns in batches of 100 jobs. Each phase
+// is measured twice: wall-clock, and the CPU time the PostgreSQL server spent on it
+// (bench/serverCpu.ts, when the server runs on this machine). The triggers' cost is server CPU; on
+// a shared 2-vCPU virtual machine the wall-clock figures of identical runs swing by ±40% (13 to
+// 33 s for the same create cycle in one run), so the targets are judged on the CPU.
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { createPool } from "../src/db/pool.ts";
@@ -82,35 +83,40 @@ async function disableTracking(url: string): Promise<void> {
   }
 }
 
-/** One provisioner: acquire, report a ready agent, complete; `jobs` times. Milliseconds. */
-async function completeJobs(url: string, jobs: number): Promise<number> {
+/** One provisioner on its own connection: acquire, report a ready agent, complete. */
+interface Provisioner {
+  /** Runs `jobs` jobs one after another; throws if the queue runs dry. */
+  readonly run: (jobs: number) => Promise<void>;
+  readonly close: () => Promise<void>;
+}
+
+async function openProvisioner(url: string): Promise<Provisioner> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
-  try {
-    const org = await client.query<{ id: string }>("SELECT id FROM organizations LIMIT 1");
-    const organizationId = org.rows[0]?.id ?? "";
-    const workerId = randomUUID();
-    const started = performance.now();
-    for (let i = 0; i < jobs; i++) {
-      const job = await acquireProvisionerJob(client, {
-        workerId,
-        organizationId,
-        types: ["workspace_build"],
-        provisionerTags: { scope: "organization" },
-      });
-      if (job === null) throw new Error(`only ${i} of ${jobs} jobs could be acquired`);
-      await insertWorkspaceResourceWithAgents(client, {
-        jobId: job.id,
-        resourceName: "main",
-        agentNames: ["main"],
-        lifecycleStates: ["ready"],
-      });
-      await completeProvisionerJob(client, { jobId: job.id, workerId, error: null });
-    }
-    return performance.now() - started;
-  } finally {
-    await client.end();
-  }
+  const org = await client.query<{ id: string }>("SELECT id FROM organizations LIMIT 1");
+  const organizationId = org.rows[0]?.id ?? "";
+  const workerId = randomUUID();
+  return {
+    run: async (jobs) => {
+      for (let i = 0; i < jobs; i++) {
+        const job = await acquireProvisionerJob(client, {
+          workerId,
+          organizationId,
+          types: ["workspace_build"],
+          provisionerTags: { scope: "organization" },
+        });
+        if (job === null) throw new Error(`the queue ran dry after ${i} of ${jobs} jobs`);
+        await insertWorkspaceResourceWithAgents(client, {
+          jobId: job.id,
+          resourceName: "main",
+          agentNames: ["main"],
+          lifecycleStates: ["ready"],
+        });
+        await completeProvisionerJob(client, { jobId: job.id, workerId, error: null });
+      }
+    },
+    close: () => client.end(),
+  };
 }
 
 async function createCycle(db: BenchDatabase): Promise<{ ms: number; created: number }> {
@@ -164,45 +170,75 @@ export async function benchTriggerOverhead(
   const createCpuMs = { with: [] as number[], without: [] as number[] };
   const completeCpuMs = { with: [] as number[], without: [] as number[] };
   const serverCpu = await serverCpuReader(base.url);
-  // After a phase's connections close: the postmaster reaps their processes within milliseconds.
-  const cpuNow = async () => {
-    if (serverCpu === null) return 0;
+  const cpuNow = async () => (serverCpu === null ? 0 : serverCpu());
+  // After a cycle's pool closes: the postmaster reaps its connections' processes within
+  // milliseconds, and only then is their CPU time in the postmaster's figures.
+  const settledCpu = async () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
-    return serverCpu();
+    return cpuNow();
   };
+  const cpuNote = (ms: number) => (serverCpu === null ? "" : ` (server CPU ${ms.toFixed(0)} ms)`);
+  const batches = 10;
+  const perBatch = Math.ceil(options.jobs / batches);
   let created = 0;
   try {
     for (let rep = 0; rep < options.repetitions; rep++) {
       const order = rep % 2 === 0 ? (["with", "without"] as const) : (["without", "with"] as const);
-      for (const variant of order) {
-        const db = await server.cloneDatabase(base, `tracking_${variant}_${rep}`);
-        try {
-          if (variant === "without") await disableTracking(db.url);
-          const beforeCreate = await cpuNow();
-          const cycle = await createCycle(db);
-          const afterCreate = await cpuNow();
+      const dbs = {
+        with: await server.cloneDatabase(base, `tracking_with_${rep}`),
+        without: await server.cloneDatabase(base, `tracking_without_${rep}`),
+      };
+      try {
+        await disableTracking(dbs.without.url);
+        for (const variant of order) {
+          const before = await settledCpu();
+          const cycle = await createCycle(dbs[variant]);
+          const cpu = (await settledCpu()) - before;
           created = cycle.created;
           if (cycle.created !== wanted) {
             throw new Error(
               `the create cycle created ${cycle.created} prebuilds, expected ${wanted}`,
             );
           }
-          const completed = await completeJobs(db.url, options.jobs);
-          const afterComplete = await cpuNow();
           createMs[variant].push(cycle.ms);
-          completeMs[variant].push(completed);
-          createCpuMs[variant].push(afterCreate - beforeCreate);
-          completeCpuMs[variant].push(afterComplete - afterCreate);
-          const cpu = (ms: number) =>
-            serverCpu === null ? "" : ` (server CPU ${ms.toFixed(0)} ms)`;
+          createCpuMs[variant].push(cpu);
           log(
-            `  repetition ${rep + 1}/${options.repetitions} ${variant} tracking: create ${cycle.ms.toFixed(0)} ms` +
-              `${cpu(afterCreate - beforeCreate)}, ${options.jobs} jobs completed in ${completed.toFixed(0)} ms` +
-              cpu(afterComplete - afterCreate),
+            `  repetition ${rep + 1}/${options.repetitions} ${variant} tracking: create ${cycle.ms.toFixed(0)} ms${cpuNote(cpu)}`,
           );
-        } finally {
-          await db.drop();
         }
+        // The provisioners take turns, a batch each, so that drifts in the machine's speed fall
+        // on both variants alike.
+        const provisioners = {
+          with: await openProvisioner(dbs.with.url),
+          without: await openProvisioner(dbs.without.url),
+        };
+        const wall = { with: 0, without: 0 };
+        const cpu = { with: 0, without: 0 };
+        try {
+          for (let batch = 0; batch < batches; batch++) {
+            const turn = batch % 2 === 0 ? order : [...order].reverse();
+            for (const variant of turn) {
+              const cpuBefore = await cpuNow();
+              const started = performance.now();
+              await provisioners[variant].run(perBatch);
+              wall[variant] += performance.now() - started;
+              cpu[variant] += (await cpuNow()) - cpuBefore;
+            }
+          }
+        } finally {
+          await provisioners.with.close();
+          await provisioners.without.close();
+        }
+        for (const variant of order) {
+          completeMs[variant].push(wall[variant]);
+          completeCpuMs[variant].push(cpu[variant]);
+          log(
+            `  repetition ${rep + 1}/${options.repetitions} ${variant} tracking: ${perBatch * batches} jobs completed in ${wall[variant].toFixed(0)} ms${cpuNote(cpu[variant])}`,
+          );
+        }
+      } finally {
+        await dbs.with.drop();
+        await dbs.without.drop();
       }
     }
   } finally {
@@ -210,7 +246,7 @@ export async function benchTriggerOverhead(
   }
   return {
     prebuildsCreated: created,
-    jobsCompleted: options.jobs,
+    jobsCompleted: perBatch * batches,
     repetitions: options.repetitions,
     create: overhead(createMs.with, createMs.without),
     complete: overhead(completeMs.with, completeMs.without),
