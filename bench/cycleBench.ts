@@ -55,7 +55,7 @@ export interface CycleFigures {
   readonly incrementalChangedPresetsRead: readonly number[];
   /** A child process that only reconciles this fleet: the reconciler's own memory. */
   readonly reconcilerMemory: RssProbeResult;
-  /** The same with TUNED_V8_FLAGS (a small young generation). */
+  /** The same with TUNED_V8_FLAGS: prebuildsd's launch flags (src/cli/launchFlags.ts). */
   readonly reconcilerMemoryTuned: RssProbeResult & { readonly v8Flags: readonly string[] };
   /** 10 concurrent claimers through the shipped claim query, after the cycles (issue #16). */
   readonly claims: ClaimFigures;

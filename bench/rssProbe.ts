@@ -2,6 +2,7 @@
 // its peak RSS and heap as JSON. The benchmark runs it as a child so that the figure is the
 // reconciler's own, not inflated by the harness's floor reads and bookkeeping.
 // Usage: node bench/rssProbe.ts <database url> <cycles>
+import { LAUNCH_NODE_FLAGS } from "../src/cli/launchFlags.ts";
 import { createPool } from "../src/db/pool.ts";
 import { silentLogger } from "../src/observe/logger.ts";
 import { reconcileOnce } from "../src/reconciler/index.ts";
@@ -53,9 +54,8 @@ async function main(): Promise<void> {
 
 if (import.meta.main) await main();
 
-/** V8 flags for the tuned probe: a 4 MB young-generation semi-space makes the short-lived snapshot
- *  rows die in cheap scavenges instead of piling up (measured: half the RSS at L, same CPU). */
-export const TUNED_V8_FLAGS: readonly string[] = ["--max-semi-space-size=4"];
+/** V8 flags of the second probe: those an installed `prebuildsd` runs with (its shebang line). */
+export const TUNED_V8_FLAGS: readonly string[] = LAUNCH_NODE_FLAGS;
 
 /** Runs the probe in a child process (the same Node binary, with `v8Flags`) and returns its output. */
 export async function probeRss(

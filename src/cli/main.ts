@@ -1,6 +1,7 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 // prebuildsd's entry point: parses the command line, runs the command, and turns its outcome into
-// the exit code (0 ok, 1 runtime failure, 2 bad configuration or usage).
+// the exit code (0 ok, 1 runtime failure, 2 bad configuration or usage). The first line's Node.js
+// flags are src/cli/launchFlags.ts's (why there).
 // First: `run` catches SIGTERM from here on, while the rest of the program loads.
 import "../daemon/earlyShutdown.ts";
 import { CommanderError } from "commander";

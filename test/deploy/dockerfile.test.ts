@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { DockerfileParser, type Instruction } from "dockerfile-ast";
 import { validate } from "dockerfile-utils";
 import { describe, expect, it } from "vitest";
+import { launchShebang } from "../../src/cli/launchFlags.ts";
 import { projectRoot } from "../../src/projectRoot.ts";
 import { defaultHttpPort } from "./manifests.ts";
 
@@ -69,8 +70,9 @@ describe("Dockerfile", () => {
     expect(keyword(finalStage, "RUN").map(args).join("\n")).toContain(
       `ln -s /app/${bin} /usr/local/bin/prebuildsd`,
     );
-    // Run through a symlink, the compiled entry point needs its shebang (`npm test` builds first).
-    expect(readFileSync(join(projectRoot, bin), "utf8").split("\n")[0]).toBe("#!/usr/bin/env node");
+    // Run through a symlink, the compiled entry point needs its shebang (`npm test` builds first),
+    // which carries prebuildsd's launch flags (src/cli/launchFlags.ts).
+    expect(readFileSync(join(projectRoot, bin), "utf8").split("\n")[0]).toBe(launchShebang());
     expect(keyword(finalStage, "EXPOSE").map(args)).toEqual([String(defaultHttpPort())]);
     expect(keyword(finalStage, "COPY").map(args)).toContain("migrations ./migrations");
   });

@@ -1,8 +1,10 @@
-// Runs the BUILT binary as an operator would (`npm test` builds it first): one-shot commands, and
-// the daemon as a child process with a handle to signal it.
+// Runs the BUILT binary as an operator would (`npm test` builds it first), with the Node.js flags
+// its shebang line gives an installed `prebuildsd`: one-shot commands, and the daemon as a child
+// process with a handle to signal it.
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { LAUNCH_NODE_FLAGS } from "../../src/cli/launchFlags.ts";
 import { projectRoot } from "../../src/projectRoot.ts";
 
 export const BIN = join(projectRoot, "dist", "src", "cli", "main.js");
@@ -30,7 +32,10 @@ export function cli(
   env: Readonly<Record<string, string>>,
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(NODE, [BIN, ...args], { env: childEnv(env), stdio: "pipe" });
+    const child = spawn(NODE, [...LAUNCH_NODE_FLAGS, BIN, ...args], {
+      env: childEnv(env),
+      stdio: "pipe",
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => {
@@ -57,7 +62,10 @@ export function startDaemon(
   args: readonly string[],
   env: Readonly<Record<string, string>>,
 ): Daemon {
-  const child = spawn(NODE, [BIN, ...args], { env: childEnv(env), stdio: "pipe" });
+  const child = spawn(NODE, [...LAUNCH_NODE_FLAGS, BIN, ...args], {
+    env: childEnv(env),
+    stdio: "pipe",
+  });
   let output = "";
   const listeners = new Set<() => void>();
   const onData = (chunk: Buffer) => {

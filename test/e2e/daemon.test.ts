@@ -68,6 +68,11 @@ describe("prebuildsd run (built binary)", () => {
     expect(body).toContain("prebuildsd_reconciliation_cycle_errors_total 0");
     expect(body).toMatch(/^prebuildsd_last_successful_cycle_timestamp_seconds [1-9]/m);
     expect(body).toContain("prebuildsd_reconciliation_lock_held 0");
+    // Started with prebuildsd's launch flags (src/cli/launchFlags.ts): a 4 MB semi-space, so the
+    // young generation is at most two of them (Node's default grows it to 128 MB).
+    const young = body.match(/^nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)/m);
+    expect(Number(young?.[1])).toBeGreaterThan(0);
+    expect(Number(young?.[1])).toBeLessThanOrEqual(8 * 1024 * 1024);
   });
 
   it("serves the status page at / with the seeded presets, as HTML that may run no script", async () => {

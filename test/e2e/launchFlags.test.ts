@@ -1,0 +1,33 @@
+// The Node.js flags an installed `prebuildsd` runs with come from its shebang line
+// (src/cli/launchFlags.ts says why): the source's and the built binary's first line name exactly
+// LAUNCH_NODE_FLAGS, and that line works the way the kernel runs it (`env -S` splits it).
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { LAUNCH_NODE_FLAGS, launchShebang } from "../../src/cli/launchFlags.ts";
+import { projectRoot } from "../../src/projectRoot.ts";
+import { BIN } from "./cli.ts";
+
+const firstLine = (path: string) => readFileSync(path, "utf8").split("\n", 1)[0];
+
+describe("prebuildsd's launch flags", () => {
+  it("are what the source's and the built binary's shebang lines pass to node", () => {
+    expect(LAUNCH_NODE_FLAGS).toEqual(["--max-semi-space-size=4"]);
+    expect(firstLine(join(projectRoot, "src", "cli", "main.ts"))).toBe(launchShebang());
+    expect(firstLine(BIN)).toBe(launchShebang());
+  });
+
+  it("start the binary when the shebang line is run as the kernel runs it", () => {
+    // The kernel passes everything after the interpreter as one argument, then the script.
+    const [interpreter, ...rest] = launchShebang().slice(2).split(" ");
+    const node = join(projectRoot, "node_modules", ".bin", "node");
+    const result = spawnSync(interpreter ?? "", [rest.join(" "), BIN, "--version"], {
+      env: { PATH: `${dirname(node)}:${process.env.PATH ?? ""}`, HOME: process.env.HOME },
+      encoding: "utf8",
+    });
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/^\d+\.\d+\.\d+/);
+  });
+});
