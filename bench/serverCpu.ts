@@ -53,7 +53,8 @@ export async function serverCpuReader(url: string): Promise<(() => Promise<numbe
   try {
     const result = await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
     // Our own backend, read while it lives: a process of this machine only if it is a postgres
-    // process whose parent is one too (a remote server's pid may name anything here).
+    // process whose parent is one too (a remote server's pid may name anything here; a server in
+    // a container on this machine, in another pid namespace, could still be misread).
     const pid = result.rows[0]?.pid ?? 0;
     const stat = await readStat(pid);
     if (stat !== null && (await isPostgres(pid)) && (await isPostgres(stat.ppid))) {
@@ -73,7 +74,7 @@ export async function serverCpuReader(url: string): Promise<(() => Promise<numbe
       const pid = Number(entry);
       if (!Number.isInteger(pid)) continue;
       const child = await readStat(pid);
-      if (child?.ppid === postmaster) ticks += child.own;
+      if (child?.ppid === postmaster) ticks += child.own + child.children;
     }
     return ms(ticks);
   };

@@ -23,11 +23,13 @@ import { CREATE_FLEET, expectedCounts, generateFleet } from "./fleet.ts";
 import { type Summary, summarize } from "./percentiles.ts";
 import { serverCpuReader } from "./serverCpu.ts";
 
-/** Every change-tracking trigger of migration 0042: table and trigger name. */
+/** Every change-tracking trigger (migrations 0042–0049): table and trigger name. */
 const TRACKING_TRIGGERS: readonly (readonly [string, string])[] = [
   ...["insert", "update", "delete"].map(
     (op) => ["workspace_builds", `prebuild_track_${op}`] as const,
   ),
+  ["workspace_builds", "prebuild_track_delete_without_preset"],
+  ["workspace_resources", "prebuild_track_delete"],
   ["provisioner_jobs", "prebuild_track_update"],
   ["workspaces", "prebuild_track_update"],
   ...["insert", "update", "delete"].map(

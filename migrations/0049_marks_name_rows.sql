@@ -46,8 +46,10 @@ BEGIN
 END
 $$;
 
--- workspace_agents: the agent's resource (and its old one when it moves). A deleted agent's
--- resource may go in the same statement (a cascade), so a delete still finds the job at once.
+-- workspace_agents: the agent's resource (and its old one when it moves). A deleted agent marks its
+-- job at once: a resource deleted later would leave the mark pointing at nothing. (A resource
+-- deleted with its agents, by a cascade, is gone before their trigger runs: its own trigger below
+-- marks the job.)
 CREATE OR REPLACE FUNCTION prebuild_track_workspace_agent() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
@@ -88,6 +90,32 @@ BEGIN
 END
 $$;
 
+-- workspace_resources deleted (their agents with them): the job they belonged to. Resources are
+-- inserted with their agents, whose trigger marks them, and never updated.
+CREATE FUNCTION prebuild_track_workspace_resource_delete() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+BEGIN
+  INSERT INTO prebuild_dirty_rows (kind, row_id) VALUES ('job', OLD.job_id);
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER prebuild_track_delete AFTER DELETE ON workspace_resources
+  FOR EACH ROW EXECUTE FUNCTION prebuild_track_workspace_resource_delete();
+
+-- workspace_builds deleted: migration 0042 marks the presets they name; one naming none (a stop
+-- or delete build) now marks its workspace, whose other builds' presets its deletion can change
+-- (a job mark of it, resolved later, would find the build gone).
+CREATE FUNCTION prebuild_track_workspace_build_delete() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+BEGIN
+  INSERT INTO prebuild_dirty_rows (kind, row_id) VALUES ('workspace', OLD.workspace_id);
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER prebuild_track_delete_without_preset AFTER DELETE ON workspace_builds
+  FOR EACH ROW WHEN (OLD.template_version_preset_id IS NULL)
+  EXECUTE FUNCTION prebuild_track_workspace_build_delete();
+
 DROP TRIGGER prebuild_track_insert ON workspace_builds;
 CREATE TRIGGER prebuild_track_insert AFTER INSERT ON workspace_builds
   FOR EACH ROW EXECUTE FUNCTION prebuild_track_workspace_build_insert();
@@ -98,7 +126,8 @@ DECLARE
 BEGIN
   FOREACH f IN ARRAY ARRAY[
     'prebuild_track_provisioner_job()', 'prebuild_track_workspace_agent()',
-    'prebuild_track_workspace()', 'prebuild_track_workspace_build_insert()'
+    'prebuild_track_workspace()', 'prebuild_track_workspace_build_insert()',
+    'prebuild_track_workspace_resource_delete()', 'prebuild_track_workspace_build_delete()'
   ] LOOP
     EXECUTE format('ALTER FUNCTION %s SET search_path = %I, pg_temp', f, current_schema());
     EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);

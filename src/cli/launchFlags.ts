@@ -6,7 +6,8 @@
  * every live prebuild's row at once, and with the default the short-lived rows pile up before a
  * scavenge; with 4 MB they die young. Measured by `npm run bench` in a reconciler-only process:
  * at fleet L 314 → 162 MB RSS, at XL 509 → 256 MB, cycle times unchanged (issue #16's RSS goal).
- * src/cli/main.ts's first line must name exactly these (a test checks it).
+ * src/cli/main.ts's first line and package.json's scripts that run it (`npm start`, `npm run
+ * prebuildsd`, `npm run migrate`) must name exactly these (a test checks both).
  */
 export const LAUNCH_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=4"];
 

@@ -18,6 +18,24 @@ describe("prebuildsd's launch flags", () => {
     expect(firstLine(BIN)).toBe(launchShebang());
   });
 
+  it("are what the package's scripts that run the source pass to node", () => {
+    const { scripts } = JSON.parse(readFileSync(join(projectRoot, "package.json"), "utf8")) as {
+      scripts: Record<string, string>;
+    };
+    const running = Object.entries(scripts).filter(([, command]) =>
+      command.includes("src/cli/main.ts"),
+    );
+    expect(running.map(([name]) => name).sort()).toEqual(["migrate", "prebuildsd", "start"]);
+    for (const [name, command] of running) {
+      expect({ name, command }).toEqual({
+        name,
+        command: expect.stringMatching(
+          new RegExp(`^node ${LAUNCH_NODE_FLAGS.join(" ")} src/cli/main\\.ts\\b`),
+        ),
+      });
+    }
+  });
+
   it("start the binary when the shebang line is run as the kernel runs it", () => {
     // The kernel passes everything after the interpreter as one argument, then the script.
     const [interpreter, ...rest] = launchShebang().slice(2).split(" ");

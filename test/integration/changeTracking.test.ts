@@ -5,6 +5,7 @@ import {
   completeProvisionerJob,
   insertWorkspaceResourceWithAgents,
 } from "../../src/db/sql/queue_sql.ts";
+import { PREBUILDS_SYSTEM_USER_ID } from "../../src/prebuildsUser.ts";
 import {
   promoteVersion,
   type SeededTemplate,
@@ -230,6 +231,33 @@ describe("change tracking triggers", () => {
       [from.builds[0]?.jobId, to.builds[0]?.jobId],
     );
     expect(await marks()).toEqual([preset, other].sort());
+  });
+
+  it("a workspace resource deleted, its agents with it, marks its build's preset", async () => {
+    const p = await seedPrebuild(db.pool, { template: t, presetId: preset });
+    await clearMarks();
+    await db.pool.query("DELETE FROM workspace_resources WHERE job_id = $1", [p.builds[0]?.jobId]);
+    expect(await marks()).toEqual([preset]);
+  });
+
+  it("a build that names no preset, deleted after its job changed, still marks the workspace's preset", async () => {
+    // A job mark is resolved when a cycle reads it: by then this build is gone, so its deletion
+    // must mark the workspace itself.
+    const p = await seedPrebuild(db.pool, { template: t, presetId: preset });
+    const stop = await db.pool.query<{ job_id: string }>(
+      `WITH j AS (INSERT INTO provisioner_jobs (organization_id, initiator_id, type)
+                  VALUES ($2, $3, 'workspace_build') RETURNING id)
+       INSERT INTO workspace_builds (workspace_id, template_version_id, build_number, transition, initiator_id, job_id)
+       SELECT $1, $4, 2, 'stop', $3, j.id FROM j RETURNING job_id`,
+      [p.workspaceId, t.organizationId, PREBUILDS_SYSTEM_USER_ID, t.activeVersionId],
+    );
+    await clearMarks();
+    await db.pool.query(
+      "UPDATE provisioner_jobs SET started_at = now(), worker_id = gen_random_uuid() WHERE id = $1",
+      [stop.rows[0]?.job_id],
+    );
+    await db.pool.query("DELETE FROM workspace_builds WHERE job_id = $1", [stop.rows[0]?.job_id]);
+    expect(await marks()).toEqual([preset]);
   });
 
   it("a job whose build names a preset marks that preset only, once, not the workspace's other builds' presets", async () => {
