@@ -356,6 +356,8 @@ export function formatResults(results: BenchResults): string {
         [
           row(`create cycle, ${t.prebuildsCreated} prebuilds: wall clock`, t.create),
           row("  server CPU", t.createCpu),
+          row("its create transactions alone, clones taking turns: wall clock", t.createWrites),
+          row("  server CPU", t.createWritesCpu),
           row(`provisioner completing ${t.jobsCompleted} jobs: wall clock`, t.complete),
           row("  server CPU", t.completeCpu),
         ],

@@ -7,7 +7,10 @@
 // is measured twice: wall-clock, and the CPU time the PostgreSQL server spent on it
 // (bench/serverCpu.ts, when the server runs on this machine). The triggers' cost is server CPU; on
 // a shared 2-vCPU virtual machine the wall-clock figures of identical runs swing by ±40% (13 to
-// 33 s for the same create cycle in one run), so the targets are judged on the CPU.
+// 33 s for the same create cycle in one run), so the targets are judged on the CPU. The create
+// cycle's CPU itself swung 24–52 s; its write transactions alone, the two clones taking turns
+// (createWrites), show why: one clone's creates ran 4× slower than the other's for all 10,000, in
+// every repetition, in migration 0046's prebuild_rank_jobs trigger (docs/benchmarks.md).
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { createPool } from "../src/db/pool.ts";
@@ -16,6 +19,7 @@ import {
   completeProvisionerJob,
   insertWorkspaceResourceWithAgents,
 } from "../src/db/sql/queue_sql.ts";
+import { createPrebuilds } from "../src/execute/createPrebuilds.ts";
 import { silentLogger } from "../src/observe/logger.ts";
 import { reconcileOnce } from "../src/reconciler/index.ts";
 import type { BenchDatabase, BenchServer } from "./benchServer.ts";
@@ -65,6 +69,70 @@ export interface TriggerFigures {
   /** Milliseconds of the server's CPU time; null when the server is not on this machine. */
   readonly createCpu: OverheadFigures | null;
   readonly completeCpu: OverheadFigures | null;
+  /** The create cycle's write transactions alone, the two clones taking turns (createWrites). */
+  readonly createWrites: OverheadFigures;
+  readonly createWritesCpu: OverheadFigures | null;
+}
+
+/** Presets per turn when the two clones' create transactions take turns. */
+const CREATE_BATCH = 100;
+
+/**
+ * What the create cycle writes, without the cycle around it: for every active preset of the
+ * creation fleet, the executor's create transaction (BEGIN, LockPresetForWrite, CreatePrebuilds for
+ * its 10 prebuilds, COMMIT: src/execute/createPrebuilds.ts), one after another on one connection
+ * per clone, the clones taking turns every CREATE_BATCH presets so that the machine's drifts fall
+ * on both. Milliseconds of wall clock and of server CPU, per variant.
+ */
+async function createWrites(
+  dbs: Readonly<Record<"with" | "without", BenchDatabase>>,
+  order: readonly ("with" | "without")[],
+  cpuNow: () => Promise<number>,
+): Promise<Record<"with" | "without", { wall: number; cpu: number; created: number }>> {
+  const clients = {
+    with: new pg.Client({ connectionString: dbs.with.url }),
+    without: new pg.Client({ connectionString: dbs.without.url }),
+  };
+  const totals = {
+    with: { wall: 0, cpu: 0, created: 0 },
+    without: { wall: 0, cpu: 0, created: 0 },
+  };
+  try {
+    await clients.with.connect();
+    await clients.without.connect();
+    const presets = await clients.with.query<{ id: string; desired: number }>(
+      `SELECT tvp.id, tvp.desired_instances AS desired FROM template_version_presets tvp
+       JOIN templates t ON t.active_version_id = tvp.template_version_id
+       WHERE tvp.desired_instances IS NOT NULL ORDER BY tvp.id`,
+    );
+    for (let start = 0; start < presets.rows.length; start += CREATE_BATCH) {
+      const batch = presets.rows.slice(start, start + CREATE_BATCH);
+      const turn = (start / CREATE_BATCH) % 2 === 0 ? order : [...order].reverse();
+      for (const variant of turn) {
+        const client = clients[variant];
+        const cpuBefore = await cpuNow();
+        const started = performance.now();
+        for (const preset of batch) {
+          await client.query("BEGIN");
+          const result = await createPrebuilds(client, {
+            presetId: preset.id,
+            count: preset.desired,
+            desired: preset.desired,
+            jobTags: {},
+          });
+          await client.query("COMMIT");
+          if (result.kind !== "created") throw new Error(`create: ${result.kind}`);
+          totals[variant].created += result.workspaceIds.length;
+        }
+        totals[variant].wall += performance.now() - started;
+        totals[variant].cpu += (await cpuNow()) - cpuBefore;
+      }
+    }
+  } finally {
+    await clients.with.end();
+    await clients.without.end();
+  }
+  return totals;
 }
 
 export interface TriggerBenchOptions {
@@ -171,6 +239,8 @@ export async function benchTriggerOverhead(
   const completeMs = { with: [] as number[], without: [] as number[] };
   const createCpuMs = { with: [] as number[], without: [] as number[] };
   const completeCpuMs = { with: [] as number[], without: [] as number[] };
+  const writesMs = { with: [] as number[], without: [] as number[] };
+  const writesCpuMs = { with: [] as number[], without: [] as number[] };
   const serverCpu = await serverCpuReader(base.url);
   const cpuNow = async () => (serverCpu === null ? 0 : serverCpu());
   // After a cycle's pool closes: the postmaster reaps its connections' processes within
@@ -243,6 +313,32 @@ export async function benchTriggerOverhead(
         await dbs.without.drop();
       }
     }
+    for (let rep = 0; rep < options.repetitions; rep++) {
+      const order = rep % 2 === 0 ? (["with", "without"] as const) : (["without", "with"] as const);
+      const dbs = {
+        with: await server.cloneDatabase(base, `writes_with_${rep}`),
+        without: await server.cloneDatabase(base, `writes_without_${rep}`),
+      };
+      try {
+        await disableTracking(dbs.without.url);
+        const totals = await createWrites(dbs, order, cpuNow);
+        for (const variant of order) {
+          if (totals[variant].created !== wanted) {
+            throw new Error(
+              `the create writes made ${totals[variant].created}, expected ${wanted}`,
+            );
+          }
+          writesMs[variant].push(totals[variant].wall);
+          writesCpuMs[variant].push(totals[variant].cpu);
+          log(
+            `  repetition ${rep + 1}/${options.repetitions} ${variant} tracking: create writes alone ${totals[variant].wall.toFixed(0)} ms${cpuNote(totals[variant].cpu)}`,
+          );
+        }
+      } finally {
+        await dbs.with.drop();
+        await dbs.without.drop();
+      }
+    }
   } finally {
     await base.drop();
   }
@@ -254,5 +350,7 @@ export async function benchTriggerOverhead(
     complete: overhead(completeMs.with, completeMs.without),
     createCpu: serverCpu === null ? null : overhead(createCpuMs.with, createCpuMs.without),
     completeCpu: serverCpu === null ? null : overhead(completeCpuMs.with, completeCpuMs.without),
+    createWrites: overhead(writesMs.with, writesMs.without),
+    createWritesCpu: serverCpu === null ? null : overhead(writesCpuMs.with, writesCpuMs.without),
   };
 }
