@@ -1,0 +1,12 @@
+-- Up Migration
+-- Migration 0046's ranking trigger (fair acquisition, issue #13) with index plans whatever the
+-- statistics say. Its statements are planned for each statement that inserts builds, with the
+-- tables' statistics of the moment; on a fresh install, or on any table analyzed while the queue was
+-- empty, those say provisioner_jobs and workspaces hold a few dozen rows, so the plans scanned
+-- every job ten times per create until autovacuum's next ANALYZE: a cycle creating 1,000 presets'
+-- prebuilds spent 21 ms per create at the first and 94 ms at the thousandth (quadratic), and the
+-- 10,000-prebuild create cycle ran 4× slower or not depending on when ANALYZE came (issue #16's
+-- benchmark). Every statement of the trigger has an index to use (the jobs' and workspaces' primary
+-- keys, provisioner_jobs_pending_idx, provisioner_jobs_fair_key_idx): with sequential scans off
+-- for the function alone, creates stay at about 10 ms each.
+ALTER FUNCTION prebuild_rank_jobs() SET enable_seqscan = off;
