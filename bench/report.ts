@@ -146,7 +146,11 @@ export function checkTargets(
   }
   if (tracking) {
     for (const [what, wall, cpu] of [
-      [`creating ${tracking.prebuildsCreated} prebuilds`, tracking.create, tracking.createCpu],
+      [
+        `creating ${tracking.prebuildsCreated} prebuilds (the cycle's create transactions, clones taking turns)`,
+        tracking.createWrites,
+        tracking.createWritesCpu,
+      ],
       [
         `a provisioner completing ${tracking.jobsCompleted} jobs`,
         tracking.complete,

@@ -8,9 +8,9 @@
 // (bench/serverCpu.ts, when the server runs on this machine). The triggers' cost is server CPU; on
 // a shared 2-vCPU virtual machine the wall-clock figures of identical runs swing by ±40% (13 to
 // 33 s for the same create cycle in one run), so the targets are judged on the CPU. The create
-// cycle's CPU itself swung 24–52 s; its write transactions alone, the two clones taking turns
-// (createWrites), show why: one clone's creates ran 4× slower than the other's for all 10,000, in
-// every repetition, in migration 0046's prebuild_rank_jobs trigger (docs/benchmarks.md).
+// target is judged on the cycle's write transactions alone, the two clones taking turns
+// (createWrites): the whole cycle's CPU swung 24–52 s, and that measurement found why (one clone's
+// creates 4× slower, in migration 0046's ranking trigger, fixed by migration 0050).
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { createPool } from "../src/db/pool.ts";
