@@ -27,6 +27,9 @@ import { CREATE_FLEET, expectedCounts, generateFleet } from "./fleet.ts";
 import { type Summary, summarize } from "./percentiles.ts";
 import { serverCpuReader } from "./serverCpu.ts";
 
+/** A clone with the change-tracking triggers, or one with them disabled. */
+type Variant = "with" | "without";
+
 /** Every change-tracking trigger (migrations 0042–0049): table and trigger name. */
 const TRACKING_TRIGGERS: readonly (readonly [string, string])[] = [
   ...["insert", "update", "delete"].map(
@@ -85,10 +88,10 @@ const CREATE_BATCH = 100;
  * on both. Milliseconds of wall clock and of server CPU, per variant.
  */
 async function createWrites(
-  dbs: Readonly<Record<"with" | "without", BenchDatabase>>,
-  order: readonly ("with" | "without")[],
+  dbs: Readonly<Record<Variant, BenchDatabase>>,
+  order: readonly Variant[],
   cpuNow: () => Promise<number>,
-): Promise<Record<"with" | "without", { wall: number; cpu: number; created: number }>> {
+): Promise<Record<Variant, { wall: number; cpu: number; created: number }>> {
   const clients = {
     with: new pg.Client({ connectionString: dbs.with.url }),
     without: new pg.Client({ connectionString: dbs.without.url }),
@@ -217,6 +220,37 @@ function overhead(withMs: readonly number[], withoutMs: readonly number[]): Over
   };
 }
 
+/**
+ * Runs `body` `repetitions` times on a fresh pair of clones of `base`, one with the tracking
+ * triggers and one without, alternating which variant goes first (`order`); drops both after.
+ */
+async function onClonePairs(
+  server: BenchServer,
+  base: BenchDatabase,
+  prefix: string,
+  repetitions: number,
+  body: (
+    dbs: Readonly<Record<Variant, BenchDatabase>>,
+    order: readonly Variant[],
+    rep: number,
+  ) => Promise<void>,
+): Promise<void> {
+  for (let rep = 0; rep < repetitions; rep++) {
+    const order: readonly Variant[] = rep % 2 === 0 ? ["with", "without"] : ["without", "with"];
+    const dbs = {
+      with: await server.cloneDatabase(base, `${prefix}_with_${rep}`),
+      without: await server.cloneDatabase(base, `${prefix}_without_${rep}`),
+    };
+    try {
+      await disableTracking(dbs.without.url);
+      await body(dbs, order, rep);
+    } finally {
+      await dbs.with.drop();
+      await dbs.without.drop();
+    }
+  }
+}
+
 export async function benchTriggerOverhead(
   server: BenchServer,
   options: TriggerBenchOptions,
@@ -254,91 +288,67 @@ export async function benchTriggerOverhead(
   const perBatch = Math.ceil(options.jobs / batches);
   let created = 0;
   try {
-    for (let rep = 0; rep < options.repetitions; rep++) {
-      const order = rep % 2 === 0 ? (["with", "without"] as const) : (["without", "with"] as const);
-      const dbs = {
-        with: await server.cloneDatabase(base, `tracking_with_${rep}`),
-        without: await server.cloneDatabase(base, `tracking_without_${rep}`),
+    await onClonePairs(server, base, "tracking", options.repetitions, async (dbs, order, rep) => {
+      for (const variant of order) {
+        const before = await settledCpu();
+        const cycle = await createCycle(dbs[variant]);
+        const cpu = (await settledCpu()) - before;
+        created = cycle.created;
+        if (cycle.created !== wanted) {
+          throw new Error(
+            `the create cycle created ${cycle.created} prebuilds, expected ${wanted}`,
+          );
+        }
+        createMs[variant].push(cycle.ms);
+        createCpuMs[variant].push(cpu);
+        log(
+          `  repetition ${rep + 1}/${options.repetitions} ${variant} tracking: create ${cycle.ms.toFixed(0)} ms${cpuNote(cpu)}`,
+        );
+      }
+      // The provisioners take turns, a batch each, so that drifts in the machine's speed fall
+      // on both variants alike.
+      const provisioners = {
+        with: await openProvisioner(dbs.with.url),
+        without: await openProvisioner(dbs.without.url),
       };
+      const wall = { with: 0, without: 0 };
+      const cpu = { with: 0, without: 0 };
       try {
-        await disableTracking(dbs.without.url);
-        for (const variant of order) {
-          const before = await settledCpu();
-          const cycle = await createCycle(dbs[variant]);
-          const cpu = (await settledCpu()) - before;
-          created = cycle.created;
-          if (cycle.created !== wanted) {
-            throw new Error(
-              `the create cycle created ${cycle.created} prebuilds, expected ${wanted}`,
-            );
+        for (let batch = 0; batch < batches; batch++) {
+          const turn = batch % 2 === 0 ? order : [...order].reverse();
+          for (const variant of turn) {
+            const cpuBefore = await cpuNow();
+            const started = performance.now();
+            await provisioners[variant].run(perBatch);
+            wall[variant] += performance.now() - started;
+            cpu[variant] += (await cpuNow()) - cpuBefore;
           }
-          createMs[variant].push(cycle.ms);
-          createCpuMs[variant].push(cpu);
-          log(
-            `  repetition ${rep + 1}/${options.repetitions} ${variant} tracking: create ${cycle.ms.toFixed(0)} ms${cpuNote(cpu)}`,
-          );
-        }
-        // The provisioners take turns, a batch each, so that drifts in the machine's speed fall
-        // on both variants alike.
-        const provisioners = {
-          with: await openProvisioner(dbs.with.url),
-          without: await openProvisioner(dbs.without.url),
-        };
-        const wall = { with: 0, without: 0 };
-        const cpu = { with: 0, without: 0 };
-        try {
-          for (let batch = 0; batch < batches; batch++) {
-            const turn = batch % 2 === 0 ? order : [...order].reverse();
-            for (const variant of turn) {
-              const cpuBefore = await cpuNow();
-              const started = performance.now();
-              await provisioners[variant].run(perBatch);
-              wall[variant] += performance.now() - started;
-              cpu[variant] += (await cpuNow()) - cpuBefore;
-            }
-          }
-        } finally {
-          await provisioners.with.close();
-          await provisioners.without.close();
-        }
-        for (const variant of order) {
-          completeMs[variant].push(wall[variant]);
-          completeCpuMs[variant].push(cpu[variant]);
-          log(
-            `  repetition ${rep + 1}/${options.repetitions} ${variant} tracking: ${perBatch * batches} jobs completed in ${wall[variant].toFixed(0)} ms${cpuNote(cpu[variant])}`,
-          );
         }
       } finally {
-        await dbs.with.drop();
-        await dbs.without.drop();
+        await provisioners.with.close();
+        await provisioners.without.close();
       }
-    }
-    for (let rep = 0; rep < options.repetitions; rep++) {
-      const order = rep % 2 === 0 ? (["with", "without"] as const) : (["without", "with"] as const);
-      const dbs = {
-        with: await server.cloneDatabase(base, `writes_with_${rep}`),
-        without: await server.cloneDatabase(base, `writes_without_${rep}`),
-      };
-      try {
-        await disableTracking(dbs.without.url);
-        const totals = await createWrites(dbs, order, cpuNow);
-        for (const variant of order) {
-          if (totals[variant].created !== wanted) {
-            throw new Error(
-              `the create writes made ${totals[variant].created}, expected ${wanted}`,
-            );
-          }
-          writesMs[variant].push(totals[variant].wall);
-          writesCpuMs[variant].push(totals[variant].cpu);
-          log(
-            `  repetition ${rep + 1}/${options.repetitions} ${variant} tracking: create writes alone ${totals[variant].wall.toFixed(0)} ms${cpuNote(totals[variant].cpu)}`,
-          );
+      for (const variant of order) {
+        completeMs[variant].push(wall[variant]);
+        completeCpuMs[variant].push(cpu[variant]);
+        log(
+          `  repetition ${rep + 1}/${options.repetitions} ${variant} tracking: ${perBatch * batches} jobs completed in ${wall[variant].toFixed(0)} ms${cpuNote(cpu[variant])}`,
+        );
+      }
+    });
+    await onClonePairs(server, base, "writes", options.repetitions, async (dbs, order, rep) => {
+      const totals = await createWrites(dbs, order, cpuNow);
+      for (const variant of order) {
+        if (totals[variant].created !== wanted) {
+          throw new Error(`the create writes made ${totals[variant].created}, expected ${wanted}`);
         }
-      } finally {
-        await dbs.with.drop();
-        await dbs.without.drop();
+        writesMs[variant].push(totals[variant].wall);
+        writesCpuMs[variant].push(totals[variant].cpu);
+        log(
+          `  repetition ${rep + 1}/${options.repetitions} ${variant} tracking: create writes alone ${totals[variant].wall.toFixed(0)} ms${cpuNote(totals[variant].cpu)}`,
+        );
       }
-    }
+    });
   } finally {
     await base.drop();
   }
