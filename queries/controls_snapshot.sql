@@ -1,5 +1,5 @@
 -- The pool controls a cycle plans with (issue #15), read in the snapshot's REPEATABLE READ
--- transaction like the six reads of snapshot.sql. Operator state is a handful of rows, so it is
+-- transaction like the five reads of snapshot.sql. Operator state is a handful of rows, so it is
 -- read whole, in one statement, whatever subset of presets the cycle reads; each list is a JSON
 -- array decoded (and checked) by src/snapshot/poolControls.ts.
 
@@ -38,7 +38,7 @@ SELECT
 -- PREBUILDS_REPLACE_STOPPED only (issue #15): unclaimed prebuilds whose latest build is a stop
 -- that succeeded (stopped by the platform, e.g. autostop) or failed. They hold no ready workspace
 -- and are counted by no pool; the planner deletes them and the normal fill replaces them.
--- current_preset_id as in GetRunningPrebuiltWorkspaces: the stop build's own preset, else the
+-- current_preset_id as in GetLatestPrebuildStartBuilds: the stop build's own preset, else the
 -- preset of the most recent start build that had one. @only_presets as in snapshot.sql.
 SELECT
   w.id AS workspace_id,

@@ -1,8 +1,8 @@
--- The reconciler's snapshot (reference §2.2): six set-based reads taken in the one REPEATABLE
+-- The reconciler's snapshot (reference §2.2): five set-based reads taken in the one REPEATABLE
 -- READ transaction that holds the reconciliation lock. Each reads every preset at once, so a cycle
 -- costs the same number of round trips for 10 presets as for 30,000. src/snapshot/takeSnapshot.ts
 -- runs them in an order where the preset list can be limited to presets with something to do.
--- Incremental cycles (issue #16) run the same six reads for a subset of presets: @only_presets
+-- Incremental cycles (issue #16) run the same five reads for a subset of presets: @only_presets
 -- with the preset ids in @preset_ids. The driver sends every statement unnamed, so PostgreSQL plans
 -- it with the parameters' values and folds the unused branch away: a full read plans as before,
 -- a subset read starts from the presets' indexes.
@@ -20,7 +20,7 @@ SELECT statement_timestamp()::timestamptz AS now;
 -- The presets that want prebuilds and that a cycle can act on or report: every preset of a
 -- template's active version (unless the template is deleted; deprecated ones stay for the metrics),
 -- and any other preset that still has a running prebuild or a pending first build to clean up.
--- @preset_ids are those: the current_preset_id of GetRunningPrebuiltWorkspaces and the
+-- @preset_ids are those: the current_preset_id of GetLatestPrebuildStartBuilds and the
 -- preset_id of CountPendingNonActivePrebuilds, read earlier in the same REPEATABLE READ
 -- transaction. Every preset left out is one the planner would skip (canSkip): inactive, nothing
 -- running or expired, nothing pending, and no backoff (only active presets back off). At fleet L
@@ -103,19 +103,28 @@ WHERE tvp.desired_instances IS NOT NULL
   AND (NOT @only_presets::boolean OR s.preset_id = ANY(@preset_ids::uuid[]))
 ORDER BY s.preset_id, s.id;
 
--- name: GetRunningPrebuiltWorkspaces :many
--- Unclaimed prebuilds whose latest build is a succeeded start (reference §12.4). current_preset_id
--- is the preset of the most recent start build that had one: the latest build's own preset when it
--- has one (it is a start build), else the older one looked up. ready needs every non-deleted
--- top-level agent of the latest build ready (no agents: not ready). "Latest" is "no newer build"
+-- name: GetLatestPrebuildStartBuilds :many
+-- Every unclaimed prebuild whose latest build is a start, whatever its job's status: the running
+-- prebuilds (succeeded; reference §12.4) and the evidence of backoff and hard limit (reference
+-- §4.4, §4.5: the latest start builds of each preset, failed or not), read in one walk of the
+-- latest builds. The planner's failure rules count them (src/plan/presetFailures.ts); two walks,
+-- one per use, cost 2× at fleet L (issue #16).
+-- build_preset_id is the latest build's own preset (what the failure rules group by);
+-- current_preset_id is the preset of the most recent start build that had one: the latest build's
+-- own when it has one, else the older one looked up (what counts a running prebuild). ready needs
+-- every non-deleted top-level agent of the latest build ready (no agents: not ready); only a
+-- succeeded build's is read. counts_toward_failures is false for a build created at or before its
+-- preset's `prebuildsd reset` (prebuild_failure_resets, issue #15). "Latest" is "no newer build"
 -- (an anti-join PostgreSQL runs as one hash join) rather than a per-workspace LIMIT 1 lookup:
--- 1.3 s → 0.3 s at fleet L. @only_presets: only workspaces with a build of a preset in @preset_ids
--- (through the builds' preset index; other presets' rows that come along are harmless).
+-- 1.3 s → 0.3 s at fleet L. Unordered (the planner sorts what it picks from; ORDER BY spilled to disk at
+-- fleet L, +80 ms). @only_presets: only workspaces with a build of a preset in @preset_ids (through
+-- the builds' preset index; other presets' rows that come along are harmless).
 SELECT
   w.id AS workspace_id,
   w.name::text AS workspace_name,
   w.template_id,
   lb.template_version_id,
+  lb.template_version_preset_id AS build_preset_id,
   COALESCE(
     lb.template_version_preset_id,
     (
@@ -128,6 +137,8 @@ SELECT
       LIMIT 1
     )
   )::uuid AS current_preset_id,
+  (pj.job_status = 'succeeded')::boolean AS succeeded,
+  (pj.job_status = 'failed')::boolean AS failed,
   COALESCE(
     (
       SELECT bool_and(wa.lifecycle_state = 'ready')
@@ -139,14 +150,23 @@ SELECT
     ),
     false
   )::boolean AS ready,
+  (fr.reset_at IS NULL OR lb.created_at > fr.reset_at)::boolean AS counts_toward_failures,
+  lb.created_at AS build_created_at,
   w.created_at
 FROM workspaces w
 JOIN workspace_builds lb ON lb.workspace_id = w.id
 JOIN provisioner_jobs pj ON pj.id = lb.job_id
+LEFT JOIN prebuild_failure_resets fr ON fr.preset_id = lb.template_version_preset_id
 WHERE w.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
   AND NOT w.deleted
   AND lb.transition = 'start'
-  AND pj.job_status = 'succeeded'
+  -- A build that did not succeed only matters to the failure rules, which count builds of active
+  -- versions only: a failed prebuild of an old version (most of a long-lived fleet's failures,
+  -- 57,000 of 60,000 at fleet L) is not sent (89,490 → 32,490 rows there, 0.7 → 0.4 s).
+  AND (
+    pj.job_status = 'succeeded'
+    OR lb.template_version_id IN (SELECT t.active_version_id FROM templates t)
+  )
   AND NOT EXISTS (
     SELECT 1
     FROM workspace_builds newer
@@ -163,8 +183,7 @@ WHERE w.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
       FROM workspace_builds pb
       WHERE pb.template_version_preset_id = ANY(@preset_ids::uuid[])
     ))
-  )
-ORDER BY w.id;
+  );
 
 -- name: CountInProgressPrebuilds :many
 -- Latest builds that are prebuild builds (by initiator) with a pending or running job, on a
@@ -270,101 +289,7 @@ FROM provisioner_jobs pj
 WHERE pj.job_status IN ('pending', 'running', 'canceling')
   AND pj.initiator_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid;
 
--- name: GetPresetFailures :many
--- Backoff and hard limit in one statement (one round trip, the latest builds read once).
--- kind 'backoff' (reference §4.4): any of the desired_instances most recent latest builds of the
--- preset's unclaimed prebuilds failed within the lookback. num_failed counts every failed latest
--- build in the lookback; the caller waits num_failed × interval after last_build_at.
--- first_failed_at is the oldest of those: when it leaves the lookback the count drops (#16). Only
--- templates neither deleted nor deprecated (deprecated is our addition: an inactive preset's
--- deletes and cancels are never held back).
--- kind 'hard_limit' (reference §4.5): the hard_limit most recent latest builds all failed. A
--- hard_limit of 0 matches nothing, which disables the limit. Deleted templates are not excluded,
--- as in the reference: deletion is never blocked by the limit anyway.
--- Both only look at active versions, so latest_builds is driven from the active presets through
--- the preset index (templates → active version → presets → builds), "latest" being "no newer
--- build". This counts a build under its preset only when the preset belongs to the build's version,
--- which the create path guarantees. MATERIALIZED: computed once for both kinds. Builds created at
--- or before the preset's `prebuildsd reset` (prebuild_failure_resets) count for neither (#15).
-WITH latest_builds AS MATERIALIZED (
-  SELECT
-    tv.id AS template_version_id,
-    tvp.id AS preset_id,
-    tvp.desired_instances,
-    wb.created_at,
-    pj.job_status,
-    (t.deleted OR t.deprecated <> '') AS template_unusable
-  FROM templates t
-  JOIN template_versions tv ON tv.id = t.active_version_id AND tv.template_id = t.id
-  JOIN template_version_presets tvp
-    ON tvp.template_version_id = tv.id AND tvp.desired_instances IS NOT NULL
-  JOIN workspace_builds wb
-    ON wb.template_version_preset_id = tvp.id AND wb.template_version_id = tv.id
-  JOIN workspaces w ON w.id = wb.workspace_id
-  JOIN provisioner_jobs pj ON pj.id = wb.job_id
-  LEFT JOIN prebuild_failure_resets fr ON fr.preset_id = tvp.id
-  WHERE w.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
-    AND NOT w.deleted
-    AND wb.transition = 'start'
-    AND (fr.reset_at IS NULL OR wb.created_at > fr.reset_at)
-    AND (NOT @only_presets::boolean OR tvp.id = ANY(@preset_ids::uuid[]))
-    AND NOT EXISTS (
-      SELECT 1
-      FROM workspace_builds newer
-      WHERE newer.workspace_id = wb.workspace_id AND newer.build_number > wb.build_number
-    )
-),
-backoff_ranked AS (
-  SELECT
-    lb.template_version_id,
-    lb.preset_id,
-    lb.desired_instances,
-    lb.created_at,
-    lb.job_status,
-    row_number() OVER (PARTITION BY lb.preset_id ORDER BY lb.created_at DESC) AS rn,
-    count(*) FILTER (WHERE lb.job_status = 'failed' AND lb.created_at >= @lookback::timestamptz)
-      OVER (PARTITION BY lb.preset_id) AS num_failed,
-    min(lb.created_at) FILTER (WHERE lb.job_status = 'failed' AND lb.created_at >= @lookback::timestamptz)
-      OVER (PARTITION BY lb.preset_id) AS first_failed_at
-  FROM latest_builds lb
-  WHERE NOT lb.template_unusable
-),
-hard_limit_ranked AS (
-  SELECT
-    lb.template_version_id,
-    lb.preset_id,
-    lb.job_status,
-    row_number() OVER (PARTITION BY lb.preset_id ORDER BY lb.created_at DESC) AS rn
-  FROM latest_builds lb
-)
-SELECT
-  'backoff'::text AS kind,
-  b.template_version_id,
-  b.preset_id,
-  b.num_failed::integer AS num_failed,
-  max(b.created_at)::timestamptz AS last_build_at,
-  b.first_failed_at::timestamptz AS first_failed_at
-FROM backoff_ranked b
-WHERE b.rn <= b.desired_instances
-  AND b.job_status = 'failed'
-  AND b.created_at >= @lookback::timestamptz
-GROUP BY b.template_version_id, b.preset_id, b.num_failed, b.first_failed_at
-UNION ALL
-SELECT
-  'hard_limit'::text AS kind,
-  h.template_version_id,
-  h.preset_id,
-  0::integer AS num_failed,
-  NULL::timestamptz AS last_build_at,
-  NULL::timestamptz AS first_failed_at
-FROM hard_limit_ranked h
-WHERE h.rn <= @hard_limit::integer
-  AND h.job_status = 'failed'
-GROUP BY h.template_version_id, h.preset_id
-HAVING count(*) = @hard_limit::integer
-ORDER BY kind, preset_id;
-
--- Not part of a cycle's six reads: `plan` and the status page read it after the snapshot, for the
+-- Not part of a cycle's five reads: `plan` and the status page read it after the snapshot, for the
 -- presets they plan to create, to say which creates validation will refuse (issue #14).
 -- name: ListPresetsMissingRequiredParameters :many
 -- A required parameter of the preset's version, without a default, that the preset does not set:

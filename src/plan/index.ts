@@ -36,6 +36,12 @@ export {
 } from "./nextDecisionChange.ts";
 export { type PlannedPreset, planAll } from "./planAll.ts";
 export { planPreset } from "./planPreset.ts";
+export {
+  type FailureRules,
+  type LatestStartBuild,
+  type PresetFailures,
+  presetFailures,
+} from "./presetFailures.ts";
 export { type RolloutProgress, rolloutProgress } from "./rolloutProgress.ts";
 export {
   type BackoffRow,

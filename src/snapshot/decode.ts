@@ -10,13 +10,12 @@ import type {
   CountInProgressPrebuildsRow,
   CountPendingNonActivePrebuildsRow,
   GetActivePresetPrebuildSchedulesRow,
-  GetPresetFailuresRow,
-  GetRunningPrebuiltWorkspacesRow,
+  GetLatestPrebuildStartBuildsRow,
   GetTemplatePresetsWithPrebuildsRow,
 } from "../db/sql/snapshot_sql.ts";
 import type {
-  BackoffRow,
   InProgressCount,
+  LatestStartBuild,
   PendingCount,
   PrebuildStatus,
   PresetRow,
@@ -144,7 +143,7 @@ export function toScheduleRow(row: GetActivePresetPrebuildSchedulesRow): Schedul
 
 /** The columns every prebuild read shares (running and stopped prebuilds). */
 type PrebuildColumns = Pick<
-  GetRunningPrebuiltWorkspacesRow,
+  GetLatestPrebuildStartBuildsRow,
   | "workspaceId"
   | "workspaceName"
   | "templateId"
@@ -171,11 +170,31 @@ export function toPrebuildIdentity(row: PrebuildColumns, clock: DecodeClock) {
   };
 }
 
-export function toRunningPrebuild(
-  row: GetRunningPrebuiltWorkspacesRow,
+/** A live prebuild's latest start build: what the failure rules count, and (when it succeeded)
+ *  a running prebuild. */
+export interface DecodedStartBuild {
+  readonly build: LatestStartBuild;
+  /** Null unless the build succeeded. */
+  readonly running: RunningPrebuild | null;
+}
+
+export function toLatestStartBuild(
+  row: GetLatestPrebuildStartBuildsRow,
   clock: DecodeClock,
-): RunningPrebuild {
-  return { ...toPrebuildIdentity(row, clock), ready: row.ready === true };
+): DecodedStartBuild {
+  const build: LatestStartBuild = {
+    presetId: row.buildPresetId ?? null,
+    templateVersionId: row.templateVersionId,
+    failed: row.failed === true,
+    createdAt: notAfterClock(
+      row.buildCreatedAt,
+      clock,
+      `prebuild "${row.workspaceName ?? ""}" (${row.workspaceId}): its latest build's created_at`,
+    ),
+    countsTowardFailures: row.countsTowardFailures !== false,
+  };
+  if (row.succeeded !== true) return { build, running: null };
+  return { build, running: { ...toPrebuildIdentity(row, clock), ready: row.ready === true } };
 }
 
 export function toInProgressCount(
@@ -216,25 +235,4 @@ export function toPendingCount(
       `the canceled first-build count of preset ${row.presetId}`,
     ),
   };
-}
-
-/** A GetPresetFailures row of kind 'backoff'; null for the other kind. */
-export function toBackoffRow(row: GetPresetFailuresRow, clock: DecodeClock): BackoffRow | null {
-  if (row.kind !== "backoff" || row.presetId === null || row.lastBuildAt === null) return null;
-  const firstFailedAt = row.firstFailedAt;
-  return {
-    presetId: row.presetId,
-    numFailed: decodeCount(row.numFailed, clock, `the failure count of preset ${row.presetId}`),
-    lastBuildAt: notAfterClock(
-      row.lastBuildAt,
-      clock,
-      `the latest failed build of preset ${row.presetId}: created_at`,
-    ),
-    firstFailedAt: isValidTime(firstFailedAt) ? firstFailedAt : null,
-  };
-}
-
-/** The preset of a GetPresetFailures row of kind 'hard_limit'; null for the other kind. */
-export function toHardLimitedPresetId(row: GetPresetFailuresRow): string | null {
-  return row.kind === "hard_limit" ? row.presetId : null;
 }

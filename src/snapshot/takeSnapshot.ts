@@ -1,6 +1,7 @@
 // The snapshot room: everything a cycle decides from, read in a constant number of statements
-// (the database's clock, the in-flight prebuild jobs, then six reads; the reference's seven with backoff and hard limit in one;
-// then the operator's pool controls, issue #15)
+// (the database's clock, the in-flight prebuild jobs, then five reads — the reference's seven, with
+// the running prebuilds, backoff and hard limit read in one walk of the latest builds — then the
+// operator's pool controls, issue #15)
 // inside the caller's REPEATABLE READ transaction, so every read sees the same instant of the
 // database however many presets there are. The cycle plans at the database's clock read here
 // (`Snapshot.at`), never the process's (issue #11: one clock). The presets are read after the running prebuilds and pending first builds, so that
@@ -14,19 +15,22 @@ import {
   type GetTemplatePresetsWithPrebuildsRow,
   getActivePresetPrebuildSchedules,
   getDatabaseClock,
-  getPresetFailures,
-  getRunningPrebuiltWorkspaces,
+  getLatestPrebuildStartBuilds,
   getTemplatePresetsWithPrebuilds,
 } from "../db/sql/snapshot_sql.ts";
-import { EMPTY_GLOBAL_SNAPSHOT, type GlobalSnapshot } from "../plan/index.ts";
+import {
+  EMPTY_GLOBAL_SNAPSHOT,
+  type GlobalSnapshot,
+  type LatestStartBuild,
+  presetFailures,
+  type RunningPrebuild,
+} from "../plan/index.ts";
 import {
   type DecodeClock,
-  toBackoffRow,
-  toHardLimitedPresetId,
   toInProgressCount,
+  toLatestStartBuild,
   toPendingCount,
   toPresetRow,
-  toRunningPrebuild,
   toScheduleRow,
 } from "./decode.ts";
 import { readPoolControls, readStoppedPrebuilds } from "./poolControls.ts";
@@ -89,9 +93,13 @@ export async function takeSnapshot(client: SqlClient, options: SnapshotOptions):
   const only = options.presetIds !== undefined;
   const subset = { onlyPresets: only, presetIds: only ? [...(options.presetIds ?? [])] : [] };
   if (only && subset.presetIds.length === 0) return empty(inflightPrebuildJobs);
-  const running = (await getRunningPrebuiltWorkspaces(client, subset)).map((r) =>
-    toRunningPrebuild(r, clock),
-  );
+  const latestStartBuilds: LatestStartBuild[] = [];
+  const running: RunningPrebuild[] = [];
+  for (const row of await getLatestPrebuildStartBuilds(client, subset)) {
+    const decoded = toLatestStartBuild(row, clock);
+    latestStartBuilds.push(decoded.build);
+    if (decoded.running !== null) running.push(decoded.running);
+  }
   const pendingNonActive = (await countPendingNonActivePrebuilds(client, subset))
     .map((r) => toPendingCount(r, clock))
     .filter(present);
@@ -116,12 +124,10 @@ export async function takeSnapshot(client: SqlClient, options: SnapshotOptions):
   const inProgress = (await countInProgressPrebuilds(client, subset))
     .map((r) => toInProgressCount(r, clock))
     .filter(present);
-  const failures = await getPresetFailures(client, {
+  const { backoffs, hardLimitedPresetIds } = presetFailures(latestStartBuilds, presets, {
     lookback: new Date(at.getTime() - options.backoffLookback),
     hardLimit: Math.max(0, Math.floor(options.failureHardLimit)),
-    ...subset,
   });
-  const backoffs = failures.map((r) => toBackoffRow(r, clock)).filter(present);
   const controls = await readPoolControls(client, clock.problems);
   return {
     problems: [...dangling, ...clock.problems],
@@ -133,7 +139,7 @@ export async function takeSnapshot(client: SqlClient, options: SnapshotOptions):
     inProgress,
     pendingNonActive,
     backoffs,
-    hardLimitedPresetIds: new Set(failures.map(toHardLimitedPresetId).filter(present)),
+    hardLimitedPresetIds,
     inflightPrebuildJobs,
     controls,
     stopped,

@@ -1,6 +1,7 @@
 // The failure window of the snapshot's GetPresetFailures (reference §4.4, §4.5; issue #11 item 8):
 // each test isolates one condition of the shipped query, so removing it makes that test fail.
 import { describe, expect, it } from "vitest";
+import { getLatestPrebuildStartBuilds } from "../../../src/db/sql/snapshot_sql.ts";
 import type { PlannedPreset } from "../../../src/plan/index.ts";
 import { planNextCycle } from "../../../src/reconciler/planNextCycle.ts";
 import type { Seed, TemplateIds } from "./fixtures.ts";
@@ -95,5 +96,28 @@ describe("backoff and hard limit read only the builds they should", () => {
     ]);
     expect((await plannedFor(seed, recovered, 2)).snapshot.isHardLimited).toBe(false);
     expect((await plannedFor(seed, failing, 2)).snapshot.isHardLimited).toBe(true);
+  });
+
+  it("are read from the latest start builds, of which a failed build of an old version is not sent", async () => {
+    const { seed } = await fresh();
+    const t = await seed.template();
+    const oldPreset = await seed.preset(t.versionId, { desired: 1 });
+    const v2 = await seed.version(t, { activate: true });
+    const preset = await seed.preset(v2, { desired: 1 });
+    const oldFailed = await seed.prebuild(t, {
+      versionId: t.versionId,
+      presetId: oldPreset,
+      job: "failed",
+    });
+    const oldRunning = await seed.prebuild(t, { versionId: t.versionId, presetId: oldPreset });
+    const failed = await seed.prebuild(t, { versionId: v2, presetId: preset, job: "failed" });
+    const rows = await getLatestPrebuildStartBuilds(seed.pool, {
+      onlyPresets: false,
+      presetIds: [],
+    });
+    expect(rows.map((r) => r.workspaceId).sort()).toEqual(
+      [oldRunning.workspaceId, failed.workspaceId].sort(),
+    );
+    expect(rows.map((r) => r.workspaceId)).not.toContain(oldFailed.workspaceId);
   });
 });

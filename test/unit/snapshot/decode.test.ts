@@ -5,11 +5,10 @@ import { describe, expect, it } from "vitest";
 import { planPreset } from "../../../src/plan/index.ts";
 import {
   type DecodeClock,
-  toBackoffRow,
   toInProgressCount,
+  toLatestStartBuild,
   toPendingCount,
   toPresetRow,
-  toRunningPrebuild,
 } from "../../../src/snapshot/decode.ts";
 import { decodeRaw } from "../../fixtures/hostileData.ts";
 import { OPTIONS, presetRow } from "../plan/snapshotBuilder.ts";
@@ -83,21 +82,34 @@ describe("counts", () => {
   });
 });
 
+/** A GetLatestPrebuildStartBuilds row: a succeeded build of preset p, made and created at NOW. */
+function startBuildRow(overrides: {
+  succeeded?: boolean;
+  createdAt?: Date;
+  buildCreatedAt?: Date;
+}) {
+  return {
+    workspaceId: "w",
+    workspaceName: "prebuild-x",
+    templateId: "t",
+    templateVersionId: "v",
+    buildPresetId: "p",
+    currentPresetId: "p",
+    succeeded: true,
+    failed: false,
+    ready: true,
+    countsTowardFailures: true,
+    buildCreatedAt: NOW,
+    createdAt: NOW,
+    ...overrides,
+  };
+}
+
 describe("times", () => {
   it("reads an invalid created_at as the database's clock: the prebuild is never expired on a guess", () => {
     const c = clock();
-    const running = toRunningPrebuild(
-      {
-        workspaceId: "w",
-        workspaceName: "prebuild-x",
-        templateId: "t",
-        templateVersionId: "v",
-        currentPresetId: "p",
-        ready: true,
-        createdAt: invalid,
-      },
-      c,
-    );
+    const { running } = toLatestStartBuild(startBuildRow({ createdAt: invalid }), c);
+    if (running === null) throw new Error("a succeeded build is a running prebuild");
     expect(running.createdAt).toEqual(NOW);
     expect(c.problems).toHaveLength(1);
     expect(c.problems[0]).toMatch(
@@ -115,23 +127,21 @@ describe("times", () => {
     );
   });
 
-  it("backoff rows: a negative failure count is 0 (no backoff), an invalid last failure is the clock", () => {
+  it("a latest build's invalid or future created_at is the clock: failures are never dated later than now", () => {
     const c = clock();
-    const row = (numFailed: number, lastBuildAt: Date) =>
-      toBackoffRow(
-        {
-          kind: "backoff",
-          templateVersionId: null,
-          presetId: "p",
-          numFailed,
-          lastBuildAt,
-          firstFailedAt: invalid,
-        },
-        c,
-      );
-    expect(row(-2, NOW)).toMatchObject({ numFailed: 0, lastBuildAt: NOW, firstFailedAt: null });
-    expect(row(2, invalid)).toMatchObject({ numFailed: 2, lastBuildAt: NOW });
+    const later = new Date(NOW.getTime() + 60_000);
+    const failed = { succeeded: false };
+    expect(toLatestStartBuild(startBuildRow({ ...failed, buildCreatedAt: invalid }), c)).toEqual({
+      build: expect.objectContaining({ createdAt: NOW, presetId: "p" }),
+      running: null,
+    });
+    expect(
+      toLatestStartBuild(startBuildRow({ ...failed, buildCreatedAt: later }), c).build,
+    ).toEqual(expect.objectContaining({ createdAt: NOW }));
     expect(c.problems).toHaveLength(2);
+    expect(c.problems[0]).toMatch(
+      /^prebuild "prebuild-x" \(w\): its latest build's created_at is Invalid Date/,
+    );
   });
 });
 
@@ -142,7 +152,7 @@ describe("the planner after decoding", () => {
       {
         presets: [preset],
         schedules: [],
-        running: [],
+        startBuilds: [],
         inProgress: [
           {
             templateId: "t",
@@ -153,7 +163,6 @@ describe("the planner after decoding", () => {
           },
         ],
         pendingNonActive: [{ presetId: preset.presetId, count: -2 }],
-        backoffs: [{ presetId: preset.presetId, numFailed: -2, lastBuildAt: NOW }],
         hardLimitedPresetIds: new Set(),
       },
       NOW,
