@@ -1,5 +1,6 @@
 // The claim API (issue #12; reference §7): hands a ready prebuild of a preset to a user, over the
-// shipped ClaimPrebuiltWorkspace query (queries/queue.sql).
+// shipped ClaimPrebuiltWorkspace query (queries/queue.sql), which calls the function
+// prebuild_claim_workspace (migration 0051: its plan is kept per session, issue #16).
 
 import type { SqlClient } from "../db/pool.ts";
 import { getClaimFallbackPreset } from "../db/sql/controls_sql.ts";

@@ -3,8 +3,9 @@
 // template, already owned by someone, or whose latest build is not a succeeded start; and two
 // concurrent claims never get the same workspace.
 import { randomUUID } from "node:crypto";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { claimPrebuiltWorkspace, claimPrebuiltWorkspaceQuery } from "../../src/db/sql/queue_sql.ts";
+import { claimPrebuiltWorkspace } from "../../src/db/sql/queue_sql.ts";
 import {
   type SeededTemplate,
   seedPrebuild,
@@ -169,17 +170,43 @@ describe("ClaimPrebuiltWorkspace", () => {
     }
     const mine = await seedPrebuild(db.pool, { template: s.template, presetId: s.preset });
     await db.pool.query("ANALYZE");
-    const client = await db.pool.connect();
+    // A new session: its plan cache is empty, so the statement is planned under the settings below.
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
     try {
       await client.query("BEGIN");
       // At this size (121 prebuilds) a sequential scan is the planner's cheapest path; what is
       // asked here is which access path the query's shape allows, as at fleet scale.
       await client.query("SET LOCAL enable_seqscan = off");
-      const args = [user, "explained", new Date(), null, null, null, false, s.preset];
-      const { rows } = await client.query(
-        `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${claimPrebuiltWorkspaceQuery}`,
-        args,
-      );
+      // The claim runs inside prebuild_claim_workspace (migration 0051): auto_explain reports the
+      // plan of the function's statement, sent to this client as a LOG message.
+      for (const setting of [
+        "LOAD 'auto_explain'",
+        "SET LOCAL auto_explain.log_min_duration = 0",
+        "SET LOCAL auto_explain.log_nested_statements = on",
+        "SET LOCAL auto_explain.log_analyze = on",
+        "SET LOCAL auto_explain.log_format = 'json'",
+        "SET LOCAL client_min_messages = log",
+      ])
+        await client.query(setting);
+      const logged: string[] = [];
+      client.on("notice", (notice) => logged.push(notice.message ?? ""));
+      const explained = await claimPrebuiltWorkspace(client, {
+        allowPreviousVersion: false,
+        newUserId: user,
+        newName: "explained",
+        now: new Date(),
+        autostartSchedule: null,
+        nextStartAt: null,
+        ttl: null,
+        presetId: s.preset,
+      });
+      client.removeAllListeners("notice");
+      expect(explained?.id).toBe(mine.workspaceId);
+      const plans = logged
+        .map((message) => JSON.parse(message.slice(message.indexOf("{"))))
+        .filter((plan: { "Query Text": string }) => plan["Query Text"].includes("claimable"));
+      expect(plans).toHaveLength(1);
       const nodes: { "Index Name"?: string; "Actual Rows"?: number; "Actual Loops"?: number }[] =
         [];
       const walk = (node: Record<string, unknown>) => {
@@ -187,7 +214,7 @@ describe("ClaimPrebuiltWorkspace", () => {
         for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? [])
           walk(child);
       };
-      walk(rows[0]["QUERY PLAN"][0].Plan);
+      walk(plans[0].Plan);
       const byIndex = nodes.filter((n) => n["Index Name"] === "workspaces_unclaimed_prebuilds_idx");
       expect(byIndex.length).toBe(1);
       // 121 unclaimed prebuilds exist; the claim reads its own template's (one here).
@@ -195,7 +222,7 @@ describe("ClaimPrebuiltWorkspace", () => {
       await client.query("ROLLBACK");
       expect((await claim(s.preset))?.id).toBe(mine.workspaceId);
     } finally {
-      client.release();
+      await client.end();
     }
   });
 });

@@ -251,80 +251,17 @@ export async function upsertProvisionerDaemon(client: Client, args: UpsertProvis
 }
 
 export const claimPrebuiltWorkspaceQuery = `-- name: ClaimPrebuiltWorkspace :one
-WITH target AS MATERIALIZED (
-  SELECT
-    t.id AS template_id,
-    t.active_version_id,
-    -- The claim fallback of a surge rollout (issue #15, claimPrebuild's
-    -- fallbackToPreviousVersion): the version the last promotion replaced; NULL matches nothing.
-    CASE WHEN $7::boolean THEN (
-      SELECT pr.previous_version_id
-      FROM prebuild_template_promotions pr
-      WHERE pr.template_id = t.id AND pr.active_version_id = t.active_version_id
-    ) END AS previous_version_id
-  FROM template_version_presets tvp
-  JOIN template_versions tv ON tv.id = tvp.template_version_id
-  JOIN templates t ON t.id = tv.template_id
-  WHERE tvp.id = $8::uuid AND NOT t.deleted
-),
-claimable AS MATERIALIZED (
-  SELECT candidate.id
-  FROM workspaces candidate
-  CROSS JOIN LATERAL (
-    SELECT wb.template_version_id, wb.transition, wb.job_id, wb.template_version_preset_id
-    FROM workspace_builds wb
-    WHERE wb.workspace_id = candidate.id
-    ORDER BY wb.build_number DESC
-    LIMIT 1
-  ) lb
-  JOIN provisioner_jobs pj ON pj.id = lb.job_id
-  WHERE candidate.template_id = (SELECT target.template_id FROM target)
-    AND candidate.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
-    AND NOT candidate.deleted
-    AND candidate.deleting_at IS NULL
-    AND lb.transition = 'start'::workspace_transition
-    AND pj.job_status = 'succeeded'::provisioner_job_status
-    AND lb.template_version_id IN (
-      (SELECT target.active_version_id FROM target), (SELECT target.previous_version_id FROM target)
-    )
-    AND COALESCE(
-      lb.template_version_preset_id,
-      (
-        SELECT older.template_version_preset_id
-        FROM workspace_builds older
-        WHERE older.workspace_id = candidate.id AND older.template_version_preset_id IS NOT NULL
-        ORDER BY older.build_number DESC
-        LIMIT 1
-      )
-    ) = $8::uuid
-    AND COALESCE(
-      (
-        SELECT bool_and(wa.lifecycle_state = 'ready')
-        FROM workspace_resources wr
-        JOIN workspace_agents wa ON wa.resource_id = wr.id
-        WHERE wr.job_id = lb.job_id AND NOT wa.deleted AND wa.parent_id IS NULL
-      ),
-      false
-    )
-  LIMIT 1
-  FOR UPDATE OF candidate SKIP LOCKED
-)
-UPDATE workspaces w
-SET owner_id = $1::uuid,
-    name = $2::text,
-    updated_at = coalesce($3::timestamptz, now()),
-    last_used_at = coalesce($3::timestamptz, now()),
-    autostart_schedule = $4::text,
-    next_start_at = $5::timestamptz,
-    ttl = $6::bigint,
-    dormant_at = NULL,
-    deleting_at = NULL
-FROM claimable
-WHERE w.id = claimable.id
-  AND w.owner_id = 'c42fdf75-3097-471c-8c33-fb52454d81c0'::uuid
-  AND NOT w.deleted
-  AND w.deleting_at IS NULL
-RETURNING w.id, w.name`;
+SELECT claimed.id::uuid AS id, claimed.name::text AS name
+FROM prebuild_claim_workspace(
+  $1::uuid,
+  $2::text,
+  $3::timestamptz,
+  $4::text,
+  $5::timestamptz,
+  $6::bigint,
+  $7::boolean,
+  $8::uuid
+) AS claimed`;
 
 export interface ClaimPrebuiltWorkspaceArgs {
     newUserId: string;
