@@ -23,6 +23,8 @@ export class ScheduleCache {
   readonly parsedSchedules = new Map<string, ReturnType<typeof parseUncached>>();
   readonly validatedLists = new Map<string, ReturnType<typeof validateUncached>>();
   readonly localTimes = new Map<string, LocalTime | null>();
+  /** nextDecisionChange's hour boundaries, by time zone and instant. */
+  readonly hourBoundaries = new Map<string, readonly number[] | null>();
 }
 
 function memoised<V>(cache: Map<string, V>, key: string, compute: () => V): V {

@@ -97,14 +97,37 @@ function nextScheduleChange(
   const current = presetDesiredAt(snapshot, new Date(nowMs), cache);
   // Schedules that cannot be trusted are ignored for the static count: time changes nothing.
   if (current.source !== "schedule" && current.problem !== undefined) return null;
-  const local = DateTime.fromMillis(nowMs, { zone: preset.schedulingTimezone });
-  if (!local.isValid) return null;
-  const hourStart = local.startOf("hour");
-  for (let k = 1; k <= SCHEDULE_LOOKAHEAD_HOURS; k++) {
-    const at = hourStart.plus({ hours: k }).toMillis();
+  const boundaries = hourBoundaries(preset.schedulingTimezone, nowMs, cache);
+  if (boundaries === null) return null;
+  for (const at of boundaries) {
     if (presetDesiredAt(snapshot, new Date(at), cache).count !== current.count) return at;
   }
-  return hourStart.plus({ hours: SCHEDULE_LOOKAHEAD_HOURS }).toMillis();
+  return boundaries.at(-1) ?? null;
+}
+
+/**
+ * The next SCHEDULE_LOOKAHEAD_HOURS hour boundaries after `nowMs` in `timezone`, in epoch ms; null
+ * for a zone luxon cannot use. Computed once per zone and instant for all the presets of a cycle
+ * (luxon's date arithmetic was most of a full resync's bookkeeping at fleet L, issue #16).
+ */
+function hourBoundaries(
+  timezone: string,
+  nowMs: number,
+  cache: ScheduleCache,
+): readonly number[] | null {
+  const key = `${timezone}\u0000${nowMs}`;
+  const hit = cache.hourBoundaries.get(key);
+  if (hit !== undefined) return hit;
+  const local = DateTime.fromMillis(nowMs, { zone: timezone });
+  const hourStart = local.isValid ? local.startOf("hour") : null;
+  const boundaries =
+    hourStart === null
+      ? null
+      : Array.from({ length: SCHEDULE_LOOKAHEAD_HOURS }, (_, k) =>
+          hourStart.plus({ hours: k + 1 }).toMillis(),
+        );
+  cache.hourBoundaries.set(key, boundaries);
+  return boundaries;
 }
 
 function backoffChange(

@@ -14,6 +14,7 @@ import {
   type PresetRow,
   planPreset,
   SCHEDULE_LOOKAHEAD_HOURS,
+  ScheduleCache,
   type ScheduleRow,
 } from "../../../src/plan/index.ts";
 import { globalSnapshot, NOW, OPTIONS, prebuild, presetRow } from "./snapshotBuilder.ts";
@@ -80,6 +81,18 @@ describe("nextDecisionChange", () => {
     expect(next(scheduled, { schedules: [schedule(scheduled, "* 18-20 * * *", 3)] })).toEqual(
       at(HOUR / 2),
     );
+  });
+
+  it("keeps each time zone's hours apart when the presets of one cycle share a cache", () => {
+    const utc = { ...active, presetId: "utc", schedulingTimezone: "UTC" };
+    const kolkata = { ...active, presetId: "kolkata", schedulingTimezone: "Asia/Kolkata" };
+    const schedules = [schedule(utc, "* 18-20 * * *", 3), schedule(kolkata, "* 18-20 * * *", 3)];
+    const index = indexSnapshot(globalSnapshot({ presets: [utc, kolkata], schedules }));
+    const cache = new ScheduleCache();
+    const wake = (p: PresetRow) =>
+      nextDecisionChange(filterByPreset(index, p, NOW), NOW, WAKE, undefined, cache);
+    // 18:00 UTC, then 18:00 in Kolkata (12:30 UTC), from the same cache.
+    expect([wake(utc), wake(kolkata)]).toEqual([at(6 * HOUR), at(HOUR / 2)]);
   });
 
   it("looks ahead a bounded number of hours, then asks for a visit at the horizon", () => {
