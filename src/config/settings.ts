@@ -59,6 +59,15 @@ function integerAtLeast(min: number, max = MAX_WHOLE_NUMBER): (raw: string) => P
   };
 }
 
+/** A cap where 0 means none (as the `…_in_flight_cap` metric reports it): 0 → null. */
+function capOrNone(max = MAX_WHOLE_NUMBER): (raw: string) => Parsed<number | null> {
+  const whole = integerAtLeast(0, max);
+  return (raw) => {
+    const parsed = whole(raw);
+    return parsed.ok && parsed.value === 0 ? ok(null) : parsed;
+  };
+}
+
 function oneOf<T extends string>(values: readonly T[]): (raw: string) => Parsed<T> {
   return (raw) => {
     const v = raw.trim().toLowerCase();
@@ -167,10 +176,10 @@ export const settings = {
     env: "PREBUILDS_MAX_INFLIGHT_JOBS",
     flag: "--max-inflight-jobs",
     description:
-      "cap on prebuild jobs pending, running or canceling at once: deletes first, then creates to the emptiest pools (default: no cap)",
+      "cap on prebuild jobs pending, running or canceling at once: deletes first, then creates to the emptiest pools (0 or unset: no cap)",
     defaultText: undefined,
-    accepted: `a whole number from 1 to ${MAX_WHOLE_NUMBER} (unset it for no cap)`,
-    parse: integerAtLeast(1),
+    accepted: `a whole number from 0 (no cap) to ${MAX_WHOLE_NUMBER}`,
+    parse: capOrNone(),
   },
   concurrency: {
     env: "PREBUILDS_RECONCILIATION_CONCURRENCY",

@@ -41,6 +41,12 @@ describe("loadConfig", () => {
     });
   });
 
+  it("reads PREBUILDS_MAX_INFLIGHT_JOBS=0 as no cap, like the in-flight cap metric's 0", () => {
+    expect(loadConfig({ ...HOME, PREBUILDS_MAX_INFLIGHT_JOBS: "0" }).maxInflightJobs).toBeNull();
+    expect(loadConfig(HOME, { maxInflightJobs: "0" }).maxInflightJobs).toBeNull();
+    expect(loadConfig({ ...HOME, PREBUILDS_MAX_INFLIGHT_JOBS: "1" }).maxInflightJobs).toBe(1);
+  });
+
   it("logs pretty on a terminal unless told otherwise", () => {
     expect(loadConfig(HOME, {}, { stderrIsTTY: true }).logFormat).toBe("pretty");
     expect(
@@ -211,13 +217,13 @@ describe("loadConfig", () => {
     ],
     [
       "PREBUILDS_MAX_INFLIGHT_JOBS",
-      "0",
-      'PREBUILDS_MAX_INFLIGHT_JOBS must be a whole number from 1 to 1000000 (unset it for no cap) (got "0")',
+      "-1",
+      'PREBUILDS_MAX_INFLIGHT_JOBS must be a whole number from 0 (no cap) to 1000000 (got "-1")',
     ],
     [
       "PREBUILDS_MAX_INFLIGHT_JOBS",
       "99999999999",
-      'PREBUILDS_MAX_INFLIGHT_JOBS must be a whole number from 1 to 1000000 (unset it for no cap) (got "99999999999")',
+      'PREBUILDS_MAX_INFLIGHT_JOBS must be a whole number from 0 (no cap) to 1000000 (got "99999999999")',
     ],
     [
       "PREBUILDS_FAILURE_HARD_LIMIT",
