@@ -113,6 +113,41 @@ function queuedOnVersion(
 }
 
 /**
+ * Whether the demo may seed `databaseUrl`: throws ConfigError when it has templates and --force is
+ * absent; returns true when it has some and --force is given (the demo then seeds names of its
+ * own). Checked on a short-lived pool that logs nothing, before the demo creates its log directory.
+ */
+async function checkSeedable(
+  databaseUrl: string,
+  demo: DemoOptions,
+  config: Config,
+): Promise<boolean> {
+  let db: DatabaseHandle;
+  let templates: number;
+  try {
+    db = await openDatabase(
+      { ...config, databaseUrl },
+      createLogger({ level: "silent", format: "json" }),
+    );
+  } catch (cause) {
+    throw new Error(`starting the database failed: ${String(cause)}`);
+  }
+  try {
+    templates = await countExistingTemplates(db.pool);
+  } catch (cause) {
+    throw new Error(`starting the database failed: ${String(cause)}`);
+  } finally {
+    await db.close();
+  }
+  if (templates > 0 && !demo.force) {
+    throw new ConfigError(
+      `--database-url points at a database that already has ${templates} template(s); the demo seeds its own template, promotes versions and claims a prebuild there. Use an empty scratch database, or add --force to seed anyway`,
+    );
+  }
+  return templates > 0;
+}
+
+/**
  * Runs the demo until `--duration` passes or a signal arrives. `loadConfig` is called after the
  * demo's own options are validated (both throw ConfigError on bad input: the CLI exits 2).
  */
@@ -122,10 +157,12 @@ export async function runDemo(
 ): Promise<void> {
   const demo = demoOptions(options);
   const config = demoConfig(loadConfig(), options);
+  // Refuse a database with templates before anything is created or printed (no log directory).
+  const forced =
+    demo.databaseUrl === null ? false : await checkSeedable(demo.databaseUrl, demo, config);
   const scratch = await mkdtemp(join(tmpdir(), "prebuildsd-demo-"));
   const logFile = join(scratch, "demo.log");
   let pgDir: string | null = null;
-  let forced = false;
   // Until the demo has seeded, its log file holds nothing worth keeping.
   let seeded = false;
   const { createWriteStream } = await import("node:fs");
@@ -154,22 +191,7 @@ export async function runDemo(
                 return openScratchDatabase(dir, config, logger);
               });
             }
-            return openDatabase({ ...config, databaseUrl: demo.databaseUrl }, logger).then(
-              async (db) => {
-                const templates = await countExistingTemplates(db.pool).catch(async (error) => {
-                  await db.close();
-                  throw error;
-                });
-                if (templates > 0 && !demo.force) {
-                  await db.close();
-                  throw new ConfigError(
-                    `--database-url points at a database that already has ${templates} template(s); the demo seeds its own template, promotes versions and claims a prebuild there. Use an empty scratch database, or add --force to seed anyway`,
-                  );
-                }
-                forced = templates > 0;
-                return db;
-              },
-            );
+            return openDatabase({ ...config, databaseUrl: demo.databaseUrl }, logger);
           },
           catch: (cause) =>
             cause instanceof ConfigError

@@ -50,14 +50,23 @@ describe("prebuildsd demo (built binary)", () => {
 
   it("refuses to seed a database that has templates, unless --force", async () => {
     const before = await readdir(tmp);
+    const refusal =
+      "prebuildsd: --database-url points at a database that already has 1 template(s); the demo seeds its own template, promotes versions and claims a prebuild there. Use an empty scratch database, or add --force to seed anyway\n";
     const result = await cli(["demo", "--database-url", db.url], { TMPDIR: tmp });
     expect(result.code).toBe(2);
-    expect(result.stderr).toBe(
-      "prebuildsd: --database-url points at a database that already has 1 template(s); the demo seeds its own template, promotes versions and claims a prebuild there. Use an empty scratch database, or add --force to seed anyway\n",
-    );
+    expect(result.stderr).toBe(refusal);
+    // Refused first: no "logs in <dir>" line about a directory it would then remove.
+    expect(result.stdout).toBe("");
     // Nothing was seeded, and the refused run left no directory behind.
     expect((await db.pool.query("SELECT 1 FROM templates")).rowCount).toBe(1);
     expect(await readdir(tmp)).toEqual(before);
+    // It creates nothing at all before refusing: a temporary directory it cannot write to does not
+    // matter (creating the log directory there would fail first).
+    const missing = await cli(["demo", "--database-url", db.url], {
+      TMPDIR: join(tmp, "does-not-exist"),
+    });
+    expect(missing.stderr).toBe(refusal);
+    expect(missing.code).toBe(2);
   });
 
   it("stops cleanly when its reader goes away (demo | head), removing its database directory", async () => {
