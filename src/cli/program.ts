@@ -11,7 +11,7 @@ import { parseRolloutStrategy, setRolloutStrategy } from "../controls/rolloutStr
 import { parseDesiredCount, scale } from "../controls/scale.ts";
 import { setPause } from "../controls/scopedPause.ts";
 import { reconcilerOptions } from "../daemon/reconcilerOptions.ts";
-import { printLine } from "../observe/output.ts";
+import { printJson, printLine } from "../observe/output.ts";
 import { MAX_DESIRED_INSTANCES } from "../plan/maxDesiredInstances.ts";
 import { commandContext } from "./commandContext.ts";
 import { cancelJobs, cancelsJson, checkJobIds, describeCancels } from "./commands/cancel.ts";
@@ -161,7 +161,8 @@ export function buildProgram(
         const status = await withDatabase(context, (pool) =>
           readStatus(pool, reconcilerOptions(context.config)),
         );
-        printLine(options.json ? JSON.stringify(status, null, 2) : describeStatus(status));
+        if (options.json) printJson(status);
+        else printLine(describeStatus(status));
         return EXIT_OK;
       }),
     );
@@ -319,7 +320,8 @@ export function buildProgram(
         checkJobIds(jobIds);
         const context = commandContext(options, ONE_SHOT);
         const outcomes = await withDatabase(context, (pool) => cancelJobs(pool, jobIds));
-        printLine(options.json ? cancelsJson(outcomes) : describeCancels(outcomes));
+        if (options.json) printJson(cancelsJson(outcomes));
+        else printLine(describeCancels(outcomes));
         return EXIT_OK;
       }),
     );

@@ -30,6 +30,11 @@ export function printLine(text: string): void {
   process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
 }
 
+/** A command's `--json` output: every command indents by 2 spaces, one document per run. */
+export function printJson(value: unknown): void {
+  printLine(JSON.stringify(value, null, 2));
+}
+
 /** Resolves once everything written to `stream` so far has been handed to the OS (or failed). */
 export function drained(stream: NodeJS.WritableStream): Promise<void> {
   return new Promise((resolve) => {

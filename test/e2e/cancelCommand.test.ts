@@ -37,6 +37,8 @@ describe("prebuildsd cancel", () => {
     const result = await cli(["cancel", "--json", ...ids], env);
     expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
+    // Indented like every other --json output.
+    expect(result.stdout).toBe(`${JSON.stringify(JSON.parse(result.stdout), null, 2)}\n`);
     expect(JSON.parse(result.stdout)).toEqual({
       results: [
         { jobId: pending, result: "canceled_while_pending" },

@@ -90,6 +90,8 @@ describe("prebuildsd (built binary)", () => {
     const result = await cli(["plan", "--json"], env);
     expect(result.code).toBe(0);
     const plan = JSON.parse(result.stdout) as { presets: Record<string, unknown>[] };
+    // Indented like every other --json output (status, reconcile, cancel).
+    expect(result.stdout).toBe(`${JSON.stringify(plan, null, 2)}\n`);
     expect(plan.presets).toHaveLength(4);
     const small = plan.presets.find((p) => p.presetName === "small" && p.active === true);
     expect(small).toEqual({
@@ -144,7 +146,9 @@ describe("prebuildsd (built binary)", () => {
     // The first cycle read everything (the migration asked for a full resync); the next reads
     // only what the creates marked; --full reads everything again (issue #16).
     expect(result.stdout).toContain("; full resync (a change that concerns every preset)");
-    const next = JSON.parse((await cli(["reconcile", "--once", "--json"], env)).stdout);
+    const nextOut = (await cli(["reconcile", "--once", "--json"], env)).stdout;
+    const next = JSON.parse(nextOut);
+    expect(nextOut).toBe(`${JSON.stringify(next, null, 2)}\n`);
     expect(next).toMatchObject({ outcome: "completed", kind: "incremental", presetsMarked: 2 });
     const full = JSON.parse((await cli(["reconcile", "--once", "--full", "--json"], env)).stdout);
     expect(full).toMatchObject({
@@ -177,7 +181,9 @@ describe("prebuildsd (built binary)", () => {
     expect(status.stdout).toContain("reconciliation: PAUSED");
     expect(status.stdout).toContain("last cycle:   paused");
     expect((await cli(["resume"], env)).code).toBe(0);
-    expect((await cli(["status", "--json"], env)).stdout).toContain('"paused": false');
+    const statusOut = (await cli(["status", "--json"], env)).stdout;
+    expect(statusOut).toBe(`${JSON.stringify(JSON.parse(statusOut), null, 2)}\n`);
+    expect(statusOut).toContain('"paused": false');
   });
 
   it("invalidate lists the active version's presets it expired", async () => {

@@ -43,6 +43,8 @@ export function describeCancels(outcomes: readonly CancelOutcome[]): string {
 }
 
 /** Exactly `{"results":[{"jobId","result"}]}`. */
-export function cancelsJson(outcomes: readonly CancelOutcome[]): string {
-  return JSON.stringify({ results: outcomes.map(({ jobId, result }) => ({ jobId, result })) });
+export function cancelsJson(outcomes: readonly CancelOutcome[]): {
+  readonly results: readonly { readonly jobId: string; readonly result: CancelResult }[];
+} {
+  return { results: outcomes.map(({ jobId, result }) => ({ jobId, result })) };
 }

@@ -4,7 +4,7 @@
 import { ConfigError } from "../../config/configError.ts";
 import type { SettingKey } from "../../config/settings.ts";
 import { reconcilerOptions } from "../../daemon/reconcilerOptions.ts";
-import { printLine } from "../../observe/output.ts";
+import { printJson, printLine } from "../../observe/output.ts";
 import { planNextCycle } from "../../reconciler/index.ts";
 import { commandContext } from "../commandContext.ts";
 import { EXIT_OK } from "../exitCodes.ts";
@@ -51,6 +51,7 @@ export async function planCommand(
       "note: reconciliation is paused, so the next cycle does nothing; this is what it would do once resumed\n",
     );
   }
-  printLine(options.json ? JSON.stringify(planJson(result)) : planTable(result));
+  if (options.json) printJson(planJson(result));
+  else printLine(planTable(result));
   return EXIT_OK;
 }

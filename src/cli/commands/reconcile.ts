@@ -3,7 +3,7 @@
 // incremental unless a full resync is due; `--full` forces one (issue #16).
 import type { SettingKey } from "../../config/settings.ts";
 import { reconcilerOptions } from "../../daemon/reconcilerOptions.ts";
-import { printLine } from "../../observe/output.ts";
+import { printJson, printLine } from "../../observe/output.ts";
 import { reconcileOnce } from "../../reconciler/reconcileOnce.ts";
 import type { CycleReport } from "../../reconciler/report.ts";
 import { commandContext } from "../commandContext.ts";
@@ -61,6 +61,7 @@ export async function reconcileOnceCommand(
       { full: options.full === true },
     ),
   );
-  printLine(options.json ? JSON.stringify(summarizeCycle(report), null, 2) : describeCycle(report));
+  if (options.json) printJson(summarizeCycle(report));
+  else printLine(describeCycle(report));
   return EXIT_OK;
 }
