@@ -72,12 +72,15 @@ WHERE wb.template_version_preset_id = @preset_id::uuid
 ORDER BY wb.workspace_id;
 
 -- name: ListNonDefaultCancelPolicies :many
--- `prebuildsd status`: the live templates whose cancel policy is not the default 'pending'.
-SELECT t.name::text AS template_name, t.prebuild_cancel_policy::text AS policy
+-- `prebuildsd status`: the live templates whose cancel policy is not the default 'pending', with
+-- their organization (a template name is unique only within one).
+SELECT o.name::text AS organization_name, t.name::text AS template_name,
+       t.prebuild_cancel_policy::text AS policy
 FROM templates t
+JOIN organizations o ON o.id = t.organization_id
 WHERE NOT t.deleted
   AND t.prebuild_cancel_policy <> 'pending'
-ORDER BY t.name, t.id;
+ORDER BY o.name, t.name, t.id;
 
 -- name: LockInflightCap :exec
 -- The in-flight cap's write lock (issue #13), held until the caller's transaction ends: every

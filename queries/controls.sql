@@ -20,11 +20,13 @@ WHERE t.id = @template_id::uuid
 ORDER BY tvp.name, tvp.id;
 
 -- name: ListPauses :many
--- Every scoped pause, with its template's name, for `status`.
-SELECT pp.template_id, t.name AS template_name, pp.preset_name, pp.paused_at
+-- Every scoped pause, with its template's and organization's names, for `status`.
+SELECT pp.template_id, o.name AS organization_name, t.name AS template_name, pp.preset_name,
+       pp.paused_at
 FROM prebuild_pauses pp
 JOIN templates t ON t.id = pp.template_id
-ORDER BY t.name, pp.preset_name;
+JOIN organizations o ON o.id = t.organization_id
+ORDER BY o.name, t.name, pp.preset_name;
 
 -- name: InsertPause :one
 -- No row: that pause was already there (the command says so).
@@ -79,12 +81,13 @@ RETURNING o.preset_id, o.desired_instances;
 
 -- name: ListDesiredOverrides :many
 -- Every override in effect on an active version, for `status`.
-SELECT t.name AS template_name, tvp.name AS preset_name, o.desired_instances,
-       tvp.desired_instances::integer AS configured
+SELECT org.name AS organization_name, t.name AS template_name, tvp.name AS preset_name,
+       o.desired_instances, tvp.desired_instances::integer AS configured
 FROM prebuild_desired_overrides o
 JOIN template_version_presets tvp ON tvp.id = o.preset_id
 JOIN templates t ON t.active_version_id = tvp.template_version_id
-ORDER BY t.name, tvp.name;
+JOIN organizations org ON org.id = t.organization_id
+ORDER BY org.name, t.name, tvp.name;
 
 -- name: ResetPresetFailures :many
 -- `reset <template>`: for each listed preset still on the template's active version, failures
@@ -139,13 +142,15 @@ ON CONFLICT (template_id) DO UPDATE SET strategy = EXCLUDED.strategy, set_at = E
 
 -- name: ListRollouts :many
 -- Templates with a surge policy and their last promotion, for `status`.
-SELECT t.name AS template_name, rp.strategy, pr.promoted_at
+SELECT t.id AS template_id, o.name AS organization_name, t.name AS template_name, rp.strategy,
+       pr.promoted_at
 FROM prebuild_rollout_policies rp
 JOIN templates t ON t.id = rp.template_id
+JOIN organizations o ON o.id = t.organization_id
 LEFT JOIN prebuild_template_promotions pr
   ON pr.template_id = t.id AND pr.active_version_id = t.active_version_id
 WHERE rp.strategy <> 'replace' AND NOT t.deleted
-ORDER BY t.name;
+ORDER BY o.name, t.name;
 
 -- name: GetClaimFallbackPreset :one
 -- The claim fallback of a surge rollout (issue #15): for a preset of a template's active version,

@@ -2,14 +2,19 @@
 -- preset health counts `prebuildsd status` shows (pause and the last cycle live in settings.sql and
 -- reconciliation.sql).
 
--- A template named by id or by name (case-insensitive), deleted ones excluded. Several rows means
--- the name exists in several organizations: the caller asks for the id.
+-- A template named by id, by name, or by "organization/name" as `status` prints it (names
+-- case-insensitive), deleted ones excluded. Several rows means the name exists in several
+-- organizations: the caller asks for organization/name or the id.
 -- name: FindTemplates :many
 SELECT t.id, t.name, t.active_version_id, o.name AS organization_name
 FROM templates t
 JOIN organizations o ON o.id = t.organization_id
 WHERE NOT t.deleted
-  AND (t.id::text = lower(@ref::text) OR lower(t.name) = lower(@ref::text))
+  AND (
+    t.id::text = lower(@ref::text)
+    OR lower(t.name) = lower(@ref::text)
+    OR lower(o.name || '/' || t.name) = lower(@ref::text)
+  )
 ORDER BY o.name, t.id;
 
 -- A version of one template, by id or by name; newest first when a name repeats.
@@ -57,11 +62,12 @@ ORDER BY p.prebuild_status;
 
 -- The unhealthy ones, by name, so `status` says which presets need attention.
 -- name: ListUnhealthyActivePresets :many
-SELECT t.name AS template_name, tv.name AS template_version_name, p.name AS preset_name,
-       p.prebuild_status
+SELECT o.name AS organization_name, t.name AS template_name, tv.name AS template_version_name,
+       p.name AS preset_name, p.prebuild_status
 FROM template_version_presets p
 JOIN template_versions tv ON tv.id = p.template_version_id
 JOIN templates t ON t.id = tv.template_id AND t.active_version_id = tv.id
+JOIN organizations o ON o.id = t.organization_id
 WHERE p.desired_instances IS NOT NULL AND NOT t.deleted AND t.deprecated = ''
   AND p.prebuild_status <> 'healthy'
-ORDER BY t.name, p.name;
+ORDER BY o.name, t.name, p.name;

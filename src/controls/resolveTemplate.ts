@@ -1,4 +1,5 @@
-// Templates and versions named on the command line, by id or by name.
+// Templates and versions named on the command line, by id, by name, or (templates) by
+// "organization/name" as `status` prints them.
 
 import type pg from "pg";
 import { ConfigError } from "../config/configError.ts";
@@ -18,9 +19,9 @@ export async function resolveTemplate(pool: pg.Pool, ref: string): Promise<FindT
     );
   }
   if (rows.length > 1) {
-    const where = rows.map((r) => `${r.id} in ${r.organizationName}`).join(", ");
+    const where = rows.map((r) => `${r.organizationName}/${r.name}: ${r.id}`).join(", ");
     throw new ConfigError(
-      `template name ${JSON.stringify(ref)} exists in ${rows.length} organizations (${where}): pass the template id`,
+      `template name ${JSON.stringify(ref)} exists in ${rows.length} organizations (${where}): pass organization/template or the template id`,
     );
   }
   return first;

@@ -161,10 +161,14 @@ describe("prebuildsd (built binary)", () => {
   it("after pause, a cycle creates and cancels nothing; status says paused; resume undoes it", async () => {
     expect((await cli(["pause"], env)).code).toBe(0);
     const promoted = await cli(["promote", "dev-environment", "v2"], env);
-    // The template name exists in two organizations: the operator is asked for the id.
+    // The template name exists in two organizations: the operator is asked for
+    // organization/template (as `status` prints it) or the id.
     expect(promoted.code).toBe(2);
-    expect(promoted.stderr).toContain("pass the template id");
-    const promotedById = (await cli(["promote", world.templateId, "v2"], env)).stdout;
+    expect(promoted.stderr).toContain(
+      `(demo-org/dev-environment: ${world.templateId}, other-org/dev-environment: `,
+    );
+    expect(promoted.stderr).toContain("pass organization/template or the template id");
+    const promotedById = (await cli(["promote", "demo-org/dev-environment", "v2"], env)).stdout;
     expect(promotedById).toContain('promoted template "dev-environment" version "v2"');
     // It does not promise cancels a "retain" policy would not make (issue #13).
     expect(promotedById).toContain("the template's cancel policy (`prebuildsd status`)");
@@ -227,9 +231,17 @@ describe("prebuildsd (built binary)", () => {
     expect((await cli(["plan"], env)).stdout).toMatch(
       /CANCEL POLICY {2}CONTROLS\n(.*\n)*.*dev-environment .* retain\n/,
     );
+    // Both organizations have a "dev-environment": status names each as organization/template.
+    const other = await cli(["cancel-policy", "other-org/dev-environment", "running"], env);
+    expect(other).toMatchObject({ code: 0, stderr: "" });
     expect((await cli(["status"], env)).stdout).toContain(
-      "cancel policy: dev-environment retain; pending for the others",
+      "cancel policy: demo-org/dev-environment retain, other-org/dev-environment running; pending for the others",
     );
+    const statusJson = JSON.parse((await cli(["status", "--json"], env)).stdout);
+    expect(statusJson.cancelPolicies).toEqual([
+      { organization: "demo-org", template: "dev-environment", policy: "retain" },
+      { organization: "other-org", template: "dev-environment", policy: "running" },
+    ]);
     expect((await cli(["cancel-policy", world.templateId, "pending"], env)).code).toBe(0);
     const again = ours(await plan()).flatMap((p) => p.actions);
     expect(again.filter((a) => a.type === "cancel_pending").length).toBeGreaterThan(0);

@@ -18,10 +18,23 @@ import type { JsonRollout } from "./planOutput.ts";
 
 const STATUSES = ["healthy", "hard_limited", "validation_failed"] as const;
 
+/**
+ * A template as `status` names it: "organization/template". A template name is unique only within
+ * its organization, so the name alone is ambiguous across organizations; every entry of `status
+ * --json` carries `organization` beside `template` for the same reason.
+ */
+export function qualifiedTemplate(t: {
+  readonly organization: string;
+  readonly template: string;
+}): string {
+  return `${t.organization}/${t.template}`;
+}
+
 export interface Status {
   readonly paused: boolean;
   readonly presetsByStatus: Readonly<Record<(typeof STATUSES)[number], number>>;
   readonly unhealthyPresets: readonly {
+    readonly organization: string;
     readonly template: string;
     readonly version: string;
     readonly preset: string;
@@ -29,15 +42,21 @@ export interface Status {
   }[];
   readonly lastCycle: ReconciliationRun | null;
   /** Live templates whose cancel policy is not the default "pending" (issue #13). */
-  readonly cancelPolicies: readonly { readonly template: string; readonly policy: string }[];
+  readonly cancelPolicies: readonly {
+    readonly organization: string;
+    readonly template: string;
+    readonly policy: string;
+  }[];
   /** `pause --template/--preset` in force (issue #15); preset "" = the whole template. */
   readonly scopedPauses: readonly {
+    readonly organization: string;
     readonly template: string;
     readonly preset: string;
     readonly since: Date;
   }[];
   /** Templates that roll out with surge, and the progress of the rollouts in progress. */
   readonly rollouts: readonly {
+    readonly organization: string;
     readonly template: string;
     readonly strategy: string;
     readonly promotedAt: Date | null;
@@ -45,6 +64,7 @@ export interface Status {
   }[];
   /** `scale` overrides on active versions. */
   readonly scaleOverrides: readonly {
+    readonly organization: string;
     readonly template: string;
     readonly preset: string;
     readonly desired: number;
@@ -80,20 +100,27 @@ export async function readStatus(
     paused,
     presetsByStatus,
     unhealthyPresets: unhealthy.map((r) => ({
+      organization: r.organizationName,
       template: r.templateName,
       version: r.templateVersionName,
       preset: r.presetName,
       status: r.prebuildStatus,
     })),
     lastCycle,
-    cancelPolicies: policies.map((r) => ({ template: r.templateName, policy: r.policy })),
+    cancelPolicies: policies.map((r) => ({
+      organization: r.organizationName,
+      template: r.templateName,
+      policy: r.policy,
+    })),
     scopedPauses: pauses.map((p) => ({
+      organization: p.organizationName,
       template: p.templateName,
       preset: p.presetName,
       since: p.pausedAt,
     })),
     rollouts,
     scaleOverrides: overrides.map((o) => ({
+      organization: o.organizationName,
       template: o.templateName,
       preset: o.presetName,
       desired: o.desiredInstances,
@@ -115,17 +142,19 @@ async function readRollouts(
     deadline: r.deadline.toISOString(),
   }));
   return policies.map((r) => ({
+    organization: r.organizationName,
     template: r.templateName,
     strategy: r.strategy,
     promotedAt: r.promotedAt,
-    progress: progress.find((p) => p.templateName === r.templateName) ?? null,
+    // By id: two organizations may each have a template of this name.
+    progress: progress.find((p) => p.templateId === r.templateId) ?? null,
   }));
 }
 
 /** How to get a preset out of its state, for the status lines. */
 function recovery(p: Status["unhealthyPresets"][number]): string {
   if (p.status === "hard_limited") {
-    return ` (recovers by itself once its failed prebuilds are deleted; or now: \`prebuildsd reset ${JSON.stringify(p.template)} --preset ${JSON.stringify(p.preset)}\`)`;
+    return ` (recovers by itself once its failed prebuilds are deleted; or now: \`prebuildsd reset ${JSON.stringify(qualifiedTemplate(p))} --preset ${JSON.stringify(p.preset)}\`)`;
   }
   if (p.status === "validation_failed")
     return " (promote a version whose preset sets the required parameters)";
@@ -151,7 +180,7 @@ function describeCycle(run: ReconciliationRun, now: Date): string[] {
 
 function describePolicies(policies: Status["cancelPolicies"]): string {
   if (policies.length === 0) return "pending for every template (the default)";
-  const named = policies.map((p) => `${p.template} ${p.policy}`).join(", ");
+  const named = policies.map((p) => `${qualifiedTemplate(p)} ${p.policy}`).join(", ");
   return `${named}; pending for the others`;
 }
 
@@ -161,19 +190,21 @@ export function describeStatus(status: Status, now: Date = new Date()): string {
     `reconciliation: ${status.paused ? "PAUSED (run `prebuildsd resume` to act again)" : "active"}`,
     `presets:      ${counts} (active versions of live templates)`,
     ...status.unhealthyPresets.map(
-      (p) => `              ${p.status}: ${p.template} / ${p.version} / ${p.preset}${recovery(p)}`,
+      (p) =>
+        `              ${p.status}: ${qualifiedTemplate(p)} / ${p.version} / ${p.preset}${recovery(p)}`,
     ),
     ...status.scopedPauses.map(
       (p) =>
-        `paused:       ${p.preset === "" ? `template ${p.template}` : `${p.template} / ${p.preset}`} since ${p.since.toISOString()}`,
+        `paused:       ${p.preset === "" ? `template ${qualifiedTemplate(p)}` : `${qualifiedTemplate(p)} / ${p.preset}`} since ${p.since.toISOString()}`,
     ),
     ...status.rollouts.map((r) =>
       r.progress === null
-        ? `rollout:      ${r.template} (${r.strategy}; no rollout in progress${r.promotedAt ? `, last promotion ${r.promotedAt.toISOString()}` : ""})`
-        : `rollout:      ${r.template} (${r.strategy}, started ${r.progress.startedAt}, bound ${r.progress.deadline}): previous version ${r.progress.oldEligible} eligible, new version ${r.progress.newEligible} eligible of ${r.progress.newDesired}`,
+        ? `rollout:      ${qualifiedTemplate(r)} (${r.strategy}; no rollout in progress${r.promotedAt ? `, last promotion ${r.promotedAt.toISOString()}` : ""})`
+        : `rollout:      ${qualifiedTemplate(r)} (${r.strategy}, started ${r.progress.startedAt}, bound ${r.progress.deadline}): previous version ${r.progress.oldEligible} eligible, new version ${r.progress.newEligible} eligible of ${r.progress.newDesired}`,
     ),
     ...status.scaleOverrides.map(
-      (o) => `scaled:       ${o.template} / ${o.preset}: ${o.desired} (configured ${o.configured})`,
+      (o) =>
+        `scaled:       ${qualifiedTemplate(o)} / ${o.preset}: ${o.desired} (configured ${o.configured})`,
     ),
     `cancel policy: ${describePolicies(status.cancelPolicies)}`,
     ...(status.lastCycle

@@ -136,13 +136,16 @@ export async function listCanceledAcquiredFirstBuilds(client: Client, args: List
 }
 
 export const listNonDefaultCancelPoliciesQuery = `-- name: ListNonDefaultCancelPolicies :many
-SELECT t.name::text AS template_name, t.prebuild_cancel_policy::text AS policy
+SELECT o.name::text AS organization_name, t.name::text AS template_name,
+       t.prebuild_cancel_policy::text AS policy
 FROM templates t
+JOIN organizations o ON o.id = t.organization_id
 WHERE NOT t.deleted
   AND t.prebuild_cancel_policy <> 'pending'
-ORDER BY t.name, t.id`;
+ORDER BY o.name, t.name, t.id`;
 
 export interface ListNonDefaultCancelPoliciesRow {
+    organizationName: string;
     templateName: string;
     policy: string;
 }
@@ -155,8 +158,9 @@ export async function listNonDefaultCancelPolicies(client: Client): Promise<List
     });
     return result.rows.map(row => {
         return {
-            templateName: row[0],
-            policy: row[1]
+            organizationName: row[0],
+            templateName: row[1],
+            policy: row[2]
         };
     });
 }

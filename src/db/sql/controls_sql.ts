@@ -58,13 +58,16 @@ export async function listActiveVersionPresets(client: Client, args: ListActiveV
 }
 
 export const listPausesQuery = `-- name: ListPauses :many
-SELECT pp.template_id, t.name AS template_name, pp.preset_name, pp.paused_at
+SELECT pp.template_id, o.name AS organization_name, t.name AS template_name, pp.preset_name,
+       pp.paused_at
 FROM prebuild_pauses pp
 JOIN templates t ON t.id = pp.template_id
-ORDER BY t.name, pp.preset_name`;
+JOIN organizations o ON o.id = t.organization_id
+ORDER BY o.name, t.name, pp.preset_name`;
 
 export interface ListPausesRow {
     templateId: string;
+    organizationName: string;
     templateName: string;
     presetName: string;
     pausedAt: Date;
@@ -79,9 +82,10 @@ export async function listPauses(client: Client): Promise<ListPausesRow[]> {
     return result.rows.map(row => {
         return {
             templateId: row[0],
-            templateName: row[1],
-            presetName: row[2],
-            pausedAt: row[3]
+            organizationName: row[1],
+            templateName: row[2],
+            presetName: row[3],
+            pausedAt: row[4]
         };
     });
 }
@@ -234,14 +238,16 @@ export async function deleteDesiredOverrides(client: Client, args: DeleteDesired
 }
 
 export const listDesiredOverridesQuery = `-- name: ListDesiredOverrides :many
-SELECT t.name AS template_name, tvp.name AS preset_name, o.desired_instances,
-       tvp.desired_instances::integer AS configured
+SELECT org.name AS organization_name, t.name AS template_name, tvp.name AS preset_name,
+       o.desired_instances, tvp.desired_instances::integer AS configured
 FROM prebuild_desired_overrides o
 JOIN template_version_presets tvp ON tvp.id = o.preset_id
 JOIN templates t ON t.active_version_id = tvp.template_version_id
-ORDER BY t.name, tvp.name`;
+JOIN organizations org ON org.id = t.organization_id
+ORDER BY org.name, t.name, tvp.name`;
 
 export interface ListDesiredOverridesRow {
+    organizationName: string;
     templateName: string;
     presetName: string;
     desiredInstances: number;
@@ -256,10 +262,11 @@ export async function listDesiredOverrides(client: Client): Promise<ListDesiredO
     });
     return result.rows.map(row => {
         return {
-            templateName: row[0],
-            presetName: row[1],
-            desiredInstances: row[2],
-            configured: row[3]
+            organizationName: row[0],
+            templateName: row[1],
+            presetName: row[2],
+            desiredInstances: row[3],
+            configured: row[4]
         };
     });
 }
@@ -399,15 +406,19 @@ export async function upsertRolloutStrategy(client: Client, args: UpsertRolloutS
 }
 
 export const listRolloutsQuery = `-- name: ListRollouts :many
-SELECT t.name AS template_name, rp.strategy, pr.promoted_at
+SELECT t.id AS template_id, o.name AS organization_name, t.name AS template_name, rp.strategy,
+       pr.promoted_at
 FROM prebuild_rollout_policies rp
 JOIN templates t ON t.id = rp.template_id
+JOIN organizations o ON o.id = t.organization_id
 LEFT JOIN prebuild_template_promotions pr
   ON pr.template_id = t.id AND pr.active_version_id = t.active_version_id
 WHERE rp.strategy <> 'replace' AND NOT t.deleted
-ORDER BY t.name`;
+ORDER BY o.name, t.name`;
 
 export interface ListRolloutsRow {
+    templateId: string;
+    organizationName: string;
     templateName: string;
     strategy: string;
     promotedAt: Date | null;
@@ -421,9 +432,11 @@ export async function listRollouts(client: Client): Promise<ListRolloutsRow[]> {
     });
     return result.rows.map(row => {
         return {
-            templateName: row[0],
-            strategy: row[1],
-            promotedAt: row[2]
+            templateId: row[0],
+            organizationName: row[1],
+            templateName: row[2],
+            strategy: row[3],
+            promotedAt: row[4]
         };
     });
 }

@@ -10,7 +10,11 @@ SELECT t.id, t.name, t.active_version_id, o.name AS organization_name
 FROM templates t
 JOIN organizations o ON o.id = t.organization_id
 WHERE NOT t.deleted
-  AND (t.id::text = lower($1::text) OR lower(t.name) = lower($1::text))
+  AND (
+    t.id::text = lower($1::text)
+    OR lower(t.name) = lower($1::text)
+    OR lower(o.name || '/' || t.name) = lower($1::text)
+  )
 ORDER BY o.name, t.id`;
 
 export interface FindTemplatesArgs {
@@ -177,16 +181,18 @@ export async function countActivePresetsByStatus(client: Client): Promise<CountA
 }
 
 export const listUnhealthyActivePresetsQuery = `-- name: ListUnhealthyActivePresets :many
-SELECT t.name AS template_name, tv.name AS template_version_name, p.name AS preset_name,
-       p.prebuild_status
+SELECT o.name AS organization_name, t.name AS template_name, tv.name AS template_version_name,
+       p.name AS preset_name, p.prebuild_status
 FROM template_version_presets p
 JOIN template_versions tv ON tv.id = p.template_version_id
 JOIN templates t ON t.id = tv.template_id AND t.active_version_id = tv.id
+JOIN organizations o ON o.id = t.organization_id
 WHERE p.desired_instances IS NOT NULL AND NOT t.deleted AND t.deprecated = ''
   AND p.prebuild_status <> 'healthy'
-ORDER BY t.name, p.name`;
+ORDER BY o.name, t.name, p.name`;
 
 export interface ListUnhealthyActivePresetsRow {
+    organizationName: string;
     templateName: string;
     templateVersionName: string;
     presetName: string;
@@ -201,10 +207,11 @@ export async function listUnhealthyActivePresets(client: Client): Promise<ListUn
     });
     return result.rows.map(row => {
         return {
-            templateName: row[0],
-            templateVersionName: row[1],
-            presetName: row[2],
-            prebuildStatus: row[3]
+            organizationName: row[0],
+            templateName: row[1],
+            templateVersionName: row[2],
+            presetName: row[3],
+            prebuildStatus: row[4]
         };
     });
 }
