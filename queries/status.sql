@@ -7,7 +7,7 @@
 SELECT
   id, started_at, finished_at, outcome, replica, presets_total, presets_reconciled,
   actions_succeeded, actions_failed, actions_skipped, prebuilds_created, prebuilds_deleted,
-  jobs_canceled, statements, error, kind
+  jobs_canceled, statements, error, kind, creates_held_back, inflight_jobs, inflight_cap
 FROM prebuild_reconciliation_runs
 ORDER BY finished_at DESC, id DESC
 LIMIT @max_runs::integer;
@@ -28,3 +28,14 @@ SELECT
   ))::int AS running_prebuilds
 FROM provisioner_jobs pj
 WHERE pj.completed_at IS NULL AND pj.job_status IN ('pending', 'running');
+
+-- name: CountPresetsInFleet :one
+-- The presets with prebuilds configured (desired_instances set), in every version of every
+-- template: what `prebuildsd plan` lists, and what `status` and `reconcile --once` call "the
+-- fleet" beside the presets a cycle visited. Read by those commands, never by a cycle.
+SELECT count(*)::integer AS presets
+FROM template_version_presets tvp
+JOIN template_versions tv ON tv.id = tvp.template_version_id
+JOIN templates t ON t.id = tv.template_id
+JOIN organizations o ON o.id = t.organization_id
+WHERE tvp.desired_instances IS NOT NULL;

@@ -5,7 +5,11 @@
 
 import type { Config } from "../config/config.ts";
 import type { Database } from "../db/pool.ts";
-import { countProvisionerQueue, listRecentReconciliationRuns } from "../db/sql/status_sql.ts";
+import {
+  countPresetsInFleet,
+  countProvisionerQueue,
+  listRecentReconciliationRuns,
+} from "../db/sql/status_sql.ts";
 import { withTransaction } from "../db/transaction.ts";
 import { cachedValue } from "../http/cachedValue.ts";
 import {
@@ -18,7 +22,9 @@ import { ACTION_NAMES } from "../plan/action.ts";
 import {
   type Action,
   type CreateCap,
+  DEFAULT_CANCEL_POLICY,
   describeCap,
+  heldBackCreates,
   type PlannedPreset,
   planAll,
 } from "../plan/index.ts";
@@ -95,6 +101,7 @@ function pagePreset(p: PlannedPreset, missing: MissingParameters): StatusPagePre
     presetName: p.preset.presetName,
     active: p.plan.active,
     health: p.snapshot.isHardLimited ? "hard_limited" : p.preset.prebuildStatus,
+    cancelPolicy: p.preset.cancelPolicy ?? DEFAULT_CANCEL_POLICY,
     desired: p.plan.state.desired,
     running: p.plan.state.actual,
     eligible: p.plan.state.eligible,
@@ -140,6 +147,7 @@ async function readStatusPageData(
       });
       const queue = await countProvisionerQueue(client);
       const runs = await listRecentReconciliationRuns(client, { maxRuns: STATUS_PAGE_CYCLES });
+      const fleet = await countPresetsInFleet(client);
       const planned = planAll(snapshot, snapshot.at, {
         backoffInterval: config.backoffInterval,
         maxInflightJobs: config.maxInflightJobs ?? null,
@@ -158,6 +166,8 @@ async function readStatusPageData(
         paused: settings.reconciliationPaused,
         presets: shown.slice(0, STATUS_PAGE_MAX_PRESETS),
         presetsOmitted: Math.max(0, shown.length - STATUS_PAGE_MAX_PRESETS),
+        presetsInFleet: fleet?.presets ?? 0,
+        heldBack: heldBackCreates(planned.map((p) => p.plan.capped)),
         queue: queue ?? { pending: 0, pendingPrebuilds: 0, running: 0, runningPrebuilds: 0 },
         cycles: runs,
       };

@@ -3,6 +3,8 @@
 // cycles. Server-rendered HTML with a meta refresh: no script, no front-end build. Pure: data in,
 // HTML out. Every value from the database goes through `escapeHtml`, and the page is served with a
 // CSP that forbids scripts, so a hostile template or preset name stays text.
+import type { HeldBack } from "../plan/index.ts";
+import { describeHeldBack } from "../plan/index.ts";
 import type { RunCounts } from "../reconciler/report.ts";
 import type { CachedRead } from "./cachedValue.ts";
 
@@ -25,6 +27,8 @@ export interface StatusPagePreset {
   readonly active: boolean;
   /** The stored status, or hard_limited when the failure history says so already. */
   readonly health: PresetHealth;
+  /** The template's cancel policy (pending, retain or running), as `plan` and `status` show it. */
+  readonly cancelPolicy: string;
   readonly desired: number;
   readonly running: number;
   readonly eligible: number;
@@ -39,6 +43,8 @@ interface StatusPageCycle extends Omit<RunCounts, "statements"> {
   readonly startedAt: Date;
   readonly finishedAt: Date;
   readonly outcome: string;
+  /** "full" or "incremental"; null when the cycle read nothing (paused, failed). */
+  readonly kind: string | null;
   readonly replica: string;
   readonly error: string | null;
 }
@@ -58,6 +64,10 @@ export interface StatusPageData {
   readonly presets: readonly StatusPagePreset[];
   /** Presets left out of `presets` to keep the page small (they are in `prebuildsd plan`). */
   readonly presetsOmitted: number;
+  /** Presets with prebuilds configured, in every version (what `plan` lists): "the fleet". */
+  readonly presetsInFleet: number;
+  /** What PREBUILDS_MAX_INFLIGHT_JOBS holds back in the next cycle's plan; null when nothing. */
+  readonly heldBack: HeldBack | null;
   readonly queue: StatusPageQueue;
   /** Newest first. */
   readonly cycles: readonly StatusPageCycle[];
@@ -128,6 +138,12 @@ function healthItems(data: StatusPageData): HealthItem[] {
       });
     }
   }
+  if (data.heldBack !== null) {
+    items.push({
+      level: "warn",
+      html: `<span id="held-back"><b>${e(describeHeldBack(data.heldBack))}</b></span>, over ${data.heldBack.presets} preset(s): they are created as prebuild jobs in flight finish. To admit more at once, raise <code>PREBUILDS_MAX_INFLIGHT_JOBS</code> (<code>0</code> or unset: no cap).`,
+    });
+  }
   const last = data.cycles[0];
   if (last?.outcome === "failed") {
     items.push({
@@ -144,7 +160,7 @@ function number(n: number): string {
 
 function presetRows(data: StatusPageData): string {
   if (data.presets.length === 0) {
-    return `<tr><td colspan="10" class="dim">No preset wants prebuilds.</td></tr>`;
+    return `<tr><td colspan="11" class="dim">No preset wants prebuilds.</td></tr>`;
   }
   return data.presets
     .map((p) => {
@@ -163,6 +179,7 @@ function presetRows(data: StatusPageData): string {
 <td class="name">${e(p.versionName)}${p.active ? "" : ` <span class="dim">(inactive)</span>`}</td>
 <td class="name">${e(p.presetName)}</td>
 <td class="health">${e(p.health.replace("_", " "))}</td>
+<td class="policy">${e(p.cancelPolicy)}</td>
 ${number(p.desired)}${number(p.running)}${number(p.eligible)}${number(p.starting)}${number(p.deleting)}
 <td class="plan">${actions}${warnings}</td>
 </tr>`;
@@ -172,7 +189,7 @@ ${number(p.desired)}${number(p.running)}${number(p.eligible)}${number(p.starting
 
 function cycleRows(now: Date, cycles: readonly StatusPageCycle[]): string {
   if (cycles.length === 0) {
-    return `<tr><td colspan="8" class="dim">No cycle recorded yet.</td></tr>`;
+    return `<tr><td colspan="9" class="dim">No cycle recorded yet.</td></tr>`;
   }
   return cycles
     .map((c) => {
@@ -182,9 +199,10 @@ function cycleRows(now: Date, cycles: readonly StatusPageCycle[]): string {
 <td>${e(c.outcome)}</td>
 <td class="n">${took}s</td>
 <td class="name">${e(c.replica)}</td>
-<td class="n">${c.presetsReconciled}/${c.presetsTotal}</td>
+<td class="n visited">${c.presetsTotal}${c.kind === null ? "" : ` <span class="dim">${e(c.kind)}</span>`}</td>
 <td class="n">${c.actionsSucceeded} / ${c.actionsFailed} / ${c.actionsSkipped}</td>
 <td class="n">${c.prebuildsCreated} / ${c.prebuildsDeleted} / ${c.jobsCanceled}</td>
+<td class="n held-back">${c.createsHeldBack > 0 ? e(describeHeldBack({ creates: c.createsHeldBack, inflight: c.inflightJobs, cap: c.inflightCap })) : "0"}</td>
 <td class="name">${e(c.error ?? "")}</td>
 </tr>`;
     })
@@ -245,7 +263,7 @@ ${banners.join("\n")}`;
 <h2>Health</h2>
 <section id="health">${healthHtml}</section>
 <h2>Presets <span class="dim">(next cycle planned as of ${time(now, data.plannedAt)})</span></h2>
-<table id="presets"><thead><tr><th>Template</th><th>Version</th><th>Preset</th><th>Health</th><th>Desired</th><th>Running</th><th>Eligible</th><th>Starting</th><th>Deleting</th><th>Next cycle (and why)</th></tr></thead>
+<table id="presets"><thead><tr><th>Template</th><th>Version</th><th>Preset</th><th>Health</th><th>Cancel policy</th><th>Desired</th><th>Running</th><th>Eligible</th><th>Starting</th><th>Deleting</th><th>Next cycle (and why)</th></tr></thead>
 <tbody>
 ${presetRows(data)}
 </tbody></table>
@@ -255,8 +273,8 @@ ${omitted}
 <tr><td>Waiting for a provisioner</td>${number(q.pending)}${number(q.pendingPrebuilds)}</tr>
 <tr><td>Building</td>${number(q.running)}${number(q.runningPrebuilds)}</tr>
 </tbody></table>
-<h2>Last cycles</h2>
-<table id="cycles"><thead><tr><th>Finished</th><th>Outcome</th><th>Took</th><th>Replica</th><th>Presets</th><th>Actions ok / failed / skipped</th><th>Created / deleted / jobs cancelled</th><th>Error</th></tr></thead>
+<h2>Last cycles <span class="dim">(${data.presetsInFleet} preset(s) in the fleet: every preset with prebuilds configured, as <code>prebuildsd plan</code> lists them; a full resync visits every active one, an incremental cycle only those changed or due)</span></h2>
+<table id="cycles"><thead><tr><th>Finished</th><th>Outcome</th><th>Took</th><th>Replica</th><th>Presets visited</th><th>Actions ok / failed / skipped</th><th>Created / deleted / jobs cancelled</th><th>Creates held back</th><th>Error</th></tr></thead>
 <tbody>
 ${cycleRows(now, data.cycles)}
 </tbody></table>

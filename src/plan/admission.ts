@@ -20,6 +20,46 @@ export function describeCap(cap: CreateCap): string {
   return `capped: ${cap.inflight} of ${cap.cap} jobs in flight${deletes}`;
 }
 
+/** What the cap held back in one cycle's plan, over every preset (issue #13 follow-up). */
+export interface HeldBack {
+  /** Creates planned but not admitted: Σ (wanted − granted). */
+  readonly creates: number;
+  /** Presets with creates held back. */
+  readonly presets: number;
+  /** Prebuild jobs in flight when the cycle read the queue, and the cap. */
+  readonly inflight: number;
+  readonly cap: number;
+}
+
+/** The creates `caps` (each preset's `plan.capped`) held back; null when none was. */
+export function heldBackCreates(caps: Iterable<CreateCap | undefined | null>): HeldBack | null {
+  let creates = 0;
+  let presets = 0;
+  let numbers: CreateCap | undefined;
+  for (const cap of caps) {
+    if (cap === undefined || cap === null || cap.wanted <= cap.granted) continue;
+    creates += cap.wanted - cap.granted;
+    presets++;
+    numbers ??= cap;
+  }
+  if (numbers === undefined) return null;
+  return { creates, presets, inflight: numbers.inflight, cap: numbers.cap };
+}
+
+/** "3 creates held back by the in-flight cap (7 of 10 jobs in flight)": one wording for the
+ *  cycle summary, `status`, the daemon's log and the status page. */
+export function describeHeldBack(held: {
+  readonly creates: number;
+  readonly inflight: number | null;
+  readonly cap: number | null;
+}): string {
+  const numbers =
+    held.inflight !== null && held.cap !== null
+      ? ` (${held.inflight} of ${held.cap} jobs in flight)`
+      : "";
+  return `${held.creates} create${held.creates === 1 ? "" : "s"} held back by the in-flight cap${numbers}`;
+}
+
 /** Jobs a plan's deletes queue: one per Delete workspace, one per orphan deleted through a
  *  provisioner (free deletes of never-provisioned prebuilds take no slot). */
 function deleteJobs(actions: readonly Action[]): number {

@@ -12,6 +12,9 @@ export type {
 export {
   admitCreates,
   describeCap,
+  describeHeldBack,
+  type HeldBack,
+  heldBackCreates,
 } from "./admission.ts";
 export {
   CANCEL_POLICIES,

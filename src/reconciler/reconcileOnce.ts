@@ -21,6 +21,7 @@ import { type JobNotifier, pgJobNotifier } from "../execute/notifier.ts";
 import type { ActionEvent } from "../execute/outcome.ts";
 import type { Logger } from "../observe/logger.ts";
 import { withSpan } from "../observe/tracing.ts";
+import { describeHeldBack, type HeldBack, heldBackCreates } from "../plan/index.ts";
 import {
   type Bookkeeping,
   presetsToRetry,
@@ -37,8 +38,9 @@ import { type ReconcilerOptions, resolveOptions } from "./options.ts";
 import { recoverHungJobsStep } from "./recoverHungJobsStep.ts";
 import {
   type CycleReport,
+  cycleLogFields,
+  cycleWorthLogging,
   emptyActionCounts,
-  outcomeTotals,
   runCounts,
   summarizeEvents,
 } from "./report.ts";
@@ -80,6 +82,7 @@ type CycleResult =
       readonly presetsTotal: number;
       readonly presetsReconciled: number;
       readonly events: readonly ActionEvent[];
+      readonly heldBack: HeldBack | null;
       readonly warnings: readonly string[];
     };
 
@@ -236,6 +239,7 @@ function readAndAct(
       presetsTotal: inputs.planned.length,
       presetsReconciled: inputs.planned.filter((p) => !p.skipped).length,
       events,
+      heldBack: heldBackCreates(inputs.planned.map((p) => p.plan.capped)),
       warnings: inputs.warnings,
     };
   });
@@ -335,6 +339,7 @@ function cycleReport(cycle: Cycle, result: CycleResult, finishedAt: Date): Cycle
       orphanDeleted: 0,
       lostRaces: 0,
     },
+    heldBack: completed?.heldBack ?? null,
     failures: summary?.failures ?? 0,
     statements: cycle.statements(),
     warnings: completed?.warnings ?? [],
@@ -345,25 +350,13 @@ function cycleReport(cycle: Cycle, result: CycleResult, finishedAt: Date): Cycle
 async function finishCycle(cycle: Cycle, result: CycleResult): Promise<CycleReport> {
   const { logger, options } = cycle;
   const report = cycleReport(cycle, result, options.now());
-  const totals = outcomeTotals(report.actions);
   if (result.kind === "completed") {
     if (cycle.memory !== undefined) cycle.memory.lastCycleFailed = result.bookkeepingFailed;
-    const acted = totals.success + totals.failure + totals.skipped > 0;
-    (acted ? logger.info.bind(logger) : logger.debug.bind(logger))(
-      {
-        kind: report.kind,
-        ...(report.fullResyncReason === null ? {} : { fullResyncReason: report.fullResyncReason }),
-        presetsMarked: report.presetsMarked,
-        durationMs: Math.round(report.durationMs),
-        presetsTotal: report.presetsTotal,
-        presetsReconciled: report.presetsReconciled,
-        ...report.effects,
-        actionsSucceeded: totals.success,
-        actionsFailed: totals.failure,
-        actionsSkipped: totals.skipped,
-        statements: report.statements,
-      },
-      "reconciliation cycle completed",
+    (cycleWorthLogging(report) ? logger.info.bind(logger) : logger.debug.bind(logger))(
+      cycleLogFields(report),
+      report.heldBack === null
+        ? "reconciliation cycle completed"
+        : `reconciliation cycle completed; ${describeHeldBack({ creates: report.heldBack.creates, inflight: report.heldBack.inflight, cap: report.heldBack.cap })}`,
     );
   }
   if (report.lockAcquired && options.recordRuns) {

@@ -6,6 +6,7 @@ import {
   NO_EFFECTS,
 } from "../execute/outcome.ts";
 import { ACTION_OUTCOMES, ACTION_TAGS, type Action, type ActionOutcome } from "../plan/action.ts";
+import type { HeldBack } from "../plan/index.ts";
 import type { CycleKind, FullResyncReason } from "./cycleKind.ts";
 
 type ActionType = Action["_tag"];
@@ -27,14 +28,17 @@ export interface CycleReport {
   readonly fullResyncReason: FullResyncReason | null;
   /** Presets marked dirty or due when the cycle read (before widening to surge partners). */
   readonly presetsMarked: number;
-  /** Presets read and planned: on a full resync those that want prebuilds and can have work (every
-   *  active one, and inactive ones with something to clean up); incremental, the marked ones'
-   *  templates. */
+  /** Presets *visited* (read and planned): on a full resync every active preset and every inactive
+   *  one with something to clean up; incremental, those marked dirty or due (and their surge
+   *  partners). `plan` lists more: every preset with prebuilds configured ("the fleet"). */
   readonly presetsTotal: number;
   /** Presets given a worker slot (not skipped as inactive with nothing to do). */
   readonly presetsReconciled: number;
   readonly actions: ActionCounts;
   readonly effects: ActionEffects;
+  /** What the in-flight cap held back in the cycle's plan (PREBUILDS_MAX_INFLIGHT_JOBS); null when
+   *  nothing was. A preset held back entirely has no action, so `actions` alone does not show it. */
+  readonly heldBack: HeldBack | null;
   /** Failed actions (also in `actions`). A cycle with failures still completed. */
   readonly failures: number;
   /** SQL statements sent by the cycle (lock, settings, snapshot, writes, notifications). */
@@ -84,6 +88,7 @@ export function outcomeTotals(actions: ActionCounts): Record<ActionOutcome, numb
  * prints them (issue #14: one vocabulary; "deleted" includes the orphans of cancelled jobs).
  */
 export interface RunCounts {
+  /** Presets visited (CycleReport.presetsTotal). */
   readonly presetsTotal: number;
   readonly presetsReconciled: number;
   readonly actionsSucceeded: number;
@@ -93,6 +98,11 @@ export interface RunCounts {
   readonly prebuildsDeleted: number;
   readonly jobsCanceled: number;
   readonly statements: number;
+  /** Creates the in-flight cap held back, and the in-flight count and cap planned with (null when
+   *  nothing was held back). */
+  readonly createsHeldBack: number;
+  readonly inflightJobs: number | null;
+  readonly inflightCap: number | null;
 }
 
 /** A report's `RunCounts`. */
@@ -108,5 +118,33 @@ export function runCounts(report: CycleReport): RunCounts {
     prebuildsDeleted: report.effects.deleted + report.effects.orphanDeleted,
     jobsCanceled: report.effects.canceledJobs,
     statements: report.statements,
+    createsHeldBack: report.heldBack?.creates ?? 0,
+    inflightJobs: report.heldBack?.inflight ?? null,
+    inflightCap: report.heldBack?.cap ?? null,
   };
+}
+
+/**
+ * The fields of the daemon's "reconciliation cycle completed" log line: the same names and counts
+ * as `reconcile --once --json` and prebuild_reconciliation_runs (`prebuildsDeleted` includes the
+ * orphans of cancelled jobs, also given alone as `orphansDeleted`), so a log line, `status` and
+ * the summary never disagree.
+ */
+export function cycleLogFields(report: CycleReport): Record<string, unknown> {
+  return {
+    kind: report.kind,
+    ...(report.fullResyncReason === null ? {} : { fullResyncReason: report.fullResyncReason }),
+    presetsMarked: report.presetsMarked,
+    durationMs: Math.round(report.durationMs),
+    ...runCounts(report),
+    orphansDeleted: report.effects.orphanDeleted,
+    lostRaces: report.effects.lostRaces,
+  };
+}
+
+/** A cycle worth an info line: it acted, or the in-flight cap held creates back (a cycle that
+ *  does nothing because of the cap is news to an operator, not debug noise). */
+export function cycleWorthLogging(report: CycleReport): boolean {
+  const totals = outcomeTotals(report.actions);
+  return totals.success + totals.failure + totals.skipped > 0 || report.heldBack !== null;
 }

@@ -27,6 +27,9 @@ export interface ReconciliationRunRecord {
   readonly prebuildsDeleted?: number;
   readonly jobsCanceled?: number;
   readonly statements?: number;
+  readonly createsHeldBack?: number;
+  readonly inflightJobs?: number | null;
+  readonly inflightCap?: number | null;
   readonly error?: string | null;
   /** Rows kept; older ones are pruned by the same statement. */
   readonly keepRuns: number;
@@ -55,6 +58,9 @@ export async function recordReconciliationRun(
       statements: run.statements ?? 0,
       error: run.error ?? null,
       kind: run.kind ?? null,
+      createsHeldBack: run.createsHeldBack ?? 0,
+      inflightJobs: run.inflightJobs ?? null,
+      inflightCap: run.inflightCap ?? null,
       keepRuns: Math.max(1, Math.floor(run.keepRuns)),
     }),
   );

@@ -166,15 +166,16 @@ describe("status page in Chromium", () => {
       "v1",
       "small",
     ]);
-    expect(row.slice(3, 9)).toEqual(["healthy", "5", "2", "1", "1", "1"]);
+    // Health, cancel policy (the default), then the counts.
+    expect(row.slice(3, 10)).toEqual(["healthy", "pending", "5", "2", "1", "1", "1"]);
   });
 
   it("shows the next cycle's actions with their reasons", async () => {
     const row = await presetRow("small");
-    expect(row[9]).toContain("create 2");
-    expect(row[9]).toMatch(/— .*desired 5/);
+    expect(row[10]).toContain("create 2");
+    expect(row[10]).toMatch(/— .*desired 5/);
     const idle = await presetRow(HOSTILE.emoji);
-    expect(idle[9]).toBe("nothing to do");
+    expect(idle[10]).toBe("nothing to do");
   });
 
   it("names each unhealthy preset with the command that recovers it", async () => {
@@ -199,8 +200,9 @@ describe("status page in Chromium", () => {
     const cycles = await cellTexts("#cycles tbody tr");
     expect(cycles.map((c) => c[1])).toEqual(["failed", "completed"]);
     expect(cycles[0]?.[3]).toBe(HOSTILE.markup);
-    expect(cycles[0]?.[7]).toBe(`snapshot failed: ${HOSTILE.breakout}`);
-    expect(cycles[1]?.slice(4, 7)).toEqual(["6/6", "4 / 0 / 0", "3 / 1 / 2"]);
+    expect(cycles[0]?.[8]).toBe(`snapshot failed: ${HOSTILE.breakout}`);
+    // Presets visited (the run recorded no kind), actions, effects, creates held back.
+    expect(cycles[1]?.slice(4, 8)).toEqual(["6", "4 / 0 / 0", "3 / 1 / 2", "0"]);
   });
 
   it("keeps hostile names as text: no element or script comes from them", async () => {

@@ -133,7 +133,10 @@ describe("prebuildsd (built binary)", () => {
     const result = await cli(["reconcile", "--once"], env);
     expect(result.code).toBe(0);
     // The old version's presets have nothing running or pending: the cycle does not even read them.
-    expect(result.stdout).toMatch(/^cycle completed in [\d.]+s: 2 of 2 preset\(s\) reconciled/);
+    // The fleet is what `plan` lists: 4 presets (v1 and v2, two each).
+    expect(result.stdout).toMatch(
+      /^cycle completed in [\d.]+s: 2 preset\(s\) visited \(full resync: a change that concerns every preset; 4 in the fleet\), \d+ SQL statements\n/,
+    );
     expect(result.stdout).toMatch(/ {2}create +2 +0 +0\n/);
     expect(result.stdout).toContain("7 prebuild(s) created");
     expect(await count("workspaces")).toBe(7);
@@ -145,11 +148,21 @@ describe("prebuildsd (built binary)", () => {
     expect(plan.presets.reduce((n, p) => n + p.state.starting, 0)).toBe(7);
     // The first cycle read everything (the migration asked for a full resync); the next reads
     // only what the creates marked; --full reads everything again (issue #16).
-    expect(result.stdout).toContain("; full resync (a change that concerns every preset)");
     const nextOut = (await cli(["reconcile", "--once", "--json"], env)).stdout;
     const next = JSON.parse(nextOut);
     expect(nextOut).toBe(`${JSON.stringify(next, null, 2)}\n`);
-    expect(next).toMatchObject({ outcome: "completed", kind: "incremental", presetsMarked: 2 });
+    expect(next).toMatchObject({
+      outcome: "completed",
+      kind: "incremental",
+      presetsMarked: 2,
+      presetsTotal: 2,
+      presetsInFleet: 4,
+    });
+    // `status` words the last cycle the same way, with the same fleet `plan` lists.
+    const status = await cli(["status"], env);
+    expect(status.stdout).toMatch(/last cycle: +completed \(incremental\)/);
+    expect(status.stdout).toContain("2 preset(s) visited (incremental; 4 in the fleet); actions:");
+    expect(JSON.parse((await cli(["status", "--json"], env)).stdout).presetsInFleet).toBe(4);
     const full = JSON.parse((await cli(["reconcile", "--once", "--full", "--json"], env)).stdout);
     expect(full).toMatchObject({
       kind: "full",

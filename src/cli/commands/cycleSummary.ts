@@ -1,6 +1,9 @@
 // One vocabulary for what a cycle did (issue #14: `reconcile` and `status` used to count the same
 // cycle's deletes differently). The names are prebuild_reconciliation_runs' columns, which
-// `status --json` prints; "deleted" always includes the orphans of cancelled jobs, as stored.
+// `status --json` prints and the daemon's log line carries; "deleted" always includes the orphans
+// of cancelled jobs, as stored. A cycle *visits* presets (all of them on a full resync, those
+// changed or due on an incremental one); "the fleet" is every preset with prebuilds configured,
+// what `plan` lists.
 
 import { alignColumns } from "../../observe/columns.ts";
 import {
@@ -10,6 +13,7 @@ import {
   type ActionName,
   type ActionOutcome,
 } from "../../plan/action.ts";
+import { describeHeldBack } from "../../plan/index.ts";
 import { type CycleReport, type RunCounts, runCounts } from "../../reconciler/report.ts";
 
 /** prebuildsd_reconciliation_cycles_total's outcomes, which a one-shot cycle can end with. */
@@ -26,6 +30,9 @@ export interface CycleSummary extends RunCounts {
   readonly fullResyncReason: string | null;
   /** Presets marked dirty or due that the cycle read (before widening to surge partners). */
   readonly presetsMarked: number;
+  /** Presets with prebuilds configured, in every version (what `plan` lists), counted after the
+   *  cycle; `presetsTotal` is how many of them (or fewer) the cycle visited. */
+  readonly presetsInFleet: number | null;
   readonly startedAt: string;
   readonly finishedAt: string;
   readonly durationMs: number;
@@ -44,7 +51,10 @@ function cycleOutcome(report: CycleReport): CycleOutcome {
   return report.paused ? "paused" : "completed";
 }
 
-export function summarizeCycle(report: CycleReport): CycleSummary {
+export function summarizeCycle(
+  report: CycleReport,
+  presetsInFleet: number | null = null,
+): CycleSummary {
   const actions = Object.fromEntries(
     ACTION_TAGS.map((type) => [ACTION_NAMES[type], { ...report.actions[type] }]),
   ) as Record<ActionName, Record<ActionOutcome, number>>;
@@ -53,6 +63,7 @@ export function summarizeCycle(report: CycleReport): CycleSummary {
     kind: report.kind,
     fullResyncReason: report.fullResyncReason,
     presetsMarked: report.presetsMarked,
+    presetsInFleet,
     startedAt: report.startedAt.toISOString(),
     finishedAt: report.finishedAt.toISOString(),
     durationMs: Math.round(report.durationMs),
@@ -75,12 +86,37 @@ export function describeEffects(effects: {
   readonly jobsCanceled: number;
   /** Known only to the process that ran the cycle. */
   readonly orphansDeleted?: number;
+  /** Creates the in-flight cap held back (issue #13 follow-up), with the numbers behind it. */
+  readonly createsHeldBack?: number;
+  readonly inflightJobs?: number | null;
+  readonly inflightCap?: number | null;
 }): string {
   const orphans =
     effects.orphansDeleted !== undefined && effects.orphansDeleted > 0
       ? ` (${effects.orphansDeleted} of them orphaned by cancelled jobs)`
       : "";
-  return `${effects.prebuildsCreated} prebuild(s) created, ${effects.prebuildsDeleted} deleted${orphans}, ${effects.jobsCanceled} job(s) cancelled`;
+  const held =
+    effects.createsHeldBack !== undefined && effects.createsHeldBack > 0
+      ? `; ${describeHeldBack({ creates: effects.createsHeldBack, inflight: effects.inflightJobs ?? null, cap: effects.inflightCap ?? null })}`
+      : "";
+  return `${effects.prebuildsCreated} prebuild(s) created, ${effects.prebuildsDeleted} deleted${orphans}, ${effects.jobsCanceled} job(s) cancelled${held}`;
+}
+
+/**
+ * "2 preset(s) visited (incremental; 4 in the fleet)": how many presets a cycle read and planned,
+ * what kind of cycle decided that, and, when known, how many presets have prebuilds configured
+ * (what `plan` lists). `kindText` is the kind, or the kind with its detail.
+ */
+export function describeVisited(
+  visited: number,
+  kindText: string | null,
+  presetsInFleet: number | null,
+): string {
+  const detail = [
+    ...(kindText === null ? [] : [kindText]),
+    ...(presetsInFleet === null ? [] : [`${presetsInFleet} in the fleet`]),
+  ];
+  return `${visited} preset(s) visited${detail.length > 0 ? ` (${detail.join("; ")})` : ""}`;
 }
 
 /** The action table of `reconcile --once`: one row per type, one column per outcome. */

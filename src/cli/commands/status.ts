@@ -5,6 +5,7 @@ import { formatDuration } from "../../config/duration.ts";
 import { autocommit } from "../../db/pool.ts";
 import { listNonDefaultCancelPolicies } from "../../db/sql/cancellation_sql.ts";
 import { listDesiredOverrides, listPauses, listRollouts } from "../../db/sql/controls_sql.ts";
+import { countPresetsInFleet } from "../../db/sql/status_sql.ts";
 import {
   countActivePresetsByStatus,
   listUnhealthyActivePresets,
@@ -13,7 +14,7 @@ import { rolloutProgress } from "../../plan/index.ts";
 import { type PlanNextCycleDeps, planNextCycle } from "../../reconciler/planNextCycle.ts";
 import { lastReconciliationRun, type ReconciliationRun } from "../../reconciler/runs.ts";
 import { readPrebuildsSettings } from "../../snapshot/prebuildsSettings.ts";
-import { describeEffects } from "./cycleSummary.ts";
+import { describeEffects, describeVisited } from "./cycleSummary.ts";
 import type { JsonRollout } from "./planOutput.ts";
 
 const STATUSES = ["healthy", "hard_limited", "validation_failed"] as const;
@@ -41,6 +42,9 @@ export interface Status {
     readonly status: string;
   }[];
   readonly lastCycle: ReconciliationRun | null;
+  /** Presets with prebuilds configured, in every version: what `plan` lists ("the fleet"); the last
+   *  cycle's `presetsTotal` counts those it visited (an incremental cycle: the changed or due). */
+  readonly presetsInFleet: number;
   /** Live templates whose cancel policy is not the default "pending" (issue #13). */
   readonly cancelPolicies: readonly {
     readonly organization: string;
@@ -80,15 +84,17 @@ export async function readStatus(
   pool: pg.Pool,
   options: PlanNextCycleDeps["options"] = {},
 ): Promise<Status> {
-  const [paused, counts, unhealthy, lastCycle, policies, pauses, overrides] = await Promise.all([
-    readPrebuildsSettings(autocommit({ pool })).then((s) => s.reconciliationPaused),
-    countActivePresetsByStatus(pool),
-    listUnhealthyActivePresets(pool),
-    lastReconciliationRun(pool),
-    listNonDefaultCancelPolicies(pool),
-    listPauses(pool),
-    listDesiredOverrides(pool),
-  ]);
+  const [paused, counts, unhealthy, lastCycle, policies, pauses, overrides, fleet] =
+    await Promise.all([
+      readPrebuildsSettings(autocommit({ pool })).then((s) => s.reconciliationPaused),
+      countActivePresetsByStatus(pool),
+      listUnhealthyActivePresets(pool),
+      lastReconciliationRun(pool),
+      listNonDefaultCancelPolicies(pool),
+      listPauses(pool),
+      listDesiredOverrides(pool),
+      countPresetsInFleet(pool),
+    ]);
   const rollouts = await readRollouts(pool, options);
   const presetsByStatus = { healthy: 0, hard_limited: 0, validation_failed: 0 };
   for (const row of counts) {
@@ -107,6 +113,7 @@ export async function readStatus(
       status: r.prebuildStatus,
     })),
     lastCycle,
+    presetsInFleet: fleet?.presets ?? 0,
     cancelPolicies: policies.map((r) => ({
       organization: r.organizationName,
       template: r.templateName,
@@ -161,7 +168,7 @@ function recovery(p: Status["unhealthyPresets"][number]): string {
   return "";
 }
 
-function describeCycle(run: ReconciliationRun, now: Date): string[] {
+function describeCycle(run: ReconciliationRun, now: Date, presetsInFleet: number): string[] {
   const ago = formatDuration(
     Math.max(0, Math.round((now.getTime() - run.finishedAt.getTime()) / 1000) * 1000),
   );
@@ -171,7 +178,7 @@ function describeCycle(run: ReconciliationRun, now: Date): string[] {
   ];
   if (run.outcome === "completed") {
     lines.push(
-      `              ${run.presetsReconciled}/${run.presetsTotal} presets reconciled; actions: ${run.actionsSucceeded} succeeded, ${run.actionsFailed} failed, ${run.actionsSkipped} skipped; ${describeEffects(run)}`,
+      `              ${describeVisited(run.presetsTotal, run.kind, presetsInFleet)}; actions: ${run.actionsSucceeded} succeeded, ${run.actionsFailed} failed, ${run.actionsSkipped} skipped; ${describeEffects(run)}`,
     );
   }
   if (run.error) lines.push(`              error: ${run.error}`);
@@ -208,7 +215,7 @@ export function describeStatus(status: Status, now: Date = new Date()): string {
     ),
     `cancel policy: ${describePolicies(status.cancelPolicies)}`,
     ...(status.lastCycle
-      ? describeCycle(status.lastCycle, now)
+      ? describeCycle(status.lastCycle, now, status.presetsInFleet)
       : ["last cycle:   none recorded yet"]),
   ];
   return lines.join("\n");

@@ -10,14 +10,15 @@ WITH inserted AS (
   INSERT INTO prebuild_reconciliation_runs (
     started_at, finished_at, outcome, replica, presets_total, presets_reconciled,
     actions_succeeded, actions_failed, actions_skipped, prebuilds_created, prebuilds_deleted,
-    jobs_canceled, statements, error, kind
+    jobs_canceled, statements, error, kind, creates_held_back, inflight_jobs, inflight_cap
   )
   VALUES (
     $2::timestamptz, $3::timestamptz, $4::text, $5::text,
     $6::integer, $7::integer, $8::integer,
     $9::integer, $10::integer, $11::integer,
     $12::integer, $13::integer, $14::integer,
-    $15::text, $16::text
+    $15::text, $16::text, $17::integer,
+    $18::integer, $19::integer
   )
   RETURNING id
 )
@@ -41,12 +42,15 @@ export interface InsertReconciliationRunArgs {
     statements: number;
     error: string | null;
     kind: string | null;
+    createsHeldBack: number;
+    inflightJobs: number | null;
+    inflightCap: number | null;
 }
 
 export async function insertReconciliationRun(client: Client, args: InsertReconciliationRunArgs): Promise<void> {
     await client.query({
         text: insertReconciliationRunQuery,
-        values: [args.keepRuns, args.startedAt, args.finishedAt, args.outcome, args.replica, args.presetsTotal, args.presetsReconciled, args.actionsSucceeded, args.actionsFailed, args.actionsSkipped, args.prebuildsCreated, args.prebuildsDeleted, args.jobsCanceled, args.statements, args.error, args.kind],
+        values: [args.keepRuns, args.startedAt, args.finishedAt, args.outcome, args.replica, args.presetsTotal, args.presetsReconciled, args.actionsSucceeded, args.actionsFailed, args.actionsSkipped, args.prebuildsCreated, args.prebuildsDeleted, args.jobsCanceled, args.statements, args.error, args.kind, args.createsHeldBack, args.inflightJobs, args.inflightCap],
         rowMode: "array"
     });
 }

@@ -9,7 +9,7 @@ export const listRecentReconciliationRunsQuery = `-- name: ListRecentReconciliat
 SELECT
   id, started_at, finished_at, outcome, replica, presets_total, presets_reconciled,
   actions_succeeded, actions_failed, actions_skipped, prebuilds_created, prebuilds_deleted,
-  jobs_canceled, statements, error, kind
+  jobs_canceled, statements, error, kind, creates_held_back, inflight_jobs, inflight_cap
 FROM prebuild_reconciliation_runs
 ORDER BY finished_at DESC, id DESC
 LIMIT $1::integer`;
@@ -35,6 +35,9 @@ export interface ListRecentReconciliationRunsRow {
     statements: number;
     error: string | null;
     kind: string | null;
+    createsHeldBack: number;
+    inflightJobs: number | null;
+    inflightCap: number | null;
 }
 
 export async function listRecentReconciliationRuns(client: Client, args: ListRecentReconciliationRunsArgs): Promise<ListRecentReconciliationRunsRow[]> {
@@ -60,7 +63,10 @@ export async function listRecentReconciliationRuns(client: Client, args: ListRec
             jobsCanceled: row[12],
             statements: row[13],
             error: row[14],
-            kind: row[15]
+            kind: row[15],
+            createsHeldBack: row[16],
+            inflightJobs: row[17],
+            inflightCap: row[18]
         };
     });
 }
@@ -105,6 +111,36 @@ export async function countProvisionerQueue(client: Client): Promise<CountProvis
         pendingPrebuilds: row[1],
         running: row[2],
         runningPrebuilds: row[3]
+    };
+}
+
+export const countPresetsInFleetQuery = `-- name: CountPresetsInFleet :one
+SELECT count(*)::integer AS presets
+FROM template_version_presets tvp
+JOIN template_versions tv ON tv.id = tvp.template_version_id
+JOIN templates t ON t.id = tv.template_id
+JOIN organizations o ON o.id = t.organization_id
+WHERE tvp.desired_instances IS NOT NULL`;
+
+export interface CountPresetsInFleetRow {
+    presets: number;
+}
+
+export async function countPresetsInFleet(client: Client): Promise<CountPresetsInFleetRow | null> {
+    const result = await client.query({
+        text: countPresetsInFleetQuery,
+        values: [],
+        rowMode: "array"
+    });
+    if (result.rows.length !== 1) {
+        return null;
+    }
+    const row = result.rows[0];
+    if (!row) {
+        return null;
+    }
+    return {
+        presets: row[0]
     };
 }
 

@@ -2,10 +2,16 @@
 // presets at different fill ratios (antagonists: another template's jobs in flight, a person's
 // job), the plan's "create 3 of 10 (capped: …)", and the cap re-checked at write time under its
 // lock (a stale plan, two writers at once).
+import { Writable } from "node:stream";
 import type pg from "pg";
 import { describe, expect, it } from "vitest";
+import { summarizeCycle } from "../../../src/cli/commands/cycleSummary.ts";
 import { planTable } from "../../../src/cli/commands/planOutput.ts";
+import { describeCycle } from "../../../src/cli/commands/reconcile.ts";
+import { describeStatus, readStatus } from "../../../src/cli/commands/status.ts";
+import { createLogger } from "../../../src/observe/logger.ts";
 import { planNextCycle } from "../../../src/reconciler/planNextCycle.ts";
+import { reconcileOnce } from "../../../src/reconciler/reconcileOnce.ts";
 import { createdFor, type Seed, type TemplateIds, workspacesOf } from "./fixtures.ts";
 import {
   databasePerTest,
@@ -140,5 +146,46 @@ describe("PREBUILDS_MAX_INFLIGHT_JOBS", () => {
     );
     expect(events.flat().reduce((n, e) => n + e.effects.created, 0)).toBe(7);
     expect(await inflight(db.pool)).toBe(7);
+  });
+
+  it("a cycle the cap held back entirely says so: an info log line, the summary, the recorded run and status", async () => {
+    const { db, seed } = await fresh();
+    await busyTemplate(seed, 7);
+    const t = await seed.template();
+    await seed.preset(t.versionId, { desired: 3 });
+    const lines: Record<string, unknown>[] = [];
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        for (const line of String(chunk).split("\n")) if (line) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    const logger = createLogger({ level: "info", format: "json", destination });
+    const report = await reconcileOnce(
+      makeDeps(db.pool, { logger, options: { maxInflightJobs: 7, recordRuns: true } }),
+    );
+    const said = "3 creates held back by the in-flight cap (7 of 7 jobs in flight)";
+    expect(report.effects.created).toBe(0);
+    expect(report.heldBack).toEqual({ creates: 3, presets: 1, inflight: 7, cap: 7 });
+    // Nothing acted, yet the cycle is logged at info, with the count.
+    const logged = lines.find((l) => String(l.msg).startsWith("reconciliation cycle completed"));
+    expect(logged).toMatchObject({
+      level: 30,
+      msg: `reconciliation cycle completed; ${said}`,
+      createsHeldBack: 3,
+      inflightJobs: 7,
+      inflightCap: 7,
+    });
+    expect(describeCycle(report)).toContain(
+      `  0 prebuild(s) created, 0 deleted, 0 job(s) cancelled; ${said}`,
+    );
+    expect(summarizeCycle(report)).toMatchObject({
+      createsHeldBack: 3,
+      inflightJobs: 7,
+      inflightCap: 7,
+    });
+    const status = await readStatus(db.pool);
+    expect(status.lastCycle).toMatchObject({ createsHeldBack: 3, inflightJobs: 7, inflightCap: 7 });
+    expect(describeStatus(status)).toContain(`0 job(s) cancelled; ${said}`);
   });
 });

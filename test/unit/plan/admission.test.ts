@@ -5,7 +5,9 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   admitCreates,
+  describeHeldBack,
   type GlobalSnapshot,
+  heldBackCreates,
   nextDecisionChange,
   type PresetRow,
   planAll,
@@ -159,6 +161,49 @@ describe("admission control", () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe("heldBackCreates: what the cap held back, for the summaries", () => {
+  it("sums the creates held back over every preset, with the in-flight numbers planned with", () => {
+    // Cap 10, 7 in flight: 3 admitted of 4 + 2 wanted; "a" (emptier) and "b" share them.
+    const planned = planAll(world([pool("a", 4, 0), pool("b", 4, 2)], 7), NOW, {
+      ...OPTIONS,
+      maxInflightJobs: 10,
+    });
+    const held = heldBackCreates(planned.map((p) => p.plan.capped));
+    expect(held).toEqual({ creates: 3, presets: held?.presets, inflight: 7, cap: 10 });
+    expect(held?.presets).toBeGreaterThanOrEqual(1);
+    expect(describeHeldBack(held ?? { creates: 0, inflight: null, cap: null })).toBe(
+      "3 creates held back by the in-flight cap (7 of 10 jobs in flight)",
+    );
+  });
+
+  it("counts a preset held back entirely (no Create left in its plan)", () => {
+    const planned = planAll(world([pool("a", 3, 0)], 10), NOW, { ...OPTIONS, maxInflightJobs: 10 });
+    expect(planned[0]?.plan.actions.filter((a) => a._tag === "Create")).toEqual([]);
+    expect(heldBackCreates(planned.map((p) => p.plan.capped))).toEqual({
+      creates: 3,
+      presets: 1,
+      inflight: 10,
+      cap: 10,
+    });
+  });
+
+  it("is null when nothing was held back, capped or not", () => {
+    const roomy = planAll(world([pool("a", 3, 0)], 0), NOW, { ...OPTIONS, maxInflightJobs: 10 });
+    expect(heldBackCreates(roomy.map((p) => p.plan.capped))).toBeNull();
+    const uncapped = planAll(world([pool("a", 3, 0)], 50), NOW, OPTIONS);
+    expect(heldBackCreates(uncapped.map((p) => p.plan.capped))).toBeNull();
+  });
+
+  it("says one create in the singular, and leaves out numbers it does not have", () => {
+    expect(describeHeldBack({ creates: 1, inflight: 5, cap: 5 })).toBe(
+      "1 create held back by the in-flight cap (5 of 5 jobs in flight)",
+    );
+    expect(describeHeldBack({ creates: 2, inflight: null, cap: null })).toBe(
+      "2 creates held back by the in-flight cap",
     );
   });
 });
