@@ -289,4 +289,30 @@ describe("the cancel policy is re-checked at write time", () => {
     await executePlanned(db.pool, planned);
     expect(await shape(db.pool, w.t, w.running)).toBe("start:canceled");
   });
+
+  it("running: also deletes a stale first build a person canceled while it ran under another policy (documented cleanup)", async () => {
+    const { db, seed } = await fresh();
+    const w = await seedWorld(seed, "pending");
+    // A person cancels the running stale first build (`prebuildsd cancel`); its worker ends it.
+    const job = latestBuild(await view(db.pool, w.t, w.running)).jobId;
+    await seed.sql(
+      "UPDATE provisioner_jobs SET canceled_at = now(), completed_at = now() WHERE id = $1",
+      [job],
+    );
+    // Under "pending" it stays as the reference leaves it (the first cycle deletes only the
+    // stale pending builds it cancels itself; the second finds nothing to delete).
+    const [, underPending] = await runCycles(makeDeps(db.pool, { options }), 2);
+    expect(underPending?.effects.orphanDeleted).toBe(0);
+    expect(await shape(db.pool, w.t, w.running)).toBe("start:canceled");
+    // Under "running" the cycle cleans it up through a provisioner, whoever canceled it.
+    await setCancelPolicy(db.pool, w.t.templateId, "running");
+    const [underRunning] = await runCycles(makeDeps(db.pool, { options }), 1);
+    expect(underRunning?.effects.orphanDeleted).toBe(1);
+    expect(latestBuild(await view(db.pool, w.t, w.running))).toMatchObject({
+      transition: "delete",
+      jobStatus: "pending",
+      initiatorId: PREBUILDS,
+    });
+    await antagonistsUntouched(db.pool, w);
+  });
 });
