@@ -169,7 +169,7 @@ export function planJson(preview: Omit<PlanPreview, "settingsProblem">): JsonPla
         eligible: p.plan.state.eligible,
         expired: p.plan.state.expired,
         extraneous: p.plan.state.extraneous,
-        starting: p.plan.state.starting,
+        starting: startingOf(p),
         stopping: p.plan.state.stopping,
         deleting: p.plan.state.deleting,
       },
@@ -183,6 +183,37 @@ export function planJson(preview: Omit<PlanPreview, "settingsProblem">): JsonPla
 
 function cancelPolicyOf(p: PlannedPreset): CancelPolicy {
   return p.preset.cancelPolicy ?? DEFAULT_CANCEL_POLICY;
+}
+
+/** An inactive preset's first builds still in flight (issue #13): pending, and running ones not
+ *  asked to cancel yet; 0 for an active preset. */
+function staleFirstBuilds(p: PlannedPreset): { pending: number; running: number } {
+  if (p.plan.active) return { pending: 0, running: 0 };
+  return { pending: p.snapshot.pendingCount, running: p.snapshot.staleRunningCount ?? 0 };
+}
+
+/**
+ * The STARTING count: builds in progress, and for an inactive preset its first builds still in
+ * flight, which the planner counts apart (CountPendingNonActivePrebuilds) and its CancelPending
+ * reason names. The larger of the two: a deleted template's active version is in both reads.
+ */
+function startingOf(p: PlannedPreset): number {
+  const stale = staleFirstBuilds(p);
+  return Math.max(p.plan.state.starting, stale.pending + stale.running);
+}
+
+/**
+ * `2 pending first builds left to finish (cancel policy "retain")`: an inactive preset's first
+ * builds in flight that no CancelPending of this cycle touches; null when there are none, or
+ * when a CancelPending line already names them.
+ */
+function describeLeftToFinish(p: PlannedPreset): string | null {
+  if (p.plan.actions.some((a) => a._tag === "CancelPending")) return null;
+  const { pending, running } = staleFirstBuilds(p);
+  if (pending + running === 0) return null;
+  const kinds = [pending > 0 ? `${pending} pending` : "", running > 0 ? `${running} running` : ""];
+  const builds = pending + running === 1 ? "first build" : "first builds";
+  return `${kinds.filter((k) => k !== "").join(" and ")} ${builds} left to finish (cancel policy "${cancelPolicyOf(p)}")`;
 }
 
 /** `rollout alpha (surge, started …, bound …): old version 3 eligible (keeping 2), new 1 of 3`. */
@@ -260,6 +291,8 @@ export function planTable(
     if (p.plan.capped !== undefined && p.plan.capped.granted === 0) {
       out.push(`    → ${describeCappedCreate(p.plan.capped)}`);
     }
+    const leftToFinish = describeLeftToFinish(p);
+    if (leftToFinish !== null) out.push(`    · ${leftToFinish}`);
     for (const warning of presetWarnings(p, preview.missingParameters))
       out.push(`    ! ${warning}`);
   });
@@ -273,7 +306,8 @@ export function planTable(
 }
 
 /** The identity and count cells of a preset's row. */
-function stateCells({ preset, plan }: PlannedPreset): string[] {
+function stateCells(p: PlannedPreset): string[] {
+  const { preset, plan } = p;
   return [
     preset.templateName,
     preset.templateVersionName,
@@ -283,7 +317,7 @@ function stateCells({ preset, plan }: PlannedPreset): string[] {
     String(plan.state.actual),
     String(plan.state.eligible),
     String(plan.state.expired),
-    String(plan.state.starting),
+    String(startingOf(p)),
     String(plan.state.deleting),
   ];
 }
