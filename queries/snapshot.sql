@@ -113,7 +113,7 @@ ORDER BY s.preset_id, s.id;
 -- current_preset_id is the preset of the most recent start build that had one: the latest build's
 -- own when it has one, else the older one looked up (what counts a running prebuild). ready needs
 -- every non-deleted top-level agent of the latest build ready (no agents: not ready); only a
--- succeeded build's is read. counts_toward_failures is false for a build created at or before its
+-- succeeded build's agents are read. counts_toward_failures is false for a build created at or before its
 -- preset's `prebuildsd reset` (prebuild_failure_resets, issue #15). "Latest" is "no newer build"
 -- (an anti-join PostgreSQL runs as one hash join) rather than a per-workspace LIMIT 1 lookup:
 -- 1.3 s → 0.3 s at fleet L. Unordered (the planner sorts what it picks from; ORDER BY spilled to disk at
@@ -139,16 +139,18 @@ SELECT
   )::uuid AS current_preset_id,
   (pj.job_status = 'succeeded')::boolean AS succeeded,
   (pj.job_status = 'failed')::boolean AS failed,
-  COALESCE(
-    (
-      SELECT bool_and(wa.lifecycle_state = 'ready')
-      FROM workspace_resources wr
-      JOIN workspace_agents wa ON wa.resource_id = wr.id
-      WHERE wr.job_id = lb.job_id
-        AND NOT wa.deleted
-        AND wa.parent_id IS NULL
-    ),
-    false
+  (
+    CASE WHEN pj.job_status = 'succeeded' THEN COALESCE(
+      (
+        SELECT bool_and(wa.lifecycle_state = 'ready')
+        FROM workspace_resources wr
+        JOIN workspace_agents wa ON wa.resource_id = wr.id
+        WHERE wr.job_id = lb.job_id
+          AND NOT wa.deleted
+          AND wa.parent_id IS NULL
+      ),
+      false
+    ) ELSE false END
   )::boolean AS ready,
   (fr.reset_at IS NULL OR lb.created_at > fr.reset_at)::boolean AS counts_toward_failures,
   lb.created_at AS build_created_at,

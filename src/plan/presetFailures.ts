@@ -43,7 +43,8 @@ export interface PresetFailures {
  *   recent failures); `firstFailedAt` is the oldest, when the count next drops (issue #16);
  * - hard limit (§4.5), deleted templates included (deletion is never blocked by it): the
  *   `hardLimit` most recent builds all failed.
- * Builds with equal created_at keep their input order.
+ * Builds created at the same instant (a cycle's creates share one) rank failed first: a failure
+ * is never hidden behind a success stamped alike (the SQL this replaced left that order to chance).
  */
 export function presetFailures(
   builds: readonly LatestStartBuild[],
@@ -67,7 +68,10 @@ export function presetFailures(
   for (const [presetId, group] of byPreset) {
     const preset = activePresets.get(presetId);
     if (preset === undefined) continue;
-    const recentFirst = group.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
+    const recentFirst = group.sort(
+      (a, b) =>
+        b.createdAt.getTime() - a.createdAt.getTime() || Number(b.failed) - Number(a.failed),
+    );
     if (!preset.templateDeleted && !preset.templateDeprecated) {
       const backoff = backoffOf(presetId, recentFirst, preset.desiredInstances, lookback);
       if (backoff !== null) backoffs.push(backoff);

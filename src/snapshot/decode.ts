@@ -14,6 +14,7 @@ import type {
   GetTemplatePresetsWithPrebuildsRow,
 } from "../db/sql/snapshot_sql.ts";
 import type {
+  BackoffRow,
   InProgressCount,
   LatestStartBuild,
   PendingCount,
@@ -182,19 +183,41 @@ export function toLatestStartBuild(
   row: GetLatestPrebuildStartBuildsRow,
   clock: DecodeClock,
 ): DecodedStartBuild {
+  // Ranked by the stored time, later than the clock or not (as the database would rank it); only
+  // the times a backoff reports are checked against the clock (toBackoffTimes). A time that is no
+  // time at all cannot be ranked: it reads as the clock, with a problem.
+  const createdAt = isValidTime(row.buildCreatedAt)
+    ? row.buildCreatedAt
+    : notAfterClock(
+        row.buildCreatedAt,
+        clock,
+        `prebuild "${row.workspaceName ?? ""}" (${row.workspaceId}): its latest build's created_at`,
+      );
   const build: LatestStartBuild = {
     presetId: row.buildPresetId ?? null,
     templateVersionId: row.templateVersionId,
     failed: row.failed === true,
-    createdAt: notAfterClock(
-      row.buildCreatedAt,
-      clock,
-      `prebuild "${row.workspaceName ?? ""}" (${row.workspaceId}): its latest build's created_at`,
-    ),
+    createdAt,
     countsTowardFailures: row.countsTowardFailures !== false,
   };
   if (row.succeeded !== true) return { build, running: null };
   return { build, running: { ...toPrebuildIdentity(row, clock), ready: row.ready === true } };
+}
+
+/**
+ * A backoff row's times as the planner may use them: the latest counted failure not later than
+ * the clock (a failure dated ahead of the database's clock would hold the preset back for as long
+ * as that clock is ahead), with a problem naming the preset.
+ */
+export function toBackoffTimes(row: BackoffRow, clock: DecodeClock): BackoffRow {
+  return {
+    ...row,
+    lastBuildAt: notAfterClock(
+      row.lastBuildAt,
+      clock,
+      `the latest failed build of preset ${row.presetId}: created_at`,
+    ),
+  };
 }
 
 export function toInProgressCount(

@@ -27,6 +27,7 @@ import {
 } from "../plan/index.ts";
 import {
   type DecodeClock,
+  toBackoffTimes,
   toInProgressCount,
   toLatestStartBuild,
   toPendingCount,
@@ -124,10 +125,11 @@ export async function takeSnapshot(client: SqlClient, options: SnapshotOptions):
   const inProgress = (await countInProgressPrebuilds(client, subset))
     .map((r) => toInProgressCount(r, clock))
     .filter(present);
-  const { backoffs, hardLimitedPresetIds } = presetFailures(latestStartBuilds, presets, {
+  const failures = presetFailures(latestStartBuilds, presets, {
     lookback: new Date(at.getTime() - options.backoffLookback),
     hardLimit: Math.max(0, Math.floor(options.failureHardLimit)),
   });
+  const backoffs = failures.backoffs.map((row) => toBackoffTimes(row, clock));
   const controls = await readPoolControls(client, clock.problems);
   return {
     problems: [...dangling, ...clock.problems],
@@ -139,7 +141,7 @@ export async function takeSnapshot(client: SqlClient, options: SnapshotOptions):
     inProgress,
     pendingNonActive,
     backoffs,
-    hardLimitedPresetIds,
+    hardLimitedPresetIds: failures.hardLimitedPresetIds,
     inflightPrebuildJobs,
     controls,
     stopped,

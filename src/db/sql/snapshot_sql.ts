@@ -208,16 +208,18 @@ SELECT
   )::uuid AS current_preset_id,
   (pj.job_status = 'succeeded')::boolean AS succeeded,
   (pj.job_status = 'failed')::boolean AS failed,
-  COALESCE(
-    (
-      SELECT bool_and(wa.lifecycle_state = 'ready')
-      FROM workspace_resources wr
-      JOIN workspace_agents wa ON wa.resource_id = wr.id
-      WHERE wr.job_id = lb.job_id
-        AND NOT wa.deleted
-        AND wa.parent_id IS NULL
-    ),
-    false
+  (
+    CASE WHEN pj.job_status = 'succeeded' THEN COALESCE(
+      (
+        SELECT bool_and(wa.lifecycle_state = 'ready')
+        FROM workspace_resources wr
+        JOIN workspace_agents wa ON wa.resource_id = wr.id
+        WHERE wr.job_id = lb.job_id
+          AND NOT wa.deleted
+          AND wa.parent_id IS NULL
+      ),
+      false
+    ) ELSE false END
   )::boolean AS ready,
   (fr.reset_at IS NULL OR lb.created_at > fr.reset_at)::boolean AS counts_toward_failures,
   lb.created_at AS build_created_at,

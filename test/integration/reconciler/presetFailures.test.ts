@@ -1,5 +1,6 @@
-// The failure window of the snapshot's GetPresetFailures (reference §4.4, §4.5; issue #11 item 8):
-// each test isolates one condition of the shipped query, so removing it makes that test fail.
+// Backoff and hard limit as the snapshot reads them (reference §4.4, §4.5; issue #11 item 8): the
+// latest start builds of GetLatestPrebuildStartBuilds, counted by src/plan/presetFailures.ts. Each
+// test isolates one condition of the shipped query or rules, so removing it makes that test fail.
 import { describe, expect, it } from "vitest";
 import { getLatestPrebuildStartBuilds } from "../../../src/db/sql/snapshot_sql.ts";
 import type { PlannedPreset } from "../../../src/plan/index.ts";
@@ -16,7 +17,7 @@ async function prebuilds(
   seed: Seed,
   t: TemplateIds,
   presetId: string,
-  builds: readonly { job: "succeeded" | "failed"; minutesAgo: number }[],
+  builds: readonly { job: "succeeded" | "failed" | "pending" | "canceled"; minutesAgo: number }[],
 ): Promise<void> {
   for (const b of builds) {
     await seed.prebuild(t, {
@@ -119,5 +120,24 @@ describe("backoff and hard limit read only the builds they should", () => {
       [oldRunning.workspaceId, failed.workspaceId].sort(),
     );
     expect(rows.map((r) => r.workspaceId)).not.toContain(oldFailed.workspaceId);
+  });
+
+  it("a newer build that did not fail (pending, canceled) counts among the most recent: no backoff, no hard limit", async () => {
+    const { seed } = await fresh();
+    const t = await seed.template();
+    for (const job of ["pending", "canceled"] as const) {
+      const preset = await seed.preset(t.versionId, { desired: 1 });
+      await prebuilds(seed, t, preset, [
+        { job, minutesAgo: 1 },
+        { job: "failed", minutesAgo: 10 },
+        { job: "failed", minutesAgo: 20 },
+      ]);
+      const planned = await plannedFor(seed, preset, 2);
+      expect([job, planned.snapshot.backoff, planned.snapshot.isHardLimited]).toEqual([
+        job,
+        null,
+        false,
+      ]);
+    }
   });
 });

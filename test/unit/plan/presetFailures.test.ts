@@ -58,6 +58,16 @@ describe("backoff (reference §4.4)", () => {
     ]);
   });
 
+  it("ranks a failure first among builds created at the same instant (a cycle's creates share one)", () => {
+    const desiredOne = presetRow({ desiredInstances: 1 });
+    for (const builds of [
+      [build(5, false), build(5, true)],
+      [build(5, true), build(5, false)],
+    ]) {
+      expect(presetFailures(builds, [desiredOne], RULES).backoffs).toHaveLength(1);
+    }
+  });
+
   it("holds back no deleted or deprecated template (its deletes and cancels must go on)", () => {
     const deleted = presetRow({ presetId: "d", templateDeleted: true });
     const deprecated = presetRow({ presetId: "x", templateDeprecated: true });

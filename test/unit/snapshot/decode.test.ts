@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { planPreset } from "../../../src/plan/index.ts";
 import {
   type DecodeClock,
+  toBackoffTimes,
   toInProgressCount,
   toLatestStartBuild,
   toPendingCount,
@@ -127,7 +128,7 @@ describe("times", () => {
     );
   });
 
-  it("a latest build's invalid or future created_at is the clock: failures are never dated later than now", () => {
+  it("a latest build's created_at: an invalid one reads as the clock, a future one is ranked as stored", () => {
     const c = clock();
     const later = new Date(NOW.getTime() + 60_000);
     const failed = { succeeded: false };
@@ -137,11 +138,21 @@ describe("times", () => {
     });
     expect(
       toLatestStartBuild(startBuildRow({ ...failed, buildCreatedAt: later }), c).build,
-    ).toEqual(expect.objectContaining({ createdAt: NOW }));
-    expect(c.problems).toHaveLength(2);
+    ).toEqual(expect.objectContaining({ createdAt: later }));
+    expect(c.problems).toHaveLength(1);
     expect(c.problems[0]).toMatch(
       /^prebuild "prebuild-x" \(w\): its latest build's created_at is Invalid Date/,
     );
+  });
+
+  it("a backoff's latest failure later than the clock is the clock: it never holds a preset back longer", () => {
+    const c = clock();
+    const later = new Date(NOW.getTime() + 60_000);
+    const row = { presetId: "p", numFailed: 2, lastBuildAt: later, firstFailedAt: NOW };
+    expect(toBackoffTimes(row, c)).toEqual({ ...row, lastBuildAt: NOW });
+    expect(c.problems).toEqual([
+      expect.stringMatching(/^the latest failed build of preset p: created_at is .* later than/),
+    ]);
   });
 });
 
