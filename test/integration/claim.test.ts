@@ -103,6 +103,34 @@ describe("ClaimPrebuiltWorkspace", () => {
     expect(await claim(s.preset)).toBeNull();
   });
 
+  it("claims from its own schema's tables whatever the caller's search_path names first (migration 0053)", async () => {
+    const s = await scenario();
+    const p = await seedPrebuild(db.pool, { template: s.template, presetId: s.preset });
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      // A schema with an empty workspaces table ahead of ours: an unpinned function body would
+      // read it and find nothing to claim.
+      await client.query("CREATE SCHEMA IF NOT EXISTS decoy");
+      await client.query("CREATE TABLE IF NOT EXISTS decoy.workspaces (LIKE public.workspaces)");
+      await client.query("SET search_path = decoy, public");
+      const claimed = await claimPrebuiltWorkspace(client, {
+        allowPreviousVersion: false,
+        newUserId: user,
+        newName: `mine-${randomUUID().slice(0, 8)}`,
+        now: null,
+        autostartSchedule: null,
+        nextStartAt: null,
+        ttl: null,
+        presetId: s.preset,
+      });
+      expect(claimed?.id).toBe(p.workspaceId);
+    } finally {
+      await client.query("DROP SCHEMA IF EXISTS decoy CASCADE");
+      await client.end();
+    }
+  });
+
   it("hands the workspace over: owner, name, schedule, last use; dormancy cleared", async () => {
     const s = await scenario();
     const p = await seedPrebuild(db.pool, { template: s.template, presetId: s.preset });
