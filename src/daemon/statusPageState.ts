@@ -27,6 +27,7 @@ import {
   heldBackCreates,
   type PlannedPreset,
   planAll,
+  startingShown,
 } from "../plan/index.ts";
 import {
   describeFailingCreate,
@@ -105,7 +106,7 @@ function pagePreset(p: PlannedPreset, missing: MissingParameters): StatusPagePre
     desired: p.plan.state.desired,
     running: p.plan.state.actual,
     eligible: p.plan.state.eligible,
-    starting: p.plan.state.starting,
+    starting: startingShown(p),
     deleting: p.plan.state.deleting,
     actions: pageActions(p),
     warnings: [...p.plan.warnings, ...(names ? [describeFailingCreate(names)] : [])],

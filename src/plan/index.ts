@@ -68,6 +68,7 @@ export {
   type StoppedPrebuild,
   type Transition,
 } from "./snapshot.ts";
+export { staleFirstBuilds, startingShown } from "./staleFirstBuilds.ts";
 export {
   calculateState,
   inactivityReason,

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { statusPageSource } from "../../src/daemon/statusPageState.ts";
 import { recordReconciliationRun } from "../../src/reconciler/runs.ts";
-import { seedPreset, seedTemplate } from "../fixtures/seed.ts";
+import { seedPrebuild, seedPreset, seedTemplate } from "../fixtures/seed.ts";
 import { freshDatabase, type TestDatabase } from "../harness/freshDatabase.ts";
 
 const CONFIG = { backoffLookback: 3_600_000, failureHardLimit: 3, backoffInterval: 60_000 };
@@ -128,5 +128,48 @@ describe("status page columns", () => {
     expect(row).toContain(" 2 incremental ");
     expect(row).toContain("3 creates held back by the in-flight cap (7 of 10 jobs in flight)");
     expect(html).toContain("3 preset(s) in the fleet");
+  });
+});
+
+describe("status page counts", () => {
+  it("counts an old version's first builds in flight as starting, as plan does", async () => {
+    const own = await freshDatabase();
+    try {
+      const tpl = await seedTemplate(own.pool, { name: "old", versions: 2 });
+      const oldVersion = tpl.versionIds[0] as string;
+      const presetId = await seedPreset(own.pool, {
+        versionId: oldVersion,
+        name: "small",
+        desiredInstances: 2,
+      });
+      for (const state of ["pending", "building"] as const)
+        await seedPrebuild(own.pool, { template: tpl, presetId, versionId: oldVersion, state });
+      const source = statusPageSource(
+        { pool: own.pool },
+        { ...CONFIG, maxInflightJobs: null },
+        {
+          version: "test",
+          ttlMs: 0,
+          waitMs: 10_000,
+        },
+      );
+      let html: string;
+      try {
+        html = await source.html();
+      } finally {
+        source.close();
+      }
+      const cells = (row: string) =>
+        [...row.matchAll(/<td[^>]*>([\s\S]*?)<\/td>/g)].map((m) =>
+          (m[1] as string).replace(/<[^>]*>/g, "").trim(),
+        );
+      const rows = [...html.matchAll(/<tr class="preset[^"]*">([\s\S]*?)<\/tr>/g)].map((m) =>
+        cells(m[1] as string),
+      );
+      // Template, Version, Preset, Health, Cancel policy, Desired, Running, Eligible, Starting.
+      expect(rows.filter((r) => r[2] === "small").map((r) => r[8])).toEqual(["2"]);
+    } finally {
+      await own.drop();
+    }
   });
 });

@@ -11,6 +11,8 @@ import {
   type PlannedPreset,
   type RolloutProgress,
   rolloutProgress,
+  staleFirstBuilds,
+  startingShown,
 } from "../../plan/index.ts";
 import type { PlanPreview } from "../../reconciler/index.ts";
 import { describeFailingCreate, type MissingParameters } from "../../snapshot/missingParameters.ts";
@@ -169,10 +171,11 @@ export function planJson(preview: Omit<PlanPreview, "settingsProblem">): JsonPla
         eligible: p.plan.state.eligible,
         expired: p.plan.state.expired,
         extraneous: p.plan.state.extraneous,
-        starting: startingOf(p),
+        starting: p.plan.state.starting,
         stopping: p.plan.state.stopping,
         deleting: p.plan.state.deleting,
       },
+      staleFirstBuilds: staleFirstBuilds(p),
       actions: p.plan.actions.map(jsonAction),
       capped: p.plan.capped ?? null,
       warnings: presetWarnings(p, preview.missingParameters),
@@ -183,23 +186,6 @@ export function planJson(preview: Omit<PlanPreview, "settingsProblem">): JsonPla
 
 function cancelPolicyOf(p: PlannedPreset): CancelPolicy {
   return p.preset.cancelPolicy ?? DEFAULT_CANCEL_POLICY;
-}
-
-/** An inactive preset's first builds still in flight (issue #13): pending, and running ones not
- *  asked to cancel yet; 0 for an active preset. */
-function staleFirstBuilds(p: PlannedPreset): { pending: number; running: number } {
-  if (p.plan.active) return { pending: 0, running: 0 };
-  return { pending: p.snapshot.pendingCount, running: p.snapshot.staleRunningCount ?? 0 };
-}
-
-/**
- * The STARTING count: builds in progress, and for an inactive preset its first builds still in
- * flight, which the planner counts apart (CountPendingNonActivePrebuilds) and its CancelPending
- * reason names. The larger of the two: a deleted template's active version is in both reads.
- */
-function startingOf(p: PlannedPreset): number {
-  const stale = staleFirstBuilds(p);
-  return Math.max(p.plan.state.starting, stale.pending + stale.running);
 }
 
 /**
@@ -317,7 +303,7 @@ function stateCells(p: PlannedPreset): string[] {
     String(plan.state.actual),
     String(plan.state.eligible),
     String(plan.state.expired),
-    String(startingOf(p)),
+    String(startingShown(p)),
     String(plan.state.deleting),
   ];
 }
