@@ -6,6 +6,7 @@
 // replace, a person's workspace.
 import type pg from "pg";
 import { describe, expect, it } from "vitest";
+import { readStatus } from "../../../src/cli/commands/status.ts";
 import { setRolloutStrategy } from "../../../src/controls/rolloutStrategy.ts";
 import { claimPrebuiltWorkspace } from "../../../src/db/sql/queue_sql.ts";
 import { deletePrebuilds } from "../../../src/execute/deletePrebuilds.ts";
@@ -298,5 +299,33 @@ describe("surge rollout", () => {
     expect(sample.rollouts).toMatchObject([
       { templateName: "alpha", oldEligible: 1, newEligible: 0, newDesired: 1 },
     ]);
+  });
+
+  it("status reports a rollout's progress for its own template, not another organization's of the same name", async () => {
+    const { db, seed } = await fresh();
+    const rolling = await seed.template({ name: "alpha" });
+    const oldPreset = await seed.preset(rolling.versionId, { name: "small", desired: 1 });
+    await seed.prebuild(rolling, { versionId: rolling.versionId, presetId: oldPreset });
+    const still = await seed.template({ name: "alpha", organizationId: await seed.organization() });
+    await seed.preset(still.versionId, { name: "small", desired: 1 });
+    for (const t of [rolling, still]) await setRolloutStrategy(db.pool, t.templateId, "surge");
+    const v2 = await seed.version(rolling);
+    await seed.preset(v2, { name: "small", desired: 1 });
+    await seed.promote(rolling.templateId, v2);
+    const { rollouts } = await readStatus(db.pool);
+    const orgName = await seed.sql(
+      "SELECT o.name FROM organizations o JOIN templates t ON t.organization_id = o.id WHERE t.id = $1",
+      [rolling.templateId],
+    );
+    expect(rollouts).toHaveLength(2);
+    expect(
+      rollouts.map((r) => [r.template, r.progress === null ? null : r.progress.templateId]),
+    ).toEqual(
+      expect.arrayContaining([
+        ["alpha", rolling.templateId],
+        ["alpha", null],
+      ]),
+    );
+    expect(rollouts.find((r) => r.progress !== null)?.organization).toBe(orgName.rows[0]?.name);
   });
 });
