@@ -122,22 +122,19 @@ async function checkSeedable(
   demo: DemoOptions,
   config: Config,
 ): Promise<boolean> {
-  let db: DatabaseHandle;
   let templates: number;
   try {
-    db = await openDatabase(
+    const db = await openDatabase(
       { ...config, databaseUrl },
       createLogger({ level: "silent", format: "json" }),
     );
+    try {
+      templates = await countExistingTemplates(db.pool);
+    } finally {
+      await db.close();
+    }
   } catch (cause) {
     throw new Error(`starting the database failed: ${String(cause)}`);
-  }
-  try {
-    templates = await countExistingTemplates(db.pool);
-  } catch (cause) {
-    throw new Error(`starting the database failed: ${String(cause)}`);
-  } finally {
-    await db.close();
   }
   if (templates > 0 && !demo.force) {
     throw new ConfigError(

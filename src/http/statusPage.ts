@@ -3,8 +3,7 @@
 // cycles. Server-rendered HTML with a meta refresh: no script, no front-end build. Pure: data in,
 // HTML out. Every value from the database goes through `escapeHtml`, and the page is served with a
 // CSP that forbids scripts, so a hostile template or preset name stays text.
-import type { HeldBack } from "../plan/index.ts";
-import { describeHeldBack } from "../plan/index.ts";
+import { describeHeldBack, type HeldBack } from "../plan/index.ts";
 import type { RunCounts } from "../reconciler/report.ts";
 import type { CachedRead } from "./cachedValue.ts";
 

@@ -53,21 +53,19 @@ export function presetFailures(
 ): PresetFailures {
   const activePresets = new Map<string, PresetRow>();
   for (const p of presets) if (p.usingActiveVersion) activePresets.set(p.presetId, p);
-  const byPreset = new Map<string, LatestStartBuild[]>();
+  const byPreset = new Map<string, { preset: PresetRow; builds: LatestStartBuild[] }>();
   for (const build of builds) {
     if (build.presetId === null || !build.countsTowardFailures) continue;
     const preset = activePresets.get(build.presetId);
     if (preset === undefined || preset.templateVersionId !== build.templateVersionId) continue;
     const group = byPreset.get(build.presetId);
-    if (group === undefined) byPreset.set(build.presetId, [build]);
-    else group.push(build);
+    if (group === undefined) byPreset.set(build.presetId, { preset, builds: [build] });
+    else group.builds.push(build);
   }
   const backoffs: BackoffRow[] = [];
   const hardLimitedPresetIds = new Set<string>();
   const lookback = rules.lookback.getTime();
-  for (const [presetId, group] of byPreset) {
-    const preset = activePresets.get(presetId);
-    if (preset === undefined) continue;
+  for (const [presetId, { preset, builds: group }] of byPreset) {
     const recentFirst = group.sort(
       (a, b) =>
         b.createdAt.getTime() - a.createdAt.getTime() || Number(b.failed) - Number(a.failed),
@@ -88,20 +86,16 @@ function backoffOf(
   lookback: number,
 ): BackoffRow | null {
   const inWindow = (b: LatestStartBuild) => b.failed && b.createdAt.getTime() >= lookback;
-  let lastBuildAt: Date | null = null;
-  for (const [rank, build] of recentFirst.entries()) {
-    if (rank >= desiredInstances) break;
-    if (inWindow(build)) {
-      lastBuildAt = build.createdAt;
-      break;
-    }
-  }
-  if (lastBuildAt === null) return null;
+  // The most recent failure inside the lookback backs off only if it is among the
+  // desiredInstances most recent builds.
+  const latest = recentFirst.findIndex(inWindow);
+  const lastBuild = recentFirst[latest];
+  if (lastBuild === undefined || latest >= desiredInstances) return null;
   const failures = recentFirst.filter(inWindow);
   return {
     presetId,
     numFailed: failures.length,
-    lastBuildAt,
+    lastBuildAt: lastBuild.createdAt,
     firstFailedAt: failures.at(-1)?.createdAt ?? null,
   };
 }

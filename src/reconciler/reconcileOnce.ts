@@ -356,7 +356,7 @@ async function finishCycle(cycle: Cycle, result: CycleResult): Promise<CycleRepo
       cycleLogFields(report),
       report.heldBack === null
         ? "reconciliation cycle completed"
-        : `reconciliation cycle completed; ${describeHeldBack({ creates: report.heldBack.creates, inflight: report.heldBack.inflight, cap: report.heldBack.cap })}`,
+        : `reconciliation cycle completed; ${describeHeldBack(report.heldBack)}`,
     );
   }
   if (report.lockAcquired && options.recordRuns) {
