@@ -8,7 +8,7 @@ import { createPool } from "../src/db/pool.ts";
 import { silentLogger } from "../src/observe/logger.ts";
 import { reconcileOnce } from "../src/reconciler/index.ts";
 import type { BenchServer } from "./benchServer.ts";
-import { benchClaims, type ClaimFigures } from "./claimBench.ts";
+import { type ClaimFigures, probeClaims } from "./claimBench.ts";
 import { expectedCounts, type FleetSpec, generateFleet } from "./fleet.ts";
 import { readSnapshotFloor } from "./floor.ts";
 import { type Summary, summarize } from "./percentiles.ts";
@@ -233,7 +233,7 @@ export async function benchNoopCycle(
   try {
     reconcilerMemory = await probeRss(db.url, options.rssCycles);
     reconcilerMemoryTuned = await probeRss(db.url, options.rssCycles, TUNED_V8_FLAGS);
-    claims = await benchClaims(db.url, { claimers: 10, claimsPerClaimer: 50 });
+    claims = await probeClaims(db.url, { claimers: 10, claimsPerClaimer: 50 });
     log(
       `  claims: ${claims.claims} by ${claims.claimers} concurrent claimers, p50 ` +
         `${claims.latencyMs.median.toFixed(2)} ms, p99 ${claims.p99Ms.toFixed(2)} ms, ` +

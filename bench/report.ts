@@ -57,6 +57,9 @@ export function describeMachine(loadAtStart: number): Machine {
 
 const percent = (ratio: number) => `${(ratio * 100).toFixed(1)}%`;
 const ms = (x: number) => (Number.isFinite(x) ? (x >= 100 ? x.toFixed(0) : x.toFixed(1)) : "–");
+/** A memory probe's CPU cost, e.g. "CPU 812 ms per cycle". */
+const cpu = (probe: { readonly cpuMsPerCycle: number }) =>
+  `CPU ${probe.cpuMsPerCycle} ms per cycle`;
 
 export function checkTargets(
   fleets: readonly CycleFigures[],
@@ -101,7 +104,8 @@ export function checkTargets(
       met: large.reconcilerMemoryTuned.rssMbMax <= 300,
       figure:
         `${large.reconcilerMemoryTuned.rssMbMax} MB with ${large.reconcilerMemoryTuned.v8Flags.join(" ")} ` +
-        `(src/cli/launchFlags.ts); ${large.reconcilerMemory.rssMbMax} MB with Node's defaults ` +
+        `(src/cli/launchFlags.ts; ${cpu(large.reconcilerMemoryTuned)}); ${large.reconcilerMemory.rssMbMax} MB ` +
+        `with Node's defaults (${cpu(large.reconcilerMemory)}) ` +
         `(harness process: ${large.harnessRssMbMax} MB)`,
     });
     checks.push({
@@ -128,8 +132,9 @@ export function checkTargets(
         "RSS ≤ 500 MB at XL (reconciler-only process, with prebuildsd's launch flags; issue #16 asks XL's figures reported)",
       met: huge.reconcilerMemoryTuned.rssMbMax <= 500,
       figure:
-        `${huge.reconcilerMemoryTuned.rssMbMax} MB with ${huge.reconcilerMemoryTuned.v8Flags.join(" ")}, ` +
-        `${huge.reconcilerMemory.rssMbMax} MB with Node's defaults; full resync ` +
+        `${huge.reconcilerMemoryTuned.rssMbMax} MB with ${huge.reconcilerMemoryTuned.v8Flags.join(" ")} ` +
+        `(${cpu(huge.reconcilerMemoryTuned)}), ${huge.reconcilerMemory.rssMbMax} MB with Node's defaults ` +
+        `(${cpu(huge.reconcilerMemory)}); full resync ` +
         `${ms(huge.cycleMs.median)} ms (floor ${ms(huge.floorMs.median)} ms), incremental no-op ` +
         `${ms(huge.incrementalNoopMs.median)} ms, ${huge.changedPresets} presets changed ` +
         `${ms(huge.incrementalChangedMs.median)} ms`,

@@ -12,6 +12,8 @@ export interface RssProbeResult {
   readonly rssMbMax: number;
   readonly heapUsedMbMax: number;
   readonly cycles: number;
+  /** The process's CPU time (user + system) per cycle, milliseconds: what the V8 flags cost. */
+  readonly cpuMsPerCycle: number;
 }
 
 const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
@@ -29,6 +31,7 @@ async function main(): Promise<void> {
     heapMax = Math.max(heapMax, usage.heapUsed);
   };
   const sampler = setInterval(sample, 10);
+  const cpuBefore = process.cpuUsage();
   const pool = createPool({ connectionString: url, applicationName: "prebuildsd-bench-rss" });
   try {
     for (let i = 0; i < cycles; i++) {
@@ -43,11 +46,13 @@ async function main(): Promise<void> {
     clearInterval(sampler);
     await pool.end();
   }
+  const cpu = process.cpuUsage(cpuBefore);
   const result: RssProbeResult = {
     rssMbBaseline: mb(baseline),
     rssMbMax: mb(rssMax),
     heapUsedMbMax: mb(heapMax),
     cycles,
+    cpuMsPerCycle: Math.round((cpu.user + cpu.system) / 1000 / Math.max(1, cycles)),
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=4 --heap-growing-percent=50
 // prebuildsd's entry point: parses the command line, runs the command, and turns its outcome into
 // the exit code (0 ok, 1 runtime failure, 2 bad configuration or usage). The first line's Node.js
 // flags are src/cli/launchFlags.ts's (why there).

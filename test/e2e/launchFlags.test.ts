@@ -13,7 +13,7 @@ const firstLine = (path: string) => readFileSync(path, "utf8").split("\n", 1)[0]
 
 describe("prebuildsd's launch flags", () => {
   it("are what the source's and the built binary's shebang lines pass to node", () => {
-    expect(LAUNCH_NODE_FLAGS).toEqual(["--max-semi-space-size=4"]);
+    expect(LAUNCH_NODE_FLAGS).toEqual(["--max-semi-space-size=4", "--heap-growing-percent=50"]);
     expect(firstLine(join(projectRoot, "src", "cli", "main.ts"))).toBe(launchShebang());
     expect(firstLine(BIN)).toBe(launchShebang());
   });
@@ -34,6 +34,13 @@ describe("prebuildsd's launch flags", () => {
         ),
       });
     }
+  });
+
+  it("are what the benchmark runs with, so that its cycle times are an installed prebuildsd's", () => {
+    const { scripts } = JSON.parse(readFileSync(join(projectRoot, "package.json"), "utf8")) as {
+      scripts: Record<string, string>;
+    };
+    expect(scripts.bench).toBe(`node ${LAUNCH_NODE_FLAGS.join(" ")} bench/run.ts`);
   });
 
   it("start the binary when the shebang line is run as the kernel runs it", () => {
