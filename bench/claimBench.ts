@@ -9,6 +9,12 @@
 // claimer's connection first makes one claim that is not in the figures (reported on its own),
 // because the first statement on a new server process loads its catalog caches and compiles the
 // triggers' functions (30–70 ms once per connection here), which in 300 samples is the p99.
+// Each claimed prebuild is handed back to the pool (an unmeasured update of its owner), so the
+// pools stay full at every fleet size, as the reconciler keeps them, and S's 1,000 prebuilds serve
+// as many claims as L's. 200 claims per claimer: with 50, the p99 was the 5th-slowest of 500 and
+// was set by each connection's first claims (PL/pgSQL's per-call plans before migration 0054) and
+// by the other claimers' disconnects (the slowest 15 of 500 sat at positions 0–3 and 46–49 of
+// their claimer's 50); the connections now close together, after every claimer has finished.
 // The bench runs it in a child process (probeClaims), as a platform's own process would claim: in
 // the harness, which holds the fleet's floor reads, its garbage collections landed in the claims'
 // latencies (p99 13.3 ms at XL in the harness, 8.6–10.9 ms in four child processes).
@@ -35,6 +41,9 @@ export interface ClaimFigures {
 
 /** One committed row write by primary key; users has no trigger (migrations 0042–0048). */
 const FLOOR_SQL = "UPDATE users SET created_at = created_at WHERE id = $1";
+
+/** Hands a claimed prebuild back to the pool (not measured): its owner is the prebuilds user again. */
+const UNCLAIM_SQL = "UPDATE workspaces SET owner_id = $1 WHERE id = $2";
 
 export interface ClaimBenchOptions {
   readonly claimers: number;
@@ -68,8 +77,10 @@ export async function benchClaims(url: string, options: ClaimBenchOptions): Prom
   const floor: number[] = [];
   const cold: number[] = [];
   let misses = 0;
+  const clients: pg.Client[] = [];
   const claimer = async (k: number) => {
     const client = new pg.Client({ connectionString: url });
+    clients.push(client);
     await client.connect();
     const userId = users[k % users.length] ?? "";
     const claim = async () => {
@@ -84,23 +95,25 @@ export async function benchClaims(url: string, options: ClaimBenchOptions): Prom
         ttl: null,
         presetId: presets[Math.floor(Math.random() * presets.length)] ?? "",
       });
-      return { ms: performance.now() - started, found: claimed !== null };
+      const ms = performance.now() - started;
+      if (claimed !== null) await client.query(UNCLAIM_SQL, [PREBUILDS_SYSTEM_USER_ID, claimed.id]);
+      return { ms, found: claimed !== null };
     };
-    try {
-      cold.push((await claim()).ms);
-      for (let i = 0; i < options.claimsPerClaimer; i++) {
-        const { ms, found } = await claim();
-        latencies.push(ms);
-        if (!found) misses++;
-        const floorStarted = performance.now();
-        await client.query(FLOOR_SQL, [userId]);
-        floor.push(performance.now() - floorStarted);
-      }
-    } finally {
-      await client.end();
+    cold.push((await claim()).ms);
+    for (let i = 0; i < options.claimsPerClaimer; i++) {
+      const { ms, found } = await claim();
+      latencies.push(ms);
+      if (!found) misses++;
+      const floorStarted = performance.now();
+      await client.query(FLOOR_SQL, [userId]);
+      floor.push(performance.now() - floorStarted);
     }
   };
-  await Promise.all(Array.from({ length: options.claimers }, (_, k) => claimer(k)));
+  try {
+    await Promise.all(Array.from({ length: options.claimers }, (_, k) => claimer(k)));
+  } finally {
+    await Promise.all(clients.map((client) => client.end()));
+  }
   return {
     claimers: options.claimers,
     claims: latencies.length,
@@ -136,7 +149,7 @@ if (import.meta.main) {
     throw new Error("usage: node bench/claimBench.ts <database url> <claimers> <claims each>");
   const figures = await benchClaims(url, {
     claimers: Number.parseInt(claimers ?? "10", 10),
-    claimsPerClaimer: Number.parseInt(perClaimer ?? "50", 10),
+    claimsPerClaimer: Number.parseInt(perClaimer ?? "200", 10),
   });
   process.stdout.write(`${JSON.stringify(figures)}\n`);
 }

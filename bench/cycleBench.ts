@@ -233,7 +233,7 @@ export async function benchNoopCycle(
   try {
     reconcilerMemory = await probeRss(db.url, options.rssCycles);
     reconcilerMemoryTuned = await probeRss(db.url, options.rssCycles, TUNED_V8_FLAGS);
-    claims = await probeClaims(db.url, { claimers: 10, claimsPerClaimer: 50 });
+    claims = await probeClaims(db.url, { claimers: 10, claimsPerClaimer: 200 });
     log(
       `  claims: ${claims.claims} by ${claims.claimers} concurrent claimers, p50 ` +
         `${claims.latencyMs.median.toFixed(2)} ms, p99 ${claims.p99Ms.toFixed(2)} ms, ` +
