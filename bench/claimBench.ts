@@ -8,7 +8,7 @@
 // floor's p99 alone is several milliseconds. A platform claims over pooled connections: each
 // claimer's connection first makes one claim that is not in the figures (reported on its own),
 // because the first statement on a new server process loads its catalog caches and compiles the
-// triggers' functions (30–70 ms once per connection here), which in 300 samples is the p99.
+// triggers' functions (30–70 ms once per connection here), which would otherwise set the p99.
 // Each claimed prebuild is handed back to the pool (an unmeasured update of its owner), so the
 // pools stay full at every fleet size, as the reconciler keeps them, and S's 1,000 prebuilds serve
 // as many claims as L's. 200 claims per claimer: with 50, the p99 was the 5th-slowest of 500 and

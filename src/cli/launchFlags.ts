@@ -11,13 +11,13 @@
  *   to 1.5× what survived it, instead of up to 4× when collecting looks cheap. A full resync's
  *   rows survive the scavenges while the read runs and die with the cycle, so across back-to-back
  *   full resyncs at XL the default let the heap reach 420–470 MB of mostly garbage (RSS 530–575
- *   MB, 10–25 cycles); with 1.5× RSS stays at 260–285 MB, the same wall time, about a quarter more
- *   CPU in those cycles (more frequent collections; incremental cycles allocate little).
+ *   MB, 10–25 cycles); with 1.5× RSS stays at 255–285 MB, the same wall time, 16–30% more CPU in
+ *   those cycles (more frequent collections; incremental cycles allocate little).
  *   Not allowed in NODE_OPTIONS (Node accepts only a few V8 flags there): pass it on the command
  *   line. A Node.js release that dropped it would refuse to start; test/e2e/launchFlags.test.ts
  *   runs the binary with these flags.
- * src/cli/main.ts's first line and package.json's scripts that run it (`npm start`, `npm run
- * prebuildsd`, `npm run migrate`) must name exactly these (a test checks both).
+ * src/cli/main.ts's first line, package.json's scripts that run it (`npm start`, `npm run
+ * prebuildsd`, `npm run migrate`) and `npm run bench` must name exactly these (a test checks all).
  */
 export const LAUNCH_NODE_FLAGS: readonly string[] = [
   "--max-semi-space-size=4",
