@@ -22,21 +22,28 @@ export class ScheduleCache {
   readonly zoneValidity = new Map<string, boolean>();
   readonly parsedSchedules = new Map<string, ReturnType<typeof parseUncached>>();
   readonly validatedLists = new Map<string, ReturnType<typeof validateUncached>>();
-  readonly localTimes = new Map<string, LocalTime | null>();
+  /** The same, by the snapshot's schedule array: nextDecisionChange asks 49 times per preset. */
+  readonly validatedRows = new WeakMap<readonly ScheduleRow[], ReturnType<typeof validate>>();
+  /** By time zone, then epoch milliseconds (no key string built per lookup). */
+  readonly localTimes = new Map<string, Map<number, LocalTime | null>>();
   /** nextDecisionChange's hour boundaries, by time zone and instant. */
   readonly hourBoundaries = new Map<string, readonly number[] | null>();
 }
 
-function memoised<V>(cache: Map<string, V>, key: string, compute: () => V): V {
+// `compute` receives the key, so that a hit allocates nothing (no closure per lookup): a full
+// resync's schedule look-ahead makes about a million lookups at fleet XL (issue #16).
+function memoised<K, V>(cache: Map<K, V>, key: K, compute: (key: K) => V): V {
   const hit = cache.get(key);
   if (hit !== undefined) return hit;
-  const value = compute();
+  const value = compute(key);
   cache.set(key, value);
   return value;
 }
 
+const isValidZoneUncached = (timezone: string): boolean => IANAZone.isValidZone(timezone);
+
 function isValidZone(timezone: string, cache: ScheduleCache): boolean {
-  return memoised(cache.zoneValidity, timezone, () => IANAZone.isValidZone(timezone));
+  return memoised(cache.zoneValidity, timezone, isValidZoneUncached);
 }
 
 /** The calendar fields a schedule is matched against, at one instant in one time zone. */
@@ -51,12 +58,21 @@ interface LocalTime {
 /** `at` seen in a valid `timezone`; null if luxon cannot represent it. A cycle plans at one `at`. */
 function localTime(at: Date, timezone: string, cache: ScheduleCache): LocalTime | null {
   if (!(at instanceof Date)) return null;
-  return memoised(cache.localTimes, `${timezone}\u0000${at.getTime()}`, () => {
-    const local = DateTime.fromJSDate(at, { zone: timezone });
-    if (!local.isValid) return null;
-    // luxon: Monday = 1 … Sunday = 7
-    return { hour: local.hour, month: local.month, day: local.day, weekday: local.weekday % 7 };
-  });
+  let zone = cache.localTimes.get(timezone);
+  if (zone === undefined) {
+    zone = new Map();
+    cache.localTimes.set(timezone, zone);
+  }
+  const ms = at.getTime();
+  const hit = zone.get(ms);
+  if (hit !== undefined) return hit;
+  const local = DateTime.fromJSDate(at, { zone: timezone });
+  // luxon: Monday = 1 … Sunday = 7
+  const value = local.isValid
+    ? { hour: local.hour, month: local.month, day: local.day, weekday: local.weekday % 7 }
+    : null;
+  zone.set(ms, value);
+  return value;
 }
 
 export { MAX_DESIRED_INSTANCES };
@@ -126,7 +142,7 @@ export function parseHourlySchedule(
   cache: ScheduleCache = new ScheduleCache(),
 ): { ok: true; schedule: HourlySchedule } | { ok: false; problem: string } {
   if (typeof expression !== "string") return parseUncached(expression);
-  return memoised(cache.parsedSchedules, expression, () => parseUncached(expression));
+  return memoised(cache.parsedSchedules, expression, parseUncached);
 }
 
 function parseUncached(
@@ -227,11 +243,16 @@ function validate(
   schedules: readonly ScheduleRow[],
   cache: ScheduleCache,
 ): { ok: true; parsed: HourlySchedule[] } | { ok: false; problem: string } {
+  const known = cache.validatedRows.get(schedules);
+  if (known !== undefined) return known;
   const expressions = schedules.map((row) => row.cronExpression);
-  if (!expressions.every((e) => typeof e === "string")) return validateUncached(expressions, cache);
-  return memoised(cache.validatedLists, JSON.stringify(expressions), () =>
-    validateUncached(expressions, cache),
-  );
+  const result = expressions.every((e) => typeof e === "string")
+    ? memoised(cache.validatedLists, JSON.stringify(expressions), () =>
+        validateUncached(expressions, cache),
+      )
+    : validateUncached(expressions, cache);
+  cache.validatedRows.set(schedules, result);
+  return result;
 }
 
 function validateUncached(
