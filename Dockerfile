@@ -24,6 +24,9 @@ COPY --from=build /app/dist ./dist
 COPY migrations ./migrations
 RUN chmod 0755 /app/dist/src/cli/main.js \
     && ln -s /app/dist/src/cli/main.js /usr/local/bin/prebuildsd
+# `prebuildsd` is main.js itself: its first line starts Node.js with the launch flags
+# (--max-semi-space-size=4 --heap-growing-percent=50, README "Memory"); an entrypoint that runs
+# `node dist/src/cli/main.js` instead must pass them itself (the daemon warns if not).
 # The image's unprivileged `node` user (uid 1000); nothing in /app is writable by it.
 USER node
 # PREBUILDS_HTTP_ADDRESS's default port: /metrics, /healthz, /readyz.

@@ -24,6 +24,18 @@ export const LAUNCH_NODE_FLAGS: readonly string[] = [
   "--heap-growing-percent=50",
 ];
 
+/**
+ * The launch flags, by name, that `execArgv` (the running process's `process.execArgv`) lacks:
+ * `prebuildsd run` warns when started as `node dist/src/cli/main.js` without them (operator
+ * review). A flag given with another value counts as given: the operator chose it.
+ */
+export function missingLaunchFlags(execArgv: readonly string[]): string[] {
+  return LAUNCH_NODE_FLAGS.filter((flag) => {
+    const name = flag.split("=", 1)[0] ?? flag;
+    return !execArgv.some((arg) => arg === name || arg.startsWith(`${name}=`));
+  });
+}
+
 /** The shebang line src/cli/main.ts (and so the built binary) starts with. */
 export function launchShebang(): string {
   return `#!/usr/bin/env -S node ${LAUNCH_NODE_FLAGS.join(" ")}`;

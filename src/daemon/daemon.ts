@@ -153,6 +153,7 @@ export function daemonProgram(options: DaemonOptions): Effect.Effect<void, Error
           interval: formatDuration(config.reconciliationInterval),
           concurrency: config.concurrency,
           version: options.version,
+          nodeFlags: process.execArgv.join(" "),
         },
         "prebuildsd running: serving /metrics, /healthz, /readyz and the status page at /",
       );

@@ -1,6 +1,7 @@
 // `prebuildsd run` as a supervisor runs it: it serves /metrics, /healthz and /readyz on one port,
 // runs its first cycle at start, and stops cleanly on SIGTERM with exit code 0.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LAUNCH_NODE_FLAGS } from "../../src/cli/launchFlags.ts";
 import { seedDemo } from "../../src/demo/seedDemo.ts";
 import { freshDatabase, type TestDatabase } from "../harness/freshDatabase.ts";
 import { type Daemon, startDaemon } from "./cli.ts";
@@ -8,6 +9,8 @@ import { type Daemon, startDaemon } from "./cli.ts";
 let db: TestDatabase;
 let daemon: Daemon;
 let base: string;
+/** The daemon's "prebuildsd running" log line. */
+let running: Record<string, unknown>;
 
 async function get(path: string, init?: RequestInit): Promise<{ status: number; body: string }> {
   const response = await fetch(`${base}${path}`, init);
@@ -22,8 +25,8 @@ beforeAll(async () => {
     // One cycle at start, and none after it during the test.
     PREBUILDS_RECONCILIATION_INTERVAL: "1h",
   });
-  const listening = await daemon.waitForLog("serving /metrics");
-  base = `http://${String(listening.address)}`;
+  running = await daemon.waitForLog("serving /metrics");
+  base = `http://${String(running.address)}`;
   await daemon.waitForLog("reconciliation cycle completed");
 });
 
@@ -33,6 +36,11 @@ afterAll(async () => {
 });
 
 describe("prebuildsd run (built binary)", () => {
+  it("logs the Node.js flags it runs with (its launch flags), and no warning about them", () => {
+    expect(running.nodeFlags).toBe(LAUNCH_NODE_FLAGS.join(" "));
+    expect(daemon.output()).not.toContain("launch flags");
+  });
+
   it("runs its first cycle at start, without waiting an interval", async () => {
     const rows = await db.pool.query("SELECT 1 FROM workspaces");
     expect(rows.rowCount).toBe(7);

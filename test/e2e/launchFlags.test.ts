@@ -1,11 +1,11 @@
 // The Node.js flags an installed `prebuildsd` runs with come from its shebang line
 // (src/cli/launchFlags.ts says why): the source's and the built binary's first line name exactly
 // LAUNCH_NODE_FLAGS, and that line works the way the kernel runs it (`env -S` splits it).
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { LAUNCH_NODE_FLAGS, launchShebang } from "../../src/cli/launchFlags.ts";
+import { LAUNCH_NODE_FLAGS, launchShebang, missingLaunchFlags } from "../../src/cli/launchFlags.ts";
 import { projectRoot } from "../../src/projectRoot.ts";
 import { BIN } from "./cli.ts";
 
@@ -30,7 +30,7 @@ describe("prebuildsd's launch flags", () => {
       expect({ name, command }).toEqual({
         name,
         command: expect.stringMatching(
-          new RegExp(`^node ${LAUNCH_NODE_FLAGS.join(" ")} src/cli/main\\.ts\\b`),
+          new RegExp(`^exec node ${LAUNCH_NODE_FLAGS.join(" ")} src/cli/main\\.ts\\b`),
         ),
       });
     }
@@ -54,5 +54,50 @@ describe("prebuildsd's launch flags", () => {
     expect(result.stderr).toBe("");
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it("are named when missing from a process's flags, by name (another value is the operator's choice)", () => {
+    expect(missingLaunchFlags([...LAUNCH_NODE_FLAGS])).toEqual([]);
+    expect(missingLaunchFlags([])).toEqual([...LAUNCH_NODE_FLAGS]);
+    expect(missingLaunchFlags(["--max-semi-space-size=8", "--enable-source-maps"])).toEqual([
+      "--heap-growing-percent=50",
+    ]);
+  });
+
+  it("are missed out loud by `run` started as `node main.js` without them", async () => {
+    const node = join(projectRoot, "node_modules", ".bin", "node");
+    const child = spawn(node, [BIN, "run", "--http-address", "127.0.0.1:0"], {
+      // Nothing listens on port 1: the daemon waits for its database, after the warning.
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        DATABASE_URL: "postgres://postgres@127.0.0.1:1/none",
+        PREBUILDS_LOG_FORMAT: "json",
+      },
+      stdio: "pipe",
+    });
+    try {
+      const warning = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        let output = "";
+        const timer = setTimeout(() => reject(new Error(`no warning in:\n${output}`)), 20_000);
+        const onData = (chunk: Buffer) => {
+          output += chunk.toString();
+          for (const line of output.split("\n")) {
+            if (!line.includes("launch flags") || !line.endsWith("}")) continue;
+            clearTimeout(timer);
+            resolve(JSON.parse(line) as Record<string, unknown>);
+          }
+        };
+        child.stdout.on("data", onData);
+        child.stderr.on("data", onData);
+      });
+      expect(warning.level).toBe(40);
+      expect(warning.missing).toBe(LAUNCH_NODE_FLAGS.join(" "));
+      expect(String(warning.msg)).toContain(
+        `node ${LAUNCH_NODE_FLAGS.join(" ")} dist/src/cli/main.js`,
+      );
+    } finally {
+      child.kill("SIGKILL");
+    }
   });
 });

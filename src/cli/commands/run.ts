@@ -5,6 +5,7 @@ import { daemonProgram } from "../../daemon/daemon.ts";
 import { reconcileCycleFactory } from "../../daemon/reconcileCycle.ts";
 import { commandContext } from "../commandContext.ts";
 import { EXIT_OK } from "../exitCodes.ts";
+import { missingLaunchFlags } from "../launchFlags.ts";
 import { packageVersion } from "../packageVersion.ts";
 
 export async function runDaemon(
@@ -12,6 +13,14 @@ export async function runDaemon(
   keys: readonly SettingKey[],
 ): Promise<number> {
   const { config, logger } = commandContext(options, keys);
+  const missing = missingLaunchFlags(process.execArgv);
+  if (missing.length > 0)
+    logger.warn(
+      { missing: missing.join(" "), nodeFlags: process.execArgv.join(" ") },
+      `Node.js was started without prebuildsd's launch flags: a full resync may need twice the ` +
+        `memory. Start the prebuildsd command itself (its first line passes them) or run ` +
+        `node ${missing.join(" ")} dist/src/cli/main.js (README, "Memory")`,
+    );
   const exit = await Effect.runPromiseExit(
     daemonProgram({
       config,
