@@ -11,6 +11,7 @@ import { parseRolloutStrategy, setRolloutStrategy } from "../controls/rolloutStr
 import { parseDesiredCount, scale } from "../controls/scale.ts";
 import { setPause } from "../controls/scopedPause.ts";
 import { reconcilerOptions } from "../daemon/reconcilerOptions.ts";
+import { DEMO_DEFAULT_TEXT } from "../demo/demoDefaults.ts";
 import { printJson, printLine } from "../observe/output.ts";
 import { MAX_DESIRED_INSTANCES } from "../plan/maxDesiredInstances.ts";
 import { commandContext } from "./commandContext.ts";
@@ -340,6 +341,7 @@ export function buildProgram(
       )
       .option("--force", "seed into a --database-url that already has templates"),
     DEMO,
+    DEMO_DEFAULT_TEXT,
   ).action(action((options: Record<string, unknown>) => heavy.demo(options, DEMO)));
 
   return program;

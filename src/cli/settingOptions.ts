@@ -35,13 +35,22 @@ export const DAEMON_SETTINGS = [
   "httpAddress",
 ] as const satisfies readonly SettingKey[];
 
-export function addSettingOptions(command: Command, keys: readonly SettingKey[]): Command {
+/**
+ * Adds a `--flag <value>` per setting. `defaults` replaces the help's default where a command
+ * applies its own (the demo's short interval), so --help says what the command really uses.
+ */
+export function addSettingOptions(
+  command: Command,
+  keys: readonly SettingKey[],
+  defaults: Partial<Readonly<Record<SettingKey, string>>> = {},
+): Command {
   for (const key of keys) {
     const setting = settings[key];
+    const defaultText = defaults[key] ?? setting.defaultText;
     const origin =
-      setting.defaultText === undefined
+      defaultText === undefined
         ? `env ${setting.env}`
-        : `env ${setting.env}, default ${setting.defaultText}`;
+        : `env ${setting.env}, default ${defaultText}`;
     command.option(`${setting.flag} <value>`, `${setting.description} [${origin}]`);
   }
   return command;

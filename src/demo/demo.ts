@@ -28,12 +28,11 @@ import { outputClosed, printLine } from "../observe/output.ts";
 import { ACTION_NAMES } from "../plan/action.ts";
 import { planNextCycle } from "../reconciler/index.ts";
 import { claimPrebuild } from "../worker/claimPrebuild.ts";
+import { DEMO_BACKOFF_INTERVAL_MS, DEMO_HTTP_ADDRESS, DEMO_INTERVAL_MS } from "./demoDefaults.ts";
 import { type PresetJobs, renderView, type ViewAction } from "./liveView.ts";
 import { startDemoProvisioners } from "./provisioners.ts";
 import { countExistingTemplates, seedDemo } from "./seedDemo.ts";
 
-const DEFAULT_INTERVAL_MS = 3000;
-const DEFAULT_BACKOFF_INTERVAL_MS = 10_000;
 const VIEW_REFRESH_MS = 1000;
 const MAX_ACTIONS_SHOWN = 8;
 
@@ -67,7 +66,7 @@ function demoOptions(options: Record<string, unknown>): DemoOptions {
   };
 }
 
-/** The demo's own defaults where the operator set nothing: a short interval, a free local port. */
+/** The demo's own defaults (demoDefaults.ts) where the operator set nothing. */
 function demoConfig(config: Config, options: Record<string, unknown>): Config {
   const intervalSet =
     options.interval !== undefined || process.env.PREBUILDS_RECONCILIATION_INTERVAL;
@@ -76,11 +75,10 @@ function demoConfig(config: Config, options: Record<string, unknown>): Config {
   const addressSet = options.httpAddress !== undefined || process.env.PREBUILDS_HTTP_ADDRESS;
   return {
     ...config,
-    reconciliationInterval: intervalSet ? config.reconciliationInterval : DEFAULT_INTERVAL_MS,
-    // A failed build should hold a preset back for seconds, not the minute it would in production.
-    backoffInterval: backoffSet ? config.backoffInterval : DEFAULT_BACKOFF_INTERVAL_MS,
+    reconciliationInterval: intervalSet ? config.reconciliationInterval : DEMO_INTERVAL_MS,
+    backoffInterval: backoffSet ? config.backoffInterval : DEMO_BACKOFF_INTERVAL_MS,
     metricsRefreshInterval: 2000,
-    httpAddress: addressSet ? config.httpAddress : { host: "127.0.0.1", port: 0 },
+    httpAddress: addressSet ? config.httpAddress : DEMO_HTTP_ADDRESS,
   };
 }
 

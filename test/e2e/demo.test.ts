@@ -28,7 +28,29 @@ afterAll(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
+/** --help's text with commander's line wrapping undone. */
+async function helpText(command: string): Promise<string> {
+  const result = await cli([command, "--help"], {});
+  expect(result.code).toBe(0);
+  return result.stdout.replace(/\s+/g, " ");
+}
+
 describe("prebuildsd demo (built binary)", () => {
+  it("--help gives the demo's own defaults, not the daemon's", async () => {
+    const demo = await helpText("demo");
+    expect(demo).toContain("[env PREBUILDS_RECONCILIATION_INTERVAL, default 3s]");
+    expect(demo).toContain("[env PREBUILDS_RECONCILIATION_BACKOFF_INTERVAL, default 10s]");
+    expect(demo).toContain(
+      "[env PREBUILDS_HTTP_ADDRESS, default 127.0.0.1 on a free port, printed at start]",
+    );
+    expect(demo).not.toMatch(/default (1m|:2112)\]/);
+    // The daemon's help keeps the production defaults.
+    const run = await helpText("run");
+    expect(run).toContain("[env PREBUILDS_RECONCILIATION_INTERVAL, default 1m]");
+    expect(run).toContain("[env PREBUILDS_RECONCILIATION_BACKOFF_INTERVAL, default 1m]");
+    expect(run).toContain("[env PREBUILDS_HTTP_ADDRESS, default :2112]");
+  });
+
   it("piped, shows its URLs and a user claiming a ready prebuild", async () => {
     const result = await cli(
       ["demo", "--duration", "25s", "--provisioners", "3", "--database-url", db.url],
