@@ -1,6 +1,7 @@
 // Connection failures in words an operator can act on (issue #14): which part of which setting to
-// check. pg reports refused ports, unknown hosts, unknown roles and bad passwords as bare driver
-// errors; each is mapped here to one line naming the setting.
+// check. pg reports refused ports, unknown hosts, unknown roles, bad passwords and servers that
+// hang up as bare driver errors; each is mapped here to one line naming the setting.
+import { serverAddress } from "./connectionString.ts";
 import { sqlState } from "./transaction.ts";
 
 /** What the connection string came from, for the message: "DATABASE_URL", or the embedded one. */
@@ -9,6 +10,8 @@ export interface ConnectionSource {
   readonly setting: string;
   /** Whether the operator wrote the connection string (false: prebuildsd made it). */
   readonly operatorSet: boolean;
+  /** `host:port` of the operator's server, when the connection string is a URL. */
+  readonly address?: string | null;
 }
 
 /** Where the connection string came from: the operator's DATABASE_URL, or the embedded server. */
@@ -17,7 +20,11 @@ export function connectionSource(config: {
   readonly dataDir: string;
 }): ConnectionSource {
   return config.databaseUrl !== null
-    ? { setting: "DATABASE_URL (or --database-url)", operatorSet: true }
+    ? {
+        setting: "DATABASE_URL (or --database-url)",
+        operatorSet: true,
+        address: serverAddress(config.databaseUrl),
+      }
     : {
         setting: `the embedded PostgreSQL in ${config.dataDir} (PREBUILDS_DATA_DIR)`,
         operatorSet: false,
@@ -79,6 +86,14 @@ export function describeConnectionError(error: unknown, source: ConnectionSource
       return `cannot connect to the database: ${detail}: ${check("the database name (the path after the port)")}`;
     case "53300":
       return `cannot connect to the database: ${detail}: the server has no free connection; lower PREBUILDS_DATABASE_MAX_CONNECTIONS or raise the server's max_connections`;
+    case "ECONNRESET":
+    case "EPIPE":
+      return hungUp(detail, source, check);
+  }
+  // pg's words when the server closes the socket without an error message: something accepted
+  // the connection and then hung up, which PostgreSQL itself does not do.
+  if (state === undefined && /Connection terminated unexpectedly/.test(detail)) {
+    return hungUp(detail, source, check);
   }
   if (
     /timeout exceeded when trying to connect|Connection terminated due to connection timeout/i.test(
@@ -91,4 +106,18 @@ export function describeConnectionError(error: unknown, source: ConnectionSource
     return `cannot connect to the database: ${detail}: ${check("sslmode (and sslrootcert)")}`;
   }
   return null;
+}
+
+/**
+ * The server accepted the connection, then closed or reset it without a PostgreSQL error: another
+ * service on that port, a TLS or protocol mismatch (sslmode), or a proxy or load balancer in
+ * between with nothing healthy behind it.
+ */
+function hungUp(detail: string, source: ConnectionSource, check: (what: string) => string): string {
+  const server = source.address ? `the server at ${source.address}` : "the server";
+  // The embedded server is prebuildsd's own: only its data directory is the operator's to check.
+  const more = source.operatorSet
+    ? " point at a PostgreSQL server, not another service; then sslmode, and any proxy or load balancer in between"
+    : "";
+  return `cannot connect to the database: ${server} closed the connection unexpectedly (${detail}): ${check("the host and port")}${more}`;
 }

@@ -4,6 +4,7 @@
 // cycle's deletes.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -277,6 +278,38 @@ describe("errors that name the fix", () => {
       expect(result.stderr.trim().split("\n")).toHaveLength(1);
       expect(result.stderr).toMatch(/^prebuildsd: cannot connect to the database: /);
       expect(result.stderr).toMatch(message);
+    }
+  });
+
+  it("a server that accepts and then hangs up is named, with what to check", async () => {
+    // Not PostgreSQL: a listener that reads the startup message and closes (pg: "Connection
+    // terminated unexpectedly"), and one that resets at once (ECONNRESET).
+    const hangUps: [string, (socket: Socket) => void, RegExp][] = [
+      [
+        "closes",
+        (socket) => socket.once("data", () => socket.destroy()),
+        /\(Connection terminated unexpectedly\)/,
+      ],
+      ["resets", (socket) => socket.resetAndDestroy(), /\(\w* ?ECONNRESET[^)]*\)/],
+    ];
+    for (const [kind, hangUp, detail] of hangUps) {
+      const server: Server = createServer(hangUp);
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      const { port } = server.address() as { port: number };
+      try {
+        const result = await cli(["status"], { DATABASE_URL: `postgres://u@127.0.0.1:${port}/x` });
+        expect(result.code, kind).toBe(1);
+        expect(result.stderr.trim().split("\n"), kind).toHaveLength(1);
+        expect(result.stderr, kind).toContain(
+          `prebuildsd: cannot connect to the database: the server at 127.0.0.1:${port} closed the connection unexpectedly (`,
+        );
+        expect(result.stderr, kind).toMatch(detail);
+        expect(result.stderr, kind).toContain(
+          "): check the host and port in DATABASE_URL (or --database-url) point at a PostgreSQL server, not another service; then sslmode, and any proxy or load balancer in between\n",
+        );
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
     }
   });
 

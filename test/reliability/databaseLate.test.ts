@@ -1,6 +1,7 @@
 // `run` started before its database answers (issue #14: a sidecar beside a database still starting
 // exited 1 and crash-looped): it serves /readyz with 503 and the reason, retries with backoff, and
-// starts once the database answers; a SIGTERM while it waits stops it cleanly.
+// starts once the database answers (also behind a proxy that hangs up until then); a SIGTERM while
+// it waits stops it cleanly.
 import { createConnection, createServer, type Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/db/embeddedPostgres.ts";
@@ -70,6 +71,28 @@ describe("run before the database answers", () => {
     await startProxy(databasePort);
     await daemon.waitForLog("serving /metrics", 90_000);
     await daemon.waitForLog("reconciliation cycle completed", 60_000);
+    expect(await get(httpPort, "/readyz")).toEqual({ status: 200, body: "ready\n" });
+    daemon.child.kill("SIGTERM");
+    expect(await daemon.exited).toBe(0);
+  }, 240_000);
+
+  it("waits the same way behind a proxy that accepts and hangs up until its database is up", async () => {
+    const [databasePort, httpPort] = [await freePort(), await freePort()];
+    const hangingUp = createServer((socket) => socket.once("data", () => socket.destroy()));
+    await new Promise<void>((resolve) => hangingUp.listen(databasePort, "127.0.0.1", resolve));
+    const daemon = run(databasePort, httpPort);
+    const waiting = await daemon.waitForLog("waiting for the database", 60_000);
+    expect(String(waiting.msg)).toContain(
+      `the server at 127.0.0.1:${databasePort} closed the connection unexpectedly`,
+    );
+    expect((await get(httpPort, "/readyz")).status).toBe(503);
+    expect(daemon.child.exitCode).toBeNull();
+
+    await new Promise((resolve) => hangingUp.close(resolve));
+    await startProxy(databasePort);
+    // The first test's daemon already did the work: this one's cycles have nothing to log at info.
+    await daemon.waitForLog("the database answers: starting", 90_000);
+    await daemon.waitForLog("serving /metrics", 30_000);
     expect(await get(httpPort, "/readyz")).toEqual({ status: 200, body: "ready\n" });
     daemon.child.kill("SIGTERM");
     expect(await daemon.exited).toBe(0);
