@@ -4,6 +4,7 @@
 // cycle's deletes.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import pg from "pg";
@@ -162,6 +163,13 @@ describe("plan and reconcile output", () => {
     const jsonWarnings = json.presets.flatMap((p) => p.warnings as string[]);
     expect(tableWarnings.length).toBeGreaterThanOrEqual(2);
     expect(jsonWarnings.sort()).toEqual(tableWarnings.sort());
+    // docs/operations.md gives the shape as it is: the top-level keys in order, every preset field.
+    const operations = readFileSync(join(projectRoot, "docs", "operations.md"), "utf8");
+    const documented = /^- `plan --json` prints `(\{.*?\})`([\s\S]*?)(?=^- )/m.exec(operations);
+    expect(documented).not.toBeNull();
+    const [, shape = "", section = ""] = documented ?? [];
+    expect(Object.keys(json)).toEqual([...shape.matchAll(/"(\w+)"/g)].map((m) => m[1]));
+    for (const key of Object.keys(eu ?? {})) expect(section).toContain(`\`${key}\``);
   });
 
   it("reconcile --once --json is accepted, and reconcile and status count deletes alike", async () => {
