@@ -4,6 +4,8 @@
 // flags are src/cli/launchFlags.ts's (why there).
 // First: `run` catches SIGTERM from here on, while the rest of the program loads.
 import "../daemon/earlyShutdown.ts";
+// Then: refuse a Node.js outside package.json's `engines` (exit 2) before anything else runs.
+import "./requireSupportedNode.ts";
 import { CommanderError } from "commander";
 import { ConfigError } from "../config/configError.ts";
 import { registerDatabaseSecrets } from "../config/secrets.ts";
