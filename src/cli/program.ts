@@ -122,7 +122,10 @@ export function buildProgram(
       const context = commandContext(options, ONE_SHOT);
       printLine(
         describeMigrations(
-          await withDatabase(context, applyMigrations, { requireCurrentSchema: false }),
+          await withDatabase(context, applyMigrations, {
+            requireCurrentSchema: false,
+            createEmbedded: true,
+          }),
         ),
       );
       return EXIT_OK;

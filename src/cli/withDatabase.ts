@@ -12,6 +12,9 @@ import {
 export interface WithDatabaseOptions {
   /** false for `migrate` itself; every other command first checks the schema is current. */
   readonly requireCurrentSchema?: boolean;
+  /** true for `migrate`: without DATABASE_URL it may create the embedded database; any other
+   *  command only starts one that exists (src/daemon/database.ts, OpenOptions). */
+  readonly createEmbedded?: boolean;
 }
 
 export async function withDatabase<T>(
@@ -19,7 +22,10 @@ export async function withDatabase<T>(
   fn: (pool: pg.Pool) => Promise<T>,
   options: WithDatabaseOptions = {},
 ): Promise<T> {
-  const database = await openDatabase(context.config, context.logger, { startEmbedded: true });
+  const database = await openDatabase(context.config, context.logger, {
+    startEmbedded: true,
+    createEmbedded: options.createEmbedded ?? false,
+  });
   try {
     if (options.requireCurrentSchema !== false) await requireCurrentSchema(database.pool);
     return await fn(database.pool);

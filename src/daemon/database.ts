@@ -4,10 +4,13 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type pg from "pg";
 import type { Config } from "../config/config.ts";
+import { ConfigError } from "../config/configError.ts";
 import { registerDatabaseSecrets } from "../config/secrets.ts";
 import { withLibpqSslMode } from "../db/connectionString.ts";
 import { isProcessAlive, readEmbeddedOwner } from "../db/embeddedOwner.ts";
 import {
+  embeddedClusterDir,
+  embeddedClusterExists,
   embeddedDatabaseUrl,
   LEGACY_EMBEDDED_PASSWORD,
   readEmbeddedPassword,
@@ -32,7 +35,7 @@ interface RunningEmbedded {
 
 /** A live embedded server in dataDir (postmaster.pid's 1st and 4th lines), or null. */
 function runningEmbedded(dataDir: string): RunningEmbedded | null {
-  const pidFile = join(dataDir, "pgdata", "postmaster.pid");
+  const pidFile = join(embeddedClusterDir(dataDir), "postmaster.pid");
   if (!existsSync(pidFile)) return null;
   const lines = readFileSync(pidFile, "utf8").split("\n");
   const pid = Number.parseInt(lines[0] ?? "", 10);
@@ -120,6 +123,13 @@ function createPool(url: string, config: Config, logger: Logger): pg.Pool {
 export interface OpenOptions {
   /** false: a command that needs DATABASE_URL or an embedded server already running. */
   readonly startEmbedded: boolean;
+  /**
+   * false: start an embedded server only on a data directory that already holds a cluster. A
+   * one-shot command such as `plan` must not initialise one just to report an empty schema
+   * (operator review): it throws a ConfigError naming DATABASE_URL and `prebuildsd migrate`.
+   * Default true (`run`, `migrate`).
+   */
+  readonly createEmbedded?: boolean;
 }
 
 export async function openDatabase(
@@ -152,6 +162,12 @@ export async function openDatabase(
   if (!options.startEmbedded) {
     throw new Error(
       `DATABASE_URL is not set and no embedded PostgreSQL runs in ${config.dataDir}: set DATABASE_URL or PREBUILDS_DATA_DIR`,
+    );
+  }
+  if (options.createEmbedded === false && !embeddedClusterExists(config.dataDir)) {
+    throw new ConfigError(
+      `DATABASE_URL is not set and ${config.dataDir} holds no embedded database yet: set DATABASE_URL ` +
+        "to your PostgreSQL server, or create the embedded one with `prebuildsd migrate` (or `prebuildsd run`)",
     );
   }
   const { startEmbeddedPostgres } = await importEmbedded();

@@ -9,6 +9,8 @@ import pg from "pg";
 import { embeddedOwnerFile } from "./embeddedOwner.ts";
 import {
   EMBEDDED_USER,
+  embeddedClusterDir,
+  embeddedClusterExists,
   embeddedDatabaseUrl,
   LEGACY_EMBEDDED_PASSWORD,
   readEmbeddedPassword,
@@ -96,11 +98,11 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   await mkdir(options.dataDir, { recursive: true });
   // As root the server runs as the `postgres` OS user, which must be able to enter the directory.
   if (process.getuid?.() === 0) await chmod(options.dataDir, 0o755);
-  const pgData = join(options.dataDir, "pgdata");
+  const pgData = embeddedClusterDir(options.dataDir);
   removeStalePidFile(pgData);
   const port = await freePort();
   const log = options.onLog ?? (() => {});
-  const initialised = existsSync(join(pgData, "PG_VERSION"));
+  const initialised = embeddedClusterExists(options.dataDir);
   // A cluster without a password file was initialised with the old fixed password: start with
   // it, then rotate it. A new cluster gets its generated password from initdb.
   let password = readEmbeddedPassword(options.dataDir);

@@ -18,6 +18,16 @@ export function embeddedDatabaseUrl(port: number, password: string): string {
   return `postgres://${EMBEDDED_USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
 }
 
+/** The cluster's directory inside a data directory (what initdb fills). */
+export function embeddedClusterDir(dataDir: string): string {
+  return join(dataDir, "pgdata");
+}
+
+/** Whether the data directory already holds an initialised cluster (initdb has run there). */
+export function embeddedClusterExists(dataDir: string): boolean {
+  return existsSync(join(embeddedClusterDir(dataDir), "PG_VERSION"));
+}
+
 /** Where a data directory keeps its server's password (mode 0600). */
 function embeddedPasswordFile(dataDir: string): string {
   return join(dataDir, "password");

@@ -116,3 +116,21 @@ describe("embedded PostgreSQL dying under the daemon", () => {
     expect(daemon.output()).not.toContain("overran");
   }, 240_000);
 });
+
+describe("one-shot commands without DATABASE_URL", () => {
+  it("do not create an embedded database: they name DATABASE_URL and `prebuildsd migrate` (exit 2)", async () => {
+    const empty = await mkdtemp(join(tmpdir(), "prebuildsd-no-cluster-"));
+    try {
+      for (const command of [["plan"], ["status"], ["reconcile", "--once"]]) {
+        const result = await cli(command, { PREBUILDS_DATA_DIR: empty });
+        expect({ command, code: result.code }).toEqual({ command, code: 2 });
+        expect(result.stderr).toContain("DATABASE_URL is not set");
+        expect(result.stderr).toContain("prebuildsd migrate");
+      }
+      // No cluster was initialised (a `plan` used to create one, then report an empty schema).
+      expect(() => statSync(join(empty, "pgdata", "PG_VERSION"))).toThrow();
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
