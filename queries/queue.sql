@@ -86,10 +86,11 @@ RETURNING id, job_status;
 
 -- name: MarkWorkspaceDeletedByJob :exec
 -- A delete build that succeeded removes its workspace, unless a later build exists (then the
--- delete is stale and the later build decides).
+-- delete is stale and the later build decides). updated_at is the database clock (one clock): the
+-- handler that calls this runs on the platform's host, whose clock is not ours to trust.
 UPDATE workspaces w
 SET deleted = true,
-    updated_at = @now::timestamptz
+    updated_at = now()
 FROM workspace_builds wb
 WHERE wb.job_id = @job_id::uuid
   AND wb.transition = 'delete'::workspace_transition

@@ -208,7 +208,7 @@ export class SimulatedProvisioner {
             });
           }
           if (status === "succeeded" && job.transition === "delete") {
-            await markWorkspaceDeletedByJob(client, { now: new Date(), jobId: job.id });
+            await markWorkspaceDeletedByJob(client, { jobId: job.id });
           }
           this.count(
             versionId,

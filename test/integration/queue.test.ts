@@ -379,15 +379,20 @@ describe("job queue", () => {
 
       // The provisioner reports each workspace's build 2 (the delete) or, for the running one,
       // its only build (a start): only the up-to-date delete may delete.
+      const before = (await db.pool.query("SELECT now() AS now")).rows[0].now as Date;
       for (const p of [deleting, running, stale]) {
         const reported = (p.builds[1] ?? p.builds[0])?.jobId as string;
-        await markWorkspaceDeletedByJob(db.pool, { now: new Date(), jobId: reported });
+        await markWorkspaceDeletedByJob(db.pool, { jobId: reported });
       }
+      const after = (await db.pool.query("SELECT now() AS now")).rows[0].now as Date;
       const { rows } = await db.pool.query(
-        "SELECT id FROM workspaces WHERE deleted AND id = ANY($1::uuid[])",
+        "SELECT id, updated_at FROM workspaces WHERE deleted AND id = ANY($1::uuid[])",
         [[deleting.workspaceId, running.workspaceId, stale.workspaceId, mine]],
       );
       expect(rows.map((r) => r.id)).toEqual([deleting.workspaceId]);
+      // One clock: stamped by the database, not by the handler's host.
+      expect(rows[0]?.updated_at.getTime()).toBeGreaterThanOrEqual(before.getTime());
+      expect(rows[0]?.updated_at.getTime()).toBeLessThanOrEqual(after.getTime());
     });
 
     it("registers a provisioner daemon and records its heartbeat", async () => {

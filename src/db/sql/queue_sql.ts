@@ -198,9 +198,9 @@ export async function completeProvisionerJob(client: Client, args: CompleteProvi
 export const markWorkspaceDeletedByJobQuery = `-- name: MarkWorkspaceDeletedByJob :exec
 UPDATE workspaces w
 SET deleted = true,
-    updated_at = $1::timestamptz
+    updated_at = now()
 FROM workspace_builds wb
-WHERE wb.job_id = $2::uuid
+WHERE wb.job_id = $1::uuid
   AND wb.transition = 'delete'::workspace_transition
   AND w.id = wb.workspace_id
   AND NOT w.deleted
@@ -211,14 +211,13 @@ WHERE wb.job_id = $2::uuid
   )`;
 
 export interface MarkWorkspaceDeletedByJobArgs {
-    now: Date;
     jobId: string;
 }
 
 export async function markWorkspaceDeletedByJob(client: Client, args: MarkWorkspaceDeletedByJobArgs): Promise<void> {
     await client.query({
         text: markWorkspaceDeletedByJobQuery,
-        values: [args.now, args.jobId],
+        values: [args.jobId],
         rowMode: "array"
     });
 }
