@@ -4,8 +4,20 @@
 //
 // startWorker runs provisioner jobs with robust cancellation; cancelJob cancels one job (five
 // results); claimPrebuild hands a ready prebuild to a user; workerMetrics puts the runtime's
-// metrics on the platform's prom-client registry.
+// metrics on the platform's prom-client registry. A handler reads its build and, in onComplete,
+// writes what the build made with the shipped queries below (docs/platform-contract.md).
 
+// The queries a job handler runs (queries/queue.sql), as sqlc generated them: they take the pool
+// or onComplete's client.
+export {
+  type GetWorkspaceBuildByJobIDArgs,
+  type GetWorkspaceBuildByJobIDRow,
+  getWorkspaceBuildByJobID,
+  type InsertWorkspaceResourceWithAgentsArgs,
+  insertWorkspaceResourceWithAgents,
+  type MarkWorkspaceDeletedByJobArgs,
+  markWorkspaceDeletedByJob,
+} from "../db/sql/queue_sql.ts";
 export { cancelJob } from "./cancelJob.ts";
 export { CANCEL_RESULTS, type CancelResult, isCancelResult } from "./cancelResult.ts";
 export { JOB_CANCELED_CHANNEL, JOB_POSTED_CHANNEL } from "./channels.ts";
