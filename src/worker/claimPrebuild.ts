@@ -5,6 +5,7 @@
 import type { SqlClient } from "../db/pool.ts";
 import { getClaimFallbackPreset } from "../db/sql/controls_sql.ts";
 import { claimPrebuiltWorkspace } from "../db/sql/queue_sql.ts";
+import { sqlState } from "../db/sqlState.ts";
 import { isUuid } from "./jobId.ts";
 
 export interface ClaimRequest {
@@ -58,6 +59,21 @@ export class WorkspaceNameTakenError extends Error {
 }
 
 /**
+ * The new owner is not in the `users` table (workspaces.owner_id references it): the platform
+ * keeps its own users and must write each one there before claiming a prebuild for them.
+ */
+export class UnknownUserError extends Error {
+  override readonly name = "UnknownUserError";
+  readonly userId: string;
+  constructor(userId: string) {
+    super(
+      `user ${userId} is not in the users table: the platform must write its users into users (id, username) before claiming a prebuild for them`,
+    );
+    this.userId = userId;
+  }
+}
+
+/**
  * Claims one eligible prebuild of `presetId` for `userId` in one statement: its latest build is a
  * succeeded start on the template's active version, every top-level agent is ready, the template
  * is not deleted, and no delete is queued for it. Concurrent claims never get the same workspace
@@ -67,7 +83,9 @@ export class WorkspaceNameTakenError extends Error {
  * preset when the first finds nothing.
  *
  * @throws WorkspaceNameTakenError when the user already owns a workspace named `workspaceName`
- *   (nothing is claimed); TypeError for a preset or user id that is not a UUID, or an empty name.
+ *   (nothing is claimed); UnknownUserError when `userId` is not in `users` and a prebuild was
+ *   available (nothing is claimed; with none available the result is `none_available`);
+ *   TypeError for a preset or user id that is not a UUID, or an empty name.
  */
 export async function claimPrebuild(db: SqlClient, request: ClaimRequest): Promise<ClaimResult> {
   for (const [field, value] of [
@@ -110,9 +128,17 @@ export async function claimPrebuild(db: SqlClient, request: ClaimRequest): Promi
     }
     return { status: "none_available", presetId: request.presetId };
   } catch (error) {
-    if ((error as { code?: string }).code === "23505") {
-      throw new WorkspaceNameTakenError(request.workspaceName);
+    const state = sqlState(error);
+    if (state === "23505") throw new WorkspaceNameTakenError(request.workspaceName);
+    if (state === "23503" && constraintOf(error) === "workspaces_owner_id_fkey") {
+      throw new UnknownUserError(request.userId);
     }
     throw error;
   }
+}
+
+/** The constraint pg names on an integrity violation (e.g. "workspaces_owner_id_fkey"). */
+function constraintOf(error: unknown): string | undefined {
+  const constraint = (error as { constraint?: unknown }).constraint;
+  return typeof constraint === "string" ? constraint : undefined;
 }

@@ -25,6 +25,7 @@ export {
   type ClaimRequest,
   type ClaimResult,
   claimPrebuild,
+  UnknownUserError,
   WorkspaceNameTakenError,
 } from "./claimPrebuild.ts";
 export {

@@ -32,6 +32,7 @@ describe("prebuildsd/worker", () => {
       startWorker: "function",
       cancelJob: "function",
       claimPrebuild: "function",
+      UnknownUserError: "function",
       workerMetrics: "function",
       tagsSatisfy: "function",
       CANCEL_RESULTS: "object",

@@ -2,7 +2,11 @@
 // a claimed workspace, a typed "none available", a name the user already uses, and bad input.
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { claimPrebuild, WorkspaceNameTakenError } from "../../../src/worker/claimPrebuild.ts";
+import {
+  claimPrebuild,
+  UnknownUserError,
+  WorkspaceNameTakenError,
+} from "../../../src/worker/claimPrebuild.ts";
 import {
   seedPrebuild,
   seedPreset,
@@ -71,6 +75,31 @@ describe("claimPrebuild", () => {
       ready.workspaceId,
     ]);
     expect(still.rows[0]?.owner_id).not.toBe(owner);
+  });
+
+  it("names a user missing from the users table and the fix, claiming nothing", async () => {
+    const template = await seedTemplate(db.pool);
+    const preset = await seedPreset(db.pool, { versionId: template.activeVersionId });
+    const ready = await seedPrebuild(db.pool, { template, presetId: preset });
+    const stranger = randomUUID();
+    const claim = claimPrebuild(db.pool, {
+      presetId: preset,
+      userId: stranger,
+      workspaceName: "w",
+    });
+    await expect(claim).rejects.toBeInstanceOf(UnknownUserError);
+    await expect(claim).rejects.toMatchObject({
+      userId: stranger,
+      message: `user ${stranger} is not in the users table: the platform must write its users into users (id, username) before claiming a prebuild for them`,
+    });
+    const still = await db.pool.query("SELECT owner_id FROM workspaces WHERE id = $1", [
+      ready.workspaceId,
+    ]);
+    expect(still.rows[0]?.owner_id).not.toBe(stranger);
+    // The prebuild is still there for a known user.
+    expect(
+      await claimPrebuild(db.pool, { presetId: preset, userId: user, workspaceName: "known" }),
+    ).toMatchObject({ status: "claimed", workspaceId: ready.workspaceId });
   });
 
   it("refuses ids that are not UUIDs and an empty name before any query", async () => {
