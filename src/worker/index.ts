@@ -55,4 +55,10 @@ export {
   tagsSatisfy,
   UNTAGGED,
 } from "./provisionerTags.ts";
-export { startWorker, type Worker, type WorkerLogger, type WorkerOptions } from "./worker.ts";
+export {
+  startWorker,
+  UnknownOrganizationError,
+  type Worker,
+  type WorkerLogger,
+  type WorkerOptions,
+} from "./worker.ts";

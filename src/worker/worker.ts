@@ -7,6 +7,7 @@ import pg from "pg";
 import type { Registry } from "prom-client";
 import { heartbeatProvisionerJobs } from "../db/sql/jobs_sql.ts";
 import { type AcquireProvisionerJobRow, acquireProvisionerJob } from "../db/sql/queue_sql.ts";
+import { sqlState } from "../db/sqlState.ts";
 import { completeJob } from "./completeJob.ts";
 import {
   type AcquiredJob,
@@ -18,6 +19,7 @@ import {
   type ProvisionerJobType,
   type WorkspaceTransition,
 } from "./job.ts";
+import { isUuid } from "./jobId.ts";
 import {
   type CancelSource,
   type JobOutcome,
@@ -131,11 +133,26 @@ class RunningJob {
   }
 }
 
+/** startWorker's organizationId is not in `organizations` (provisioner_daemons references it). */
+export class UnknownOrganizationError extends Error {
+  override readonly name = "UnknownOrganizationError";
+  readonly organizationId: string;
+  constructor(organizationId: string) {
+    super(
+      `organization ${organizationId} is not in the organizations table: organizationId must be the id of an organization the platform wrote into organizations (id, name)`,
+    );
+    this.organizationId = organizationId;
+  }
+}
+
 /**
  * Starts a provisioner worker: registers it (provisioner_daemons, first heartbeat), opens its
  * LISTEN connection, and starts `concurrency` slots that acquire and run jobs. Rejects if the
  * database cannot be reached at start. See WorkerOptions for units and defaults, and
  * docs/platform-contract.md for what a job's columns mean on the way.
+ *
+ * @throws TypeError for an organizationId that is not a UUID (before any query);
+ *   UnknownOrganizationError for one that is not in `organizations`.
  */
 export async function startWorker(options: WorkerOptions): Promise<Worker> {
   const worker = new ProvisionerWorker(options);
@@ -161,6 +178,11 @@ class ProvisionerWorker implements Worker {
   private heartbeatInFlight: Promise<void> | null = null;
 
   constructor(options: WorkerOptions) {
+    if (!isUuid(options.organizationId)) {
+      throw new TypeError(
+        `organizationId must be a UUID (got ${JSON.stringify(options.organizationId)})`,
+      );
+    }
     const concurrency = options.concurrency ?? DEFAULTS.concurrency;
     if (!Number.isInteger(concurrency) || concurrency < 1) {
       throw new RangeError(`concurrency must be a positive integer (got ${concurrency})`);
@@ -209,7 +231,19 @@ class ProvisionerWorker implements Worker {
   }
 
   async start(): Promise<void> {
-    await this.heartbeat({ throwOnError: true });
+    try {
+      await this.heartbeat({ throwOnError: true });
+    } catch (error) {
+      // The first heartbeat registers the daemon: the one write that names the organization.
+      if (
+        sqlState(error) === "23503" &&
+        (error as { constraint?: unknown }).constraint ===
+          "provisioner_daemons_organization_id_fkey"
+      ) {
+        throw new UnknownOrganizationError(this.options.organizationId);
+      }
+      throw error;
+    }
     await this.listener?.start();
     this.heartbeatTimer = setInterval(
       () => void this.heartbeat(),

@@ -33,6 +33,7 @@ describe("prebuildsd/worker", () => {
       cancelJob: "function",
       claimPrebuild: "function",
       UnknownUserError: "function",
+      UnknownOrganizationError: "function",
       workerMetrics: "function",
       tagsSatisfy: "function",
       CANCEL_RESULTS: "object",

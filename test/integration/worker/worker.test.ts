@@ -3,13 +3,19 @@
 // when the LISTEN connection is gone; a stubborn handler is force-aborted after the grace and its
 // late result ignored; a job taken away from the worker is not completed by it; shutdown lets
 // running handlers finish within the grace and fails the rest.
+import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { Registry } from "prom-client";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { cancelJob } from "../../../src/worker/cancelJob.ts";
 import type { AcquiredJob, JobHandler } from "../../../src/worker/job.ts";
 import { JobCanceledError } from "../../../src/worker/job.ts";
-import { startWorker, type Worker, type WorkerOptions } from "../../../src/worker/worker.ts";
+import {
+  startWorker,
+  UnknownOrganizationError,
+  type Worker,
+  type WorkerOptions,
+} from "../../../src/worker/worker.ts";
 import { seedJob, seedOrganization } from "../../fixtures/seed.ts";
 import { freshDatabase, type TestDatabase } from "../../harness/freshDatabase.ts";
 
@@ -83,6 +89,28 @@ describe("startWorker", () => {
       });
     return { handler, started, releases, abortedAt };
   }
+
+  it("refuses an organizationId that is not a UUID before any query", async () => {
+    // A query would fail with PostgreSQL's 22P02 (invalid input syntax for type uuid) instead.
+    const starting = worker("acme", async () => {});
+    await expect(starting).rejects.toBeInstanceOf(TypeError);
+    await expect(starting).rejects.toThrow('organizationId must be a UUID (got "acme")');
+  });
+
+  it("names an organization that is not in organizations, and registers nothing", async () => {
+    const missing = randomUUID();
+    const starting = worker(missing, async () => {});
+    await expect(starting).rejects.toBeInstanceOf(UnknownOrganizationError);
+    await expect(starting).rejects.toMatchObject({
+      organizationId: missing,
+      message: `organization ${missing} is not in the organizations table: organizationId must be the id of an organization the platform wrote into organizations (id, name)`,
+    });
+    const { rows } = await db.pool.query(
+      "SELECT count(*)::int AS n FROM provisioner_daemons WHERE organization_id = $1",
+      [missing],
+    );
+    expect(rows[0]?.n).toBe(0);
+  });
 
   it("runs a job and commits the handler's own writes with its completion", async () => {
     const org = (await seedOrganization(db.pool)).id;
