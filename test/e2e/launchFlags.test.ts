@@ -2,7 +2,7 @@
 // (src/cli/launchFlags.ts says why): the source's and the built binary's first line name exactly
 // LAUNCH_NODE_FLAGS, and that line works the way the kernel runs it (`env -S` splits it).
 import { spawn, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { LAUNCH_NODE_FLAGS, launchShebang, missingLaunchFlags } from "../../src/cli/launchFlags.ts";
@@ -51,6 +51,19 @@ describe("prebuildsd's launch flags", () => {
       env: { PATH: `${dirname(node)}:${process.env.PATH ?? ""}`, HOME: process.env.HOME },
       encoding: "utf8",
     });
+    expect(result.stderr).toBe("");
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it("start the built binary run directly, as an installed or linked `prebuildsd` is (npm run build sets its executable bit)", () => {
+    expect((statSync(BIN).mode & 0o111).toString(8)).toBe("111");
+    const node = join(projectRoot, "node_modules", ".bin", "node");
+    const result = spawnSync(BIN, ["--version"], {
+      env: { PATH: `${dirname(node)}:${process.env.PATH ?? ""}`, HOME: process.env.HOME },
+      encoding: "utf8",
+    });
+    expect(result.error).toBeUndefined();
     expect(result.stderr).toBe("");
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/^\d+\.\d+\.\d+/);
