@@ -207,7 +207,7 @@ describe("a prebuild whose first build was canceled or failed", () => {
       pollInterval: 50,
       handler: async (job) => ({
         onComplete: async (client) => {
-          await markWorkspaceDeletedByJob(client, { jobId: job.id, now: new Date() });
+          await markWorkspaceDeletedByJob(client, { jobId: job.id });
         },
       }),
     });

@@ -54,10 +54,13 @@ async function admin(sql: string): Promise<void> {
   }
 }
 
+const ROLE_PASSWORD = randomBytes(12).toString("hex");
+
 function poolAs(role: string): pg.Pool {
   const url = new URL(databaseUrl(inject("adminUrl"), db.name));
   url.username = role;
-  url.password = "";
+  // The embedded server (the harness's fallback) asks for a password; a trust server ignores it.
+  url.password = ROLE_PASSWORD;
   const pool = new pg.Pool({ connectionString: url.toString(), max: 5 });
   pool.on("error", () => {});
   return pool;
@@ -79,8 +82,8 @@ beforeAll(async () => {
       provisioner_tags_normalized(jsonb),
       prebuild_claim_workspace(uuid, text, timestamptz, text, timestamptz, bigint, boolean, uuid)
       FROM PUBLIC`);
-  await admin(`CREATE ROLE ${PROVISIONER} LOGIN`);
-  await admin(`CREATE ROLE ${CLAIMER} LOGIN`);
+  await admin(`CREATE ROLE ${PROVISIONER} LOGIN PASSWORD '${ROLE_PASSWORD}'`);
+  await admin(`CREATE ROLE ${CLAIMER} LOGIN PASSWORD '${ROLE_PASSWORD}'`);
   const grants = sqlBlocks(
     readDocument("docs/platform-contract.md"),
     "Database roles for the platform",
@@ -140,7 +143,7 @@ describe("the platform's roles, granted as docs/platform-contract.md shows", () 
         onComplete: async (client, status) => {
           if (status !== "succeeded") return;
           if (build?.transition === "delete") {
-            await markWorkspaceDeletedByJob(client, { jobId: job.id, now: new Date() });
+            await markWorkspaceDeletedByJob(client, { jobId: job.id });
           } else {
             await insertWorkspaceResourceWithAgents(client, {
               jobId: job.id,

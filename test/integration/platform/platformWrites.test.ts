@@ -112,7 +112,7 @@ async function provisionUntilIdle(organizationId: string): Promise<void> {
       onComplete: async (client, status) => {
         if (status !== "succeeded") return;
         if (job.transition === "delete") {
-          await markWorkspaceDeletedByJob(client, { jobId: job.id, now: new Date() });
+          await markWorkspaceDeletedByJob(client, { jobId: job.id });
           return;
         }
         startBuilds++;
