@@ -29,6 +29,7 @@ import {
   seedWorkspace,
 } from "../../fixtures/seed.ts";
 import { freshDatabase, type TestDatabase } from "../../harness/freshDatabase.ts";
+import { waitFor } from "../../reliability/support.ts";
 
 const OPTIONS: Partial<ReconcilerOptions> = { jobHangTimeout: 60_000, recordRuns: false };
 
@@ -62,14 +63,6 @@ afterAll(async () => {
   await Promise.all(workers.splice(0).map((w) => w.stop({ grace: 50 })));
   await db?.drop();
 });
-
-async function waitFor(what: string, done: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function jobs(): Promise<
   { id: string; workspace_id: string; job_status: string; error: string | null }[]

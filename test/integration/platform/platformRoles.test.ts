@@ -31,6 +31,7 @@ import {
 } from "../../fixtures/seed.ts";
 import { databaseUrl } from "../../harness/databaseUrl.ts";
 import { freshDatabase, type TestDatabase } from "../../harness/freshDatabase.ts";
+import { waitFor } from "../../reliability/support.ts";
 
 const suffix = randomBytes(5).toString("hex");
 const PROVISIONER = `prebuildsd_t_provisioner_${suffix}`;
@@ -64,14 +65,6 @@ function poolAs(role: string): pg.Pool {
   const pool = new pg.Pool({ connectionString: url.toString(), max: 5 });
   pool.on("error", () => {});
   return pool;
-}
-
-async function waitFor(what: string, done: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 beforeAll(async () => {

@@ -28,6 +28,7 @@ import {
   seedTemplate,
 } from "../../fixtures/seed.ts";
 import { freshDatabase, type TestDatabase } from "../../harness/freshDatabase.ts";
+import { waitFor } from "../../reliability/support.ts";
 
 const DOCUMENT = "docs/platform-contract.md";
 
@@ -77,14 +78,6 @@ async function planned(presetId: string, at?: Date): Promise<PlannedPreset> {
   const found = preview.presets.find((p) => p.preset.presetId === presetId);
   if (found === undefined) throw new Error(`preset ${presetId} is not planned`);
   return found;
-}
-
-async function waitFor(what: string, done: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function openJobs(organizationId: string): Promise<number> {

@@ -8,6 +8,7 @@ import type { AcquiredJob, ProvisionerJobType } from "../../../src/worker/job.ts
 import { startWorker, type WorkerOptions } from "../../../src/worker/worker.ts";
 import { seedJob, seedOrganization } from "../../fixtures/seed.ts";
 import { freshDatabase, type TestDatabase } from "../../harness/freshDatabase.ts";
+import { waitFor } from "../../reliability/support.ts";
 
 let db: TestDatabase;
 
@@ -17,14 +18,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await db?.drop();
 });
-
-async function waitFor(what: string, done: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Seeds one pending job of each type; runs a worker until `expected` jobs ran; their types. */
 async function typesTaken(
