@@ -1,27 +1,16 @@
 // Which Node.js versions prebuildsd runs on: package.json's `engines.node`, checked with semver
 // (npm's own reading of a range) before the CLI does anything else. Under an older Node.js it
 // started, and failed later on whatever it lacked, or worked by chance.
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import satisfies from "semver/functions/satisfies.js";
-import { projectRoot } from "../projectRoot.ts";
+import { readPackageManifest } from "./packageVersion.ts";
 
 /**
  * package.json's `engines.node`, or undefined when there is none or the file cannot be read: then
  * nothing is checked (the check must never be what stops a working install).
  */
-export function supportedNodeRange(
-  packageJson: string = join(projectRoot, "package.json"),
-): string | undefined {
-  try {
-    const pkg = JSON.parse(readFileSync(packageJson, "utf8")) as {
-      engines?: { node?: unknown };
-    };
-    const range = pkg.engines?.node;
-    return typeof range === "string" ? range : undefined;
-  } catch {
-    return undefined;
-  }
+export function supportedNodeRange(packageJson?: string): string | undefined {
+  const range = readPackageManifest(packageJson)?.engines?.node;
+  return typeof range === "string" ? range : undefined;
 }
 
 /**

@@ -8,3 +8,11 @@ export function sqlState(error: unknown): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * Whether `error` is the server's integrity violation `state` (e.g. "23503", a foreign key) on the
+ * constraint named `constraint` (e.g. "workspaces_owner_id_fkey"), as pg reports it.
+ */
+export function violates(error: unknown, state: string, constraint: string): boolean {
+  return sqlState(error) === state && (error as { constraint?: unknown }).constraint === constraint;
+}

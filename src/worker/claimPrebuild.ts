@@ -5,7 +5,7 @@
 import type { SqlClient } from "../db/pool.ts";
 import { getClaimFallbackPreset } from "../db/sql/controls_sql.ts";
 import { claimPrebuiltWorkspace } from "../db/sql/queue_sql.ts";
-import { sqlState } from "../db/sqlState.ts";
+import { sqlState, violates } from "../db/sqlState.ts";
 import { isUuid } from "./jobId.ts";
 
 export interface ClaimRequest {
@@ -128,17 +128,10 @@ export async function claimPrebuild(db: SqlClient, request: ClaimRequest): Promi
     }
     return { status: "none_available", presetId: request.presetId };
   } catch (error) {
-    const state = sqlState(error);
-    if (state === "23505") throw new WorkspaceNameTakenError(request.workspaceName);
-    if (state === "23503" && constraintOf(error) === "workspaces_owner_id_fkey") {
+    if (sqlState(error) === "23505") throw new WorkspaceNameTakenError(request.workspaceName);
+    if (violates(error, "23503", "workspaces_owner_id_fkey")) {
       throw new UnknownUserError(request.userId);
     }
     throw error;
   }
-}
-
-/** The constraint pg names on an integrity violation (e.g. "workspaces_owner_id_fkey"). */
-function constraintOf(error: unknown): string | undefined {
-  const constraint = (error as { constraint?: unknown }).constraint;
-  return typeof constraint === "string" ? constraint : undefined;
 }

@@ -7,7 +7,7 @@ import pg from "pg";
 import type { Registry } from "prom-client";
 import { heartbeatProvisionerJobs } from "../db/sql/jobs_sql.ts";
 import { type AcquireProvisionerJobRow, acquireProvisionerJob } from "../db/sql/queue_sql.ts";
-import { sqlState } from "../db/sqlState.ts";
+import { violates } from "../db/sqlState.ts";
 import { completeJob } from "./completeJob.ts";
 import {
   type AcquiredJob,
@@ -235,11 +235,7 @@ class ProvisionerWorker implements Worker {
       await this.heartbeat({ throwOnError: true });
     } catch (error) {
       // The first heartbeat registers the daemon: the one write that names the organization.
-      if (
-        sqlState(error) === "23503" &&
-        (error as { constraint?: unknown }).constraint ===
-          "provisioner_daemons_organization_id_fkey"
-      ) {
+      if (violates(error, "23503", "provisioner_daemons_organization_id_fkey")) {
         throw new UnknownOrganizationError(this.options.organizationId);
       }
       throw error;
